@@ -1,0 +1,131 @@
+"""Model ids → where the weights come from: the hub, a local folder, a starter model or a trained
+artifact. Engines ask the registry for a `ModelSpec` and load from `spec.location`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from engines import hub, starter
+
+Kind = Literal["text", "image", "gan", "speech"]
+Source = Literal["hub", "local", "starter", "trained"]
+KINDS: tuple[Kind, ...] = ("text", "image", "gan", "speech")
+
+# Real models, loaded by hub id through the normal from_pretrained path when the hub is reachable
+# (or already cached). The first of each kind is the default.
+HUB_MODELS: dict[str, list[tuple[str, str]]] = {
+    "text": [
+        ("openai-community/gpt2", "config.json"),
+        ("distilbert/distilgpt2", "config.json"),
+        ("openai-community/gpt2-medium", "config.json"),
+    ],
+    "image": [
+        ("stabilityai/sd-turbo", "model_index.json"),
+        ("stable-diffusion-v1-5/stable-diffusion-v1-5", "model_index.json"),
+    ],
+    "speech": [
+        ("facebook/mms-tts-eng", "config.json"),
+        ("facebook/mms-tts-fra", "config.json"),
+        ("facebook/mms-tts-deu", "config.json"),
+        ("facebook/mms-tts-spa", "config.json"),
+        ("microsoft/speecht5_tts", "config.json"),
+    ],
+    "gan": [],
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    kind: Kind
+    source: Source
+    location: str  # hub id, or a folder / file path
+    base_model: str | None = None  # for trained artifacts
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_starter(self) -> bool:
+        return self.source == "starter"
+
+
+class UnknownModel(KeyError):
+    def __init__(self, model_id: str, kind: str, available: list[str]):
+        self.model_id, self.kind, self.available = model_id, kind, available
+        super().__init__(model_id)
+
+    def __str__(self) -> str:
+        listed = ", ".join(self.available) or "none"
+        return f"Unknown {self.kind} model '{self.model_id}'. Available {self.kind} models: {listed}."
+
+
+class ModelRegistry:
+    def __init__(self, models_root: Path, *, offline: bool = False):
+        self.models_root = Path(models_root)
+        self.offline = offline
+        self._trained: dict[str, ModelSpec] = {}
+        self._lock = threading.Lock()
+
+    # -- registration of trained artifacts (by the service layer, from the store) ------------
+    def register(self, spec: ModelSpec) -> None:
+        with self._lock:
+            self._trained[spec.id] = spec
+
+    def unregister(self, model_id: str) -> None:
+        with self._lock:
+            self._trained.pop(model_id, None)
+
+    # -- discovery -----------------------------------------------------------------------------
+    def list(self, kind: Kind) -> list[ModelSpec]:
+        specs: list[ModelSpec] = []
+        for repo_id, marker in HUB_MODELS.get(kind, []):
+            if not self.offline or hub.is_cached(repo_id, marker):
+                specs.append(ModelSpec(repo_id, kind, "hub", repo_id))
+        specs.extend(self._local(kind))
+        starter_id = starter.STARTER_IDS.get(kind)
+        if starter_id:
+            specs.append(ModelSpec(starter_id, kind, "starter", str(starter.starter_path(starter_id, self.models_root))))
+        with self._lock:
+            specs.extend(s for s in self._trained.values() if s.kind == kind)
+        return specs
+
+    def _local(self, kind: Kind) -> list[ModelSpec]:
+        """Folders a user dropped into models/local/<kind>/, and single-file SD checkpoints."""
+        specs = []
+        folder = self.models_root / "local" / kind
+        if folder.is_dir():
+            for child in sorted(folder.iterdir()):
+                if child.is_dir() and not child.name.startswith("."):
+                    specs.append(ModelSpec(f"local/{kind}/{child.name}", kind, "local", str(child)))
+                elif kind == "image" and child.suffix == ".safetensors":
+                    specs.append(ModelSpec(f"local/{kind}/{child.name}", kind, "local", str(child)))
+        if kind == "image":
+            for child in sorted(self.models_root.glob("*.safetensors")):
+                specs.append(ModelSpec(f"local/{kind}/{child.name}", kind, "local", str(child)))
+        return specs
+
+    def default_id(self, kind: Kind) -> str | None:
+        specs = self.list(kind)
+        for source in ("hub", "local", "starter", "trained"):
+            for spec in specs:
+                if spec.source == source:
+                    return spec.id
+        return None
+
+    def resolve(self, model_id: str | None, kind: Kind) -> ModelSpec:
+        """The spec for `model_id` (the kind's default when None); UnknownModel lists the choices."""
+        specs = self.list(kind)
+        if model_id is None:
+            model_id = self.default_id(kind)
+        for spec in specs:
+            if spec.id == model_id:
+                return spec
+        raise UnknownModel(str(model_id), kind, [s.id for s in specs])
+
+    def location(self, spec: ModelSpec) -> str:
+        """Where to load `spec` from; builds a starter model on first use."""
+        if spec.source == "starter":
+            return str(starter.ensure_starter(spec.id, self.models_root))
+        return spec.location

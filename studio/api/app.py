@@ -1,0 +1,131 @@
+"""The REST door: a FastAPI app mounted at /api/v1. Routes are thin: validate, call a service,
+map errors. Every error leaves as {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from studio import __version__
+from studio.api.deps import get_studio, require_user
+from studio.services import Studio
+from studio.services.errors import StudioError
+
+log = logging.getLogger("studio.api")
+
+# Routers of the studios, included when present: module → attribute `router`.
+ROUTER_MODULES = [
+    "studio.api.models",
+    "studio.api.datasets",
+    "studio.api.jobs",
+    "studio.api.generation",
+    "studio.api.feedback",
+    "studio.api.admin",
+]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+DOCS_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_field",
+    429: "too_many_requests",
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "bad_json", "The request body is not valid JSON. Send a JSON object with Content-Type: application/json."
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "form"))
+        parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+    return "invalid_field", "; ".join(parts) + "."
+
+
+def create_api(studio: Studio) -> FastAPI:
+    api = FastAPI(
+        title="AIGC Studio API",
+        version=__version__,
+        description="Generate, fine-tune and rate text, image and speech models. Errors are "
+        '`{"error": {"code", "message"}}`.',
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.studio = studio
+
+    @api.exception_handler(StudioError)
+    async def _studio_error(request: Request, exc: StudioError):
+        headers = {"WWW-Authenticate": 'Basic realm="AIGC Studio"'} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        code, message = _validation_message(exc)
+        return error_response(400 if code == "bad_json" else 422, code, message)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = f"No API route {request.method} {request.url.path}. See /api/v1/docs for the routes."
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}. See /api/v1/docs."
+        else:
+            message = str(exc.detail)
+        return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "error"), message)
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "Something went wrong inside the studio; see the server log.")
+
+    @api.middleware("http")
+    async def _security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            if key == "Content-Security-Policy" and request.url.path.endswith(DOCS_PATHS):
+                continue  # the docs page loads its own scripts
+            response.headers.setdefault(key, value)
+        return response
+
+    @api.get("/health", tags=["models"])
+    def health() -> dict:
+        """Liveness and basics; the only route that never needs credentials."""
+        return studio.models.health()
+
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        api.include_router(module.router, dependencies=[Depends(require_user)])
+    return api
+
+
+__all__ = ["create_api", "get_studio", "error_response"]

@@ -1,0 +1,56 @@
+"""FastAPI dependencies shared by the routes: the Studio, and who is asking."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import Request
+
+from studio.services import Studio
+from studio.services.auth import User
+from studio.services.errors import Forbidden, Unauthorized
+
+
+def get_studio(request: Request) -> Studio:
+    return request.app.state.studio
+
+
+def current_user(request: Request) -> User:
+    """HTTP Basic or a bearer API token; no credentials → the anonymous user, if allowed."""
+    cached = getattr(request.state, "user", None)
+    if cached is not None:
+        return cached
+    studio: Studio = request.app.state.studio
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    user: User | None
+    if scheme.lower() == "basic" and value:
+        try:
+            name, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise Unauthorized("Malformed Basic credentials.") from exc
+        user = studio.auth.check_password(name, password)
+        if user is None:
+            raise Unauthorized("Wrong user name or password.")
+    elif scheme.lower() == "bearer" and value:
+        user = studio.auth.user_for_token(value.strip())
+    elif header:
+        raise Unauthorized("Use HTTP Basic credentials or 'Authorization: Bearer <API token>'.")
+    else:
+        user = studio.auth.anonymous()
+        if user is None:
+            raise Unauthorized("Sign in: this studio needs an account (HTTP Basic or an API token).")
+    request.state.user = user
+    return user
+
+
+def require_user(request: Request) -> User:
+    return current_user(request)
+
+
+def require_admin(request: Request) -> User:
+    user = current_user(request)
+    if not user.is_admin:
+        raise Forbidden(f"'{user.name}' may not do this: only admins upload, train, import or delete.")
+    return user

@@ -1,0 +1,49 @@
+"""The studio's settings: one dataclass built from the command line (or by tests directly)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+DeviceChoice = Literal["auto", "cpu", "cuda", "mps"]
+GuestAccess = Literal["none", "generate"]
+
+
+@dataclass
+class UploadLimits:
+    """Limits on dataset uploads; each is configurable (tests shrink them)."""
+
+    max_total_bytes: int = 512 * 1024 * 1024  # all files of one upload, compressed
+    max_files: int = 10_000  # files per upload, zip entries included
+    max_uncompressed_bytes: int = 2 * 1024 * 1024 * 1024  # a zip's declared total, before extraction
+    max_compression_ratio: float = 200.0  # zip-bomb guard: uncompressed / compressed per entry
+    max_image_pixels: int = 64 * 1024 * 1024  # width × height, decompression-bomb guard
+    max_text_chars: int = 200_000  # characters in one text row / document
+    max_audio_seconds: float = 600.0  # one clip
+
+
+@dataclass
+class StudioConfig:
+    host: str = "127.0.0.1"  # loopback unless accounts are set
+    port: int = 7860
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("STUDIO_DATA_DIR", "studio-data")))
+    offline: bool = False  # never contact a hub; auto-set when the hub is unreachable
+    device: DeviceChoice = "auto"
+    share: bool = False
+    accounts: list[tuple[str, str]] = field(default_factory=list)  # (user, password or hash); first is admin
+    guest_access: GuestAccess = "none"
+    insecure: bool = False
+    memory_budget_gb: float | None = None  # None: derived from the device
+    hub_probe_timeout_s: float = 3.0
+    uploads: UploadLimits = field(default_factory=UploadLimits)
+    max_concurrent_jobs: int = 1  # accelerator-bound training jobs at a time
+    job_grace_s: float = 10.0  # SIGTERM → SIGKILL grace period on cancel
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.accounts)

@@ -1,0 +1,152 @@
+"""Accounts, roles and API tokens. Passwords are kept only as salted scrypt hashes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.services.errors import Forbidden, Invalid, NotFound, Unauthorized
+from studio.store import Store, new_id, utcnow
+
+HASH_PREFIX = "scrypt$"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    is_admin: bool
+    is_guest: bool = False
+
+    @property
+    def can_generate(self) -> bool:
+        return True
+
+
+GUEST = User(name="guest", is_admin=False, is_guest=True)
+LOCAL_ADMIN = User(name="local", is_admin=True)  # no accounts configured: the machine's owner
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return HASH_PREFIX + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    if stored.startswith(HASH_PREFIX):
+        salt_b64, digest_b64 = stored[len(HASH_PREFIX):].split("$", 1)
+        expected = base64.b64decode(digest_b64)
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), n=2**14, r=8, p=1, dklen=32)
+        return hmac.compare_digest(got, expected)
+    return hmac.compare_digest(password.encode(), stored.encode())
+
+
+def parse_account(spec: str) -> tuple[str, str]:
+    user, sep, password = spec.partition(":")
+    if not sep or not user or not password:
+        raise Invalid(f"Account '{spec.split(':')[0]}…' must be written USER:PASS.")
+    return user.strip(), password
+
+
+def read_auth_file(path: Path) -> list[tuple[str, str]]:
+    """One `user:scrypt$…` (or `user:plain`) per line; blank lines and # comments are skipped."""
+    accounts = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            accounts.append(parse_account(line))
+    return accounts
+
+
+def add_user_to_file(path: Path, user: str, password: str) -> None:
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = [ln for ln in lines if ln.partition(":")[0].strip() != user]
+    lines.append(f"{user}:{hash_password(password)}")
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+class AuthService:
+    def __init__(self, accounts: list[tuple[str, str]], guest_access: str, store: Store):
+        self.store = store
+        self.guest_access = guest_access
+        self._accounts = {}
+        for i, (name, secret) in enumerate(accounts):
+            # Plain passwords from --auth are hashed in memory at once.
+            stored = secret if secret.startswith(HASH_PREFIX) else hash_password(secret)
+            self._accounts[name] = (stored, i == 0)
+        self._verified: dict[tuple[str, str], bool] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._accounts)
+
+    def check_password(self, name: str, password: str) -> User | None:
+        entry = self._accounts.get(name)
+        if entry is None:
+            return None
+        key = (name, hashlib.sha256(password.encode()).hexdigest())
+        ok = self._verified.get(key)
+        if ok is None:  # scrypt is deliberately slow: remember the verdict for this process
+            ok = verify_password(password, entry[0])
+            self._verified[key] = ok
+        return User(name=name, is_admin=entry[1]) if ok else None
+
+    def user_named(self, name: str) -> User | None:
+        entry = self._accounts.get(name)
+        return None if entry is None else User(name=name, is_admin=entry[1])
+
+    def anonymous(self) -> User | None:
+        """Who a request without credentials is: the local owner, a guest, or nobody."""
+        if not self.enabled:
+            return LOCAL_ADMIN
+        if self.guest_access == "generate":
+            return GUEST
+        return None
+
+    # -- API tokens ----------------------------------------------------------------------------
+    def create_token(self, user: User, label: str = "") -> dict:
+        if not user.is_admin:
+            raise Forbidden("Only admins can create API tokens.")
+        token = "aigc_" + secrets.token_urlsafe(32)
+        row = {"id": new_id("tok_"), "user": user.name, "label": label[:100], "created_at": utcnow()}
+        with self.store.transaction() as c:
+            c.execute(
+                "INSERT INTO api_tokens (id, user, token_hash, label, created_at) VALUES (?,?,?,?,?)",
+                (row["id"], row["user"], _token_hash(token), row["label"], row["created_at"]),
+            )
+        return {**row, "token": token}
+
+    def list_tokens(self) -> list[dict]:
+        rows = self.store.query(
+            "SELECT id, user, label, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC"
+        )
+        return [dict(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.store.transaction() as c:
+            cur = c.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utcnow(), token_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"No active API token with id '{token_id}'.")
+
+    def user_for_token(self, token: str) -> User:
+        row = self.store.query_one(
+            "SELECT user FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (_token_hash(token),)
+        )
+        user = self.user_named(row["user"]) if row else None
+        if user is None:
+            raise Unauthorized("This API token is unknown or revoked. Ask an admin for a new one.")
+        return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,150 @@
+"""Which models exist, which are loaded, and whether the hub can be reached."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from functools import cached_property
+
+from engines import hub
+from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec
+from studio import __version__
+from studio.config import StudioConfig
+from studio.store import Store
+
+log = logging.getLogger("studio.models")
+
+ADAPTER_TYPES_LISTED = {"text_adapter": "text_adapters", "image_lora": "image_loras"}
+MODEL_TYPES = {"text_model": "text", "gan": "gan"}
+
+
+class ModelService:
+    def __init__(self, config: StudioConfig, store: Store):
+        self.config = config
+        self.store = store
+        self.registry = ModelRegistry(config.data_dir / "models", offline=config.offline)
+        self._probe_done = threading.Event()
+        self._probe_thread: threading.Thread | None = None
+        self._hub_reachable: bool | None = None
+        if config.offline:
+            hub.go_offline()
+            self._hub_reachable = False
+            self._probe_done.set()
+
+    # -- hub reachability ------------------------------------------------------------------------
+    def start_hub_probe(self) -> None:
+        """Probe the hub in the background; the first request that needs the answer waits for it."""
+        if self._probe_done.is_set() or self._probe_thread is not None:
+            return
+        self._probe_thread = threading.Thread(target=self._probe, name="hub-probe", daemon=True)
+        self._probe_thread.start()
+
+    def _probe(self) -> None:
+        reachable = hub.probe_hub(self.config.hub_probe_timeout_s)
+        self._hub_reachable = reachable
+        if not reachable:
+            log.warning("The model hub is unreachable: using cached, local and starter models.")
+            hub.go_offline()
+            self.registry.offline = True
+        self._probe_done.set()
+
+    def wait_for_probe(self) -> None:
+        if not self._probe_done.is_set():
+            self.start_hub_probe()
+            self._probe_done.wait(self.config.hub_probe_timeout_s + 2)
+            if not self._probe_done.is_set():  # belt and braces: never hang a request on the hub
+                self._hub_reachable = False
+                self.registry.offline = True
+                hub.go_offline()
+                self._probe_done.set()
+
+    @property
+    def offline(self) -> bool:
+        self.wait_for_probe()
+        return self.registry.offline
+
+    def offline_banner(self) -> str | None:
+        """What the UI says when running without the hub, or None when online."""
+        if not self.offline:
+            return None
+        why = "--offline was given" if self.config.offline else "the model hub cannot be reached"
+        missing = [repo for kind in KINDS for repo, marker in HUB_MODELS[kind] if not hub.is_cached(repo, marker)]
+        text = f"Offline ({why}): using cached, local and built-in starter models."
+        if missing:
+            text += " Not available: " + ", ".join(missing) + "."
+        text += " Starter models are tiny and untrained — for trying things out, not for quality."
+        return text
+
+    # -- devices and memory ----------------------------------------------------------------------
+    @cached_property
+    def device(self) -> str:
+        from engines.device import resolve_device
+
+        return resolve_device(self.config.device)
+
+    @cached_property
+    def memory(self):
+        from engines.device import default_budget_bytes
+        from engines.memory import MemoryManager
+
+        budget = self.config.memory_budget_gb
+        return MemoryManager(int(budget * 1024**3) if budget else default_budget_bytes(self.device))
+
+    def health(self) -> dict:
+        return {"status": "ok", "version": __version__, "device": self.device, "offline": self.offline}
+
+    # -- listing ---------------------------------------------------------------------------------
+    def sync_trained(self) -> None:
+        """Register trained full models and GANs from the store with the registry."""
+        rows = self.store.query("SELECT * FROM adapters WHERE type IN ('text_model', 'gan')")
+        for row in rows:
+            self.registry.register(
+                ModelSpec(
+                    id=row["id"],
+                    kind=MODEL_TYPES[row["type"]],  # type: ignore[arg-type]
+                    source="trained",
+                    location=str(self.config.data_dir / row["path"]),
+                    base_model=row["base_model"],
+                    meta={"name": row["name"], "job_id": row["job_id"]},
+                )
+            )
+
+    def resolve(self, model_id: str | None, kind: str) -> ModelSpec:
+        self.wait_for_probe()
+        self.sync_trained()
+        return self.registry.resolve(model_id, kind)  # type: ignore[arg-type]
+
+    def list_models(self) -> dict:
+        self.wait_for_probe()
+        self.sync_trained()
+        memory = self.__dict__.get("memory")
+        out: dict[str, list] = {}
+        for kind in KINDS:
+            out[kind] = [
+                {
+                    "id": s.id,
+                    "source": s.source,
+                    "loaded": bool(memory and memory.is_loaded(f"{kind}:{s.id}")),
+                    "default": s.id == self.registry.default_id(kind),
+                }
+                for s in self.registry.list(kind)
+            ]
+        for adapter_type, key in ADAPTER_TYPES_LISTED.items():
+            rows = self.store.query(
+                "SELECT id, name, base_model, job_id, created_at, meta FROM adapters WHERE type = ? "
+                "ORDER BY created_at DESC",
+                (adapter_type,),
+            )
+            out[key] = [
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "base_model": r["base_model"],
+                    "job_id": r["job_id"],
+                    "created_at": r["created_at"],
+                    "meta": json.loads(r["meta"] or "{}"),
+                }
+                for r in rows
+            ]
+        return out

@@ -1,0 +1,56 @@
+"""`Studio` owns everything shared by all sessions: the store, the model registry, the memory
+manager and one instance of each service. The UI and the API receive it; nothing is global."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+from studio.config import StudioConfig
+from studio.services.auth import AuthService
+from studio.store import Store
+
+log = logging.getLogger("studio")
+
+
+class Studio:
+    def __init__(self, config: StudioConfig):
+        self.config = config
+        self.data_dir: Path = config.data_dir
+        for sub in ("datasets", "runs", "outputs", "models", "tmp"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / "studio.db")
+        self.auth = AuthService(config.accounts, config.guest_access, self.store)
+
+    # Services are built on first use so that startup stays light.
+    @cached_property
+    def models(self):
+        from studio.services.models import ModelService
+
+        return ModelService(self.config, self.store)
+
+    @cached_property
+    def datasets(self):
+        from studio.services.datasets import DatasetService
+
+        return DatasetService(self.config, self.store)
+
+    @cached_property
+    def jobs(self):
+        from studio.services.jobs import JobService
+
+        return JobService(self.config, self.store)
+
+    def start(self) -> None:
+        """Work done once the server is up: nothing here may load a model."""
+        self.models.start_hub_probe()
+        try:
+            self.jobs.recover()
+        except ModuleNotFoundError:  # pragma: no cover - during bring-up of the jobs platform
+            pass
+
+    def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.shutdown()
+        self.store.close()

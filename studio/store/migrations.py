@@ -1,0 +1,97 @@
+"""Ordered schema migrations. Append only: never edit a migration that has shipped."""
+
+MIGRATIONS: list[str] = [
+    # 1 — the base schema
+    """
+    CREATE TABLE outputs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('text', 'image', 'gan', 'speech')),
+        prompt      TEXT NOT NULL DEFAULT '',
+        params      TEXT NOT NULL DEFAULT '{}',      -- JSON
+        model       TEXT NOT NULL,
+        adapter     TEXT,
+        seed        INTEGER,
+        text        TEXT,                            -- text outputs
+        file        TEXT,                            -- path relative to the data dir
+        user        TEXT,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX outputs_kind_created ON outputs (kind, created_at);
+
+    CREATE TABLE ratings (
+        id          TEXT PRIMARY KEY,
+        output_id   TEXT NOT NULL REFERENCES outputs (id) ON DELETE CASCADE,
+        user        TEXT NOT NULL,
+        rating      TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+        comment     TEXT,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        UNIQUE (output_id, user)
+    );
+
+    CREATE TABLE datasets (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('text', 'image', 'audio')),
+        num_items   INTEGER NOT NULL,
+        stats       TEXT NOT NULL DEFAULT '{}',
+        warnings    TEXT NOT NULL DEFAULT '[]',
+        created_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE jobs (
+        id            TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        dataset_id    TEXT REFERENCES datasets (id) ON DELETE SET NULL,
+        base_model    TEXT,
+        params        TEXT NOT NULL DEFAULT '{}',
+        status        TEXT NOT NULL CHECK (status IN
+                        ('queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted')),
+        progress      REAL NOT NULL DEFAULT 0,
+        step          INTEGER NOT NULL DEFAULT 0,
+        total_steps   INTEGER NOT NULL DEFAULT 0,
+        metrics       TEXT NOT NULL DEFAULT '{}',
+        artifact_type TEXT,
+        artifact_id   TEXT,
+        error         TEXT,
+        pid           INTEGER,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX jobs_status ON jobs (status, created_at);
+
+    CREATE TABLE adapters (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        type        TEXT NOT NULL CHECK (type IN ('text_adapter', 'text_model', 'image_lora', 'gan')),
+        base_model  TEXT NOT NULL,
+        job_id      TEXT REFERENCES jobs (id) ON DELETE SET NULL,
+        path        TEXT NOT NULL,                   -- relative to the data dir
+        meta        TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE comparisons (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        prompt      TEXT NOT NULL,
+        a_output_id TEXT NOT NULL REFERENCES outputs (id) ON DELETE CASCADE,
+        b_output_id TEXT NOT NULL REFERENCES outputs (id) ON DELETE CASCADE,
+        winner      TEXT CHECK (winner IN ('a', 'b', 'tie', 'both_bad')),
+        user        TEXT,
+        created_at  TEXT NOT NULL,
+        voted_at    TEXT
+    );
+    """,
+    # 2 — API tokens that admins create in Settings (only a hash is stored)
+    """
+    CREATE TABLE api_tokens (
+        id          TEXT PRIMARY KEY,
+        user        TEXT NOT NULL,
+        token_hash  TEXT NOT NULL UNIQUE,
+        label       TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+    """,
+]

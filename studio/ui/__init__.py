@@ -1,0 +1,58 @@
+"""The Gradio door: one Blocks app, one module per tab, each built by a function."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import gradio as gr
+
+from studio.services import Studio
+from studio.ui import models_tab, placeholder
+
+CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
+
+# Tab label → module that provides `build(studio)`; a missing module shows the placeholder.
+TABS = [
+    ("Text", "studio.ui.text_tab"),
+    ("Image", "studio.ui.image_tab"),
+    ("GAN", "studio.ui.gan_tab"),
+    ("Speech", "studio.ui.speech_tab"),
+    ("Datasets", "studio.ui.datasets_tab"),
+    ("Training", "studio.ui.training_tab"),
+    ("Feedback", "studio.ui.feedback_tab"),
+]
+
+
+def _tab_builder(module_name: str):
+    try:
+        return importlib.import_module(module_name).build
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+
+
+def build_ui(studio: Studio) -> gr.Blocks:
+    with gr.Blocks(title="AIGC Studio", analytics_enabled=False) as demo:
+        with gr.Row(elem_id="studio-header"):
+            gr.Markdown("# AIGC Studio\nGenerate · fine-tune · rate — text, images and speech in one place.")
+        banner = gr.Markdown(visible=False, elem_id="offline-banner")
+        with gr.Tabs():
+            for label, module_name in TABS:
+                with gr.Tab(label, id=label.lower()):
+                    builder = _tab_builder(module_name)
+                    if builder is None:
+                        placeholder.build(label)
+                    else:
+                        builder(studio)
+            with gr.Tab("Models / Settings", id="models"):
+                load_models, model_outputs = models_tab.build(studio)
+
+        def on_load():
+            text = studio.models.offline_banner()
+            return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text))
+
+        demo.load(on_load, outputs=[banner])
+        demo.load(load_models, outputs=model_outputs)
+    return demo

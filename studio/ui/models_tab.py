@@ -1,0 +1,48 @@
+"""Models / Settings: what is available and loaded, where the studio runs, and the offline state."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.services import Studio
+
+
+def _models_table(studio: Studio) -> list[list]:
+    listing = studio.models.list_models()
+    rows = []
+    for kind in ("text", "image", "gan", "speech"):
+        for m in listing[kind]:
+            rows.append([kind, m["id"], m["source"], "yes" if m["loaded"] else "", "default" if m["default"] else ""])
+    for key, label in (("text_adapters", "text adapter"), ("image_loras", "image LoRA")):
+        for a in listing[key]:
+            rows.append([label, a["id"], f"trained on {a['base_model']}", "", a.get("name", "")])
+    return rows
+
+
+def _status(studio: Studio) -> str:
+    h = studio.models.health()
+    mem = studio.models.memory
+    lines = [
+        f"**Version** {h['version']} · **device** `{h['device']}` · **offline** {'yes' if h['offline'] else 'no'}",
+        f"**Data dir** `{studio.data_dir}`",
+        f"**Memory budget** {mem.budget_bytes / 1024**3:.1f} GiB · in use by models {mem.used_bytes / 1024**2:.0f} MiB",
+    ]
+    return "\n\n".join(lines)
+
+
+def build(studio: Studio):
+    """Returns the loader and its outputs so the shell can fill the tab on page load."""
+    status = gr.Markdown()
+    table = gr.Dataframe(
+        headers=["kind", "id", "source", "loaded", "note"],
+        datatype=["str", "str", "str", "str", "str"],
+        interactive=False,
+        label="Models",
+    )
+    refresh = gr.Button("Refresh", size="sm")
+
+    def load():
+        return _status(studio), _models_table(studio)
+
+    refresh.click(load, outputs=[status, table])
+    return load, [status, table]

@@ -1,0 +1,115 @@
+"""Shared fixtures: a studio on a temp data dir, offline, on the tiny starter models."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def config(tmp_path):
+    from studio.config import StudioConfig
+
+    return StudioConfig(data_dir=tmp_path / "data", offline=True)
+
+
+@pytest.fixture
+def client(config):
+    """An in-process client for the whole app (API + UI), lifespan included."""
+    from fastapi.testclient import TestClient
+
+    from studio.app import build_app
+
+    app = build_app(config)
+    with TestClient(app) as c:
+        c.studio = app.state.studio
+        yield c
+
+
+@pytest.fixture
+def api_client(config):
+    """Faster: the app without the Gradio UI."""
+    from fastapi.testclient import TestClient
+
+    from studio.app import build_app
+
+    app = build_app(config, ui=False)
+    with TestClient(app) as c:
+        c.studio = app.state.studio
+        yield c
+
+
+class LiveStudio:
+    def __init__(self, proc: subprocess.Popen, port: int, data_dir: Path, log: Path):
+        self.proc, self.port, self.data_dir, self.log = proc, port, data_dir, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_studio(args: list[str], data_dir: Path, *, env: dict | None = None, cwd: Path | None = None,
+                 wait: bool = True, timeout: float = 60) -> LiveStudio:
+    """Run `launch.py` as a real server in a child process."""
+    port = free_port()
+    log = data_dir.parent / f"studio-{port}.log"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(REPO / "launch.py"), "--port", str(port), "--data-dir", str(data_dir), *args]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd or REPO)
+    live = LiveStudio(proc, port, data_dir, log)
+    if wait:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"studio exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(live.url + "/api/v1/health", timeout=2).status_code == 200:
+                    return live
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        live.stop()
+        raise RuntimeError(f"studio did not start in {timeout}s:\n{log.read_text()}")
+    return live
+
+
+@pytest.fixture
+def live_studio(tmp_path):
+    started: list[LiveStudio] = []
+
+    def start(*args: str, **kw) -> LiveStudio:
+        live = start_studio(list(args), kw.pop("data_dir", tmp_path / "data"), **kw)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()

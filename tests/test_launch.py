@@ -1,0 +1,72 @@
+"""launch.py as a user runs it: flags, refusals, offline serving, and where files go."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_launch(*args, timeout=60):
+    return subprocess.run(
+        [sys.executable, str(REPO / "launch.py"), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_public_bind_without_accounts_is_refused_naming_the_fix(tmp_path):
+    r = run_launch("--host", "0.0.0.0", "--data-dir", str(tmp_path / "d"))
+    assert r.returncode != 0
+    assert "--auth" in r.stderr and "--insecure" in r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_share_without_accounts_is_refused(tmp_path):
+    r = run_launch("--share", "--data-dir", str(tmp_path / "d"))
+    assert r.returncode != 0 and "--share" in r.stderr
+
+
+def test_help_lists_every_flag():
+    out = run_launch("--help").stdout
+    for flag in ("--host", "--port", "--data-dir", "--offline", "--device", "--share", "--auth", "--auth-file",
+                 "--guest-access", "--insecure"):
+        assert flag in out
+
+
+def test_public_bind_with_accounts_starts_and_requires_sign_in(live_studio):
+    live = live_studio("--host", "0.0.0.0", "--auth", "a:b", "--offline")
+    assert httpx.get(live.url + "/api/v1/health").status_code == 200
+    r = httpx.get(live.url + "/api/v1/models")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert httpx.get(live.url + "/api/v1/models", auth=("a", "b")).status_code == 200
+
+
+def test_offline_serves_ui_and_writes_only_inside_the_data_dir(live_studio, tmp_path):
+    home, cwd, tmp = tmp_path / "home", tmp_path / "cwd", tmp_path / "tmp"
+    for d in (home, cwd, tmp):
+        d.mkdir()
+    data = tmp_path / "X"
+    env = {"HOME": str(home), "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1",
+           "HF_HOME": str(home / ".cache" / "huggingface"), "XDG_CACHE_HOME": str(home / ".cache"),
+           "MPLCONFIGDIR": str(home / ".mpl")}
+    env = {k: v for k, v in env.items()}
+    live = live_studio("--offline", data_dir=data, env=env, cwd=cwd)
+    assert httpx.get(live.url + "/", timeout=30).status_code == 200
+    models = httpx.get(live.url + "/api/v1/models").json()
+    assert [m["id"] for m in models["text"] + models["image"] + models["speech"]] == [
+        "starter/gpt2-tiny", "starter/sd-tiny", "starter/vits-tiny"]
+    assert (data / "studio.db").exists()
+    live.stop()
+    written = [str(p) for d in (home, cwd, tmp) for p in d.rglob("*")]
+    assert written == [], f"files written outside the data dir: {written}"
+
+
+def test_add_user_writes_a_hashed_password(tmp_path):
+    auth_file = tmp_path / "accounts"
+    r = subprocess.run([sys.executable, str(REPO / "launch.py"), "add-user", "alice", "--auth-file", str(auth_file),
+                        "--password-stdin"], input="correct horse\n", capture_output=True, text=True, env=os.environ)
+    assert r.returncode == 0, r.stderr
+    content = auth_file.read_text()
+    assert content.startswith("alice:scrypt$") and "correct horse" not in content
