@@ -42,6 +42,24 @@ class Studio:
 
         return JobService(self.config, self.store)
 
+    @cached_property
+    def outputs(self):
+        from studio.services.outputs import OutputService
+
+        return OutputService(self.data_dir, self.store)
+
+    @cached_property
+    def feedback(self):
+        from studio.services.feedback import FeedbackService
+
+        return FeedbackService(self.store, self.outputs)
+
+    @cached_property
+    def text(self):
+        from studio.services.text import TextService
+
+        return TextService(self.models, self.outputs, self.store)
+
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
         self.models.start_hub_probe()

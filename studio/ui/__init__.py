@@ -38,21 +38,22 @@ def build_ui(studio: Studio) -> gr.Blocks:
         with gr.Row(elem_id="studio-header"):
             gr.Markdown("# AIGC Studio\nGenerate · fine-tune · rate — text, images and speech in one place.")
         banner = gr.Markdown(visible=False, elem_id="offline-banner")
+        on_page_load = []  # (fn, inputs, outputs) a tab wants run when a page opens
         with gr.Tabs():
             for label, module_name in TABS:
                 with gr.Tab(label, id=label.lower()):
                     builder = _tab_builder(module_name)
-                    if builder is None:
-                        placeholder.build(label)
-                    else:
-                        builder(studio)
+                    loader = placeholder.build(label) if builder is None else builder(studio)
+                    if loader:
+                        on_page_load.append(loader)
             with gr.Tab("Models / Settings", id="models"):
-                load_models, model_outputs = models_tab.build(studio)
+                on_page_load.append(models_tab.build(studio))
 
         def on_load():
             text = studio.models.offline_banner()
             return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text))
 
         demo.load(on_load, outputs=[banner])
-        demo.load(load_models, outputs=model_outputs)
+        for fn, inputs, outputs in on_page_load:
+            demo.load(fn, inputs=inputs, outputs=outputs)
     return demo

@@ -31,7 +31,7 @@ def _status(studio: Studio) -> str:
 
 
 def build(studio: Studio):
-    """Returns the loader and its outputs so the shell can fill the tab on page load."""
+    """Returns (loader, inputs, outputs) so the shell fills the tab when a page opens."""
     status = gr.Markdown()
     table = gr.Dataframe(
         headers=["kind", "id", "source", "loaded", "note"],
@@ -45,4 +45,4 @@ def build(studio: Studio):
         return _status(studio), _models_table(studio)
 
     refresh.click(load, outputs=[status, table])
-    return load, [status, table]
+    return load, [], [status, table]

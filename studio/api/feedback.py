@@ -1,0 +1,54 @@
+"""Outputs and ratings."""
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from studio.api.deps import get_studio, require_user
+from studio.services import Studio
+from studio.services.auth import User
+
+router = APIRouter(tags=["feedback"])
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    output_id: str = Field(..., max_length=64)
+    rating: Literal["up", "down"] | None = Field(..., description="null removes your rating")
+    comment: str | None = Field(None, max_length=2000)
+
+
+@router.get("/outputs/{output_id}")
+def get_output(output_id: str, studio: Studio = Depends(get_studio), user: User = Depends(require_user)) -> dict:
+    return studio.outputs.get(output_id, user=user.name)
+
+
+@router.get("/outputs/{output_id}/file")
+def get_output_file(output_id: str, studio: Studio = Depends(get_studio)) -> Response:
+    path, text, media_type = studio.outputs.file(output_id)
+    if path is not None:
+        return FileResponse(path, media_type=media_type)
+    return PlainTextResponse(text or "")
+
+
+@router.post("/feedback")
+def rate(body: RatingIn, studio: Studio = Depends(get_studio), user: User = Depends(require_user)) -> dict:
+    """Thumbs up/down on an output; rating again replaces. Committed before this answers."""
+    return studio.feedback.rate(body.output_id, body.rating, user.name, body.comment)
+
+
+@router.get("/feedback/stats")
+def stats(studio: Studio = Depends(get_studio)) -> dict:
+    return studio.feedback.stats()
+
+
+@router.get("/feedback/export")
+def export(format: Literal["jsonl", "kto", "dpo"] = Query("jsonl"), studio: Studio = Depends(get_studio)) -> Response:
+    import json
+
+    rows = studio.feedback.export(format)
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return Response(body, media_type="application/x-ndjson",
+                    headers={"Content-Disposition": f'attachment; filename="feedback-{format}.jsonl"'})

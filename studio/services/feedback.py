@@ -1,0 +1,90 @@
+"""Thumbs on any output: stored with the user and committed before the answer (durable)."""
+
+from __future__ import annotations
+
+import json
+
+from studio.services.errors import Invalid, NotFound
+from studio.services.outputs import OutputService
+from studio.store import Store, new_id, utcnow
+
+RATINGS = ("up", "down")
+
+
+class FeedbackService:
+    def __init__(self, store: Store, outputs: OutputService):
+        self.store = store
+        self.outputs = outputs
+
+    def rate(self, output_id: str, rating: str | None, user: str, comment: str | None = None) -> dict:
+        """Rate (or re-rate, which replaces) an output; rating None removes the user's rating."""
+        self.outputs._row(output_id)  # 404 for unknown ids
+        if rating is None:
+            with self.store.transaction() as c:
+                c.execute("DELETE FROM ratings WHERE output_id = ? AND user = ?", (output_id, user))
+            return {"id": None, "output_id": output_id, "rating": None}
+        if rating not in RATINGS:
+            raise Invalid("rating must be 'up' or 'down'.")
+        if comment is not None and len(comment) > 2000:
+            raise Invalid("comment: keep it under 2,000 characters.")
+        now = utcnow()
+        with self.store.transaction() as c:
+            c.execute(
+                "INSERT INTO ratings (id, output_id, user, rating, comment, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (output_id, user) DO UPDATE SET "
+                "rating = excluded.rating, comment = excluded.comment, updated_at = excluded.updated_at",
+                (new_id("rt_"), output_id, user, rating, comment, now, now),
+            )
+            row = c.execute("SELECT id FROM ratings WHERE output_id = ? AND user = ?", (output_id, user)).fetchone()
+        return {"id": row["id"], "output_id": output_id, "rating": rating}
+
+    def stats(self) -> dict:
+        total = self.store.query_one(
+            "SELECT COUNT(*) AS n, SUM(rating = 'up') AS up, SUM(rating = 'down') AS down FROM ratings"
+        )
+        rows = self.store.query(
+            "SELECT o.kind, o.model, o.adapter, SUM(r.rating = 'up') AS up, SUM(r.rating = 'down') AS down "
+            "FROM ratings r JOIN outputs o ON o.id = r.output_id GROUP BY o.kind, o.model, o.adapter "
+            "ORDER BY o.kind, o.model, o.adapter"
+        )
+        by_model = [
+            {"kind": r["kind"], "model": r["model"], "adapter": r["adapter"], "up": r["up"], "down": r["down"],
+             "approval": round(r["up"] / (r["up"] + r["down"]), 4) if (r["up"] + r["down"]) else None}
+            for r in rows
+        ]
+        return {"total": total["n"], "up": total["up"] or 0, "down": total["down"] or 0, "by_model": by_model}
+
+    def export(self, fmt: str = "jsonl") -> list[dict]:
+        if fmt not in ("jsonl", "kto", "dpo"):
+            raise Invalid("format must be jsonl, kto or dpo.")
+        if fmt == "dpo":
+            rows = self.store.query(
+                "SELECT c.prompt, a.text AS a_text, b.text AS b_text, c.winner FROM comparisons c "
+                "JOIN outputs a ON a.id = c.a_output_id JOIN outputs b ON b.id = c.b_output_id "
+                "WHERE c.kind = 'text' AND c.winner IN ('a', 'b') ORDER BY c.voted_at"
+            )
+            return [
+                {"prompt": r["prompt"],
+                 "chosen": r["a_text"] if r["winner"] == "a" else r["b_text"],
+                 "rejected": r["b_text"] if r["winner"] == "a" else r["a_text"]}
+                for r in rows
+            ]
+        rows = self.store.query(
+            "SELECT r.*, o.kind, o.prompt, o.params, o.model, o.adapter, o.seed, o.text, o.file "
+            "FROM ratings r JOIN outputs o ON o.id = r.output_id ORDER BY r.updated_at"
+        )
+        if fmt == "kto":
+            return [{"prompt": r["prompt"], "completion": r["text"], "label": r["rating"] == "up"}
+                    for r in rows if r["kind"] == "text"]
+        return [
+            {"output_id": r["output_id"], "kind": r["kind"], "prompt": r["prompt"], "params": json.loads(r["params"]),
+             "model": r["model"], "adapter": r["adapter"], "seed": r["seed"], "text": r["text"], "file": r["file"],
+             "user": r["user"], "rating": r["rating"], "comment": r["comment"], "rated_at": r["updated_at"]}
+            for r in rows
+        ]
+
+    def get_rating(self, output_id: str, user: str) -> str | None:
+        row = self.store.query_one("SELECT rating FROM ratings WHERE output_id = ? AND user = ?", (output_id, user))
+        if row is None and self.store.query_one("SELECT 1 FROM outputs WHERE id = ?", (output_id,)) is None:
+            raise NotFound(f"No output with id '{output_id}'.")
+        return row["rating"] if row else None

@@ -1,0 +1,104 @@
+"""Text generation: resolve model + adapter, run the engine, store every output before returning."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engines.registry import UnknownModel
+from studio.services.errors import Invalid, NotFound
+from studio.services.models import ModelService
+from studio.services.outputs import OutputService
+from studio.store import Store
+
+
+class TextGenerateParams(BaseModel):
+    """The form of POST /text/generate and of the Text tab."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(..., max_length=100_000)
+    model: str | None = None
+    adapter: str | None = None
+    max_new_tokens: int = Field(64, ge=1, le=2048)
+    temperature: float = Field(0.8, ge=0, le=5)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(50, ge=0, le=1000)
+    repetition_penalty: float = Field(1.0, ge=0.5, le=3)
+    num_outputs: int = Field(1, ge=1, le=16)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    stop: list[str] = Field(default_factory=list, max_length=8)
+
+
+class TextService:
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store):
+        self.models = models
+        self.outputs = outputs
+        self.store = store
+
+    def adapter_row(self, adapter_id: str):
+        row = self.store.query_one("SELECT * FROM adapters WHERE id = ? AND type = 'text_adapter'", (adapter_id,))
+        if row is None:
+            known = [r["id"] for r in self.store.query("SELECT id FROM adapters WHERE type = 'text_adapter'")]
+            raise NotFound(f"No text adapter '{adapter_id}'. Available: {', '.join(known) or 'none yet'}.")
+        return row
+
+    def resolve(self, model: str | None, adapter: str | None):
+        adapter_row = self.adapter_row(adapter) if adapter else None
+        if model is None and adapter_row is not None:
+            model = adapter_row["base_model"]
+        try:
+            spec = self.models.resolve(model, "text")
+        except UnknownModel as exc:
+            raise NotFound(str(exc), code="unknown_model") from exc
+        if adapter_row is not None and adapter_row["base_model"] != spec.id:
+            raise Invalid(
+                f"Adapter '{adapter}' was trained on '{adapter_row['base_model']}', not '{spec.id}'. "
+                "Pick that base model or leave the model empty."
+            )
+        return spec, adapter_row
+
+    def is_loaded(self, model: str | None) -> bool:
+        spec = self.models.resolve(model, "text")
+        return self.models.memory.is_loaded(f"text:{spec.id}")
+
+    def engine(self, spec):
+        from engines.text import TextEngine
+
+        memory = self.models.memory
+        location = self.models.registry.location(spec)
+        return memory.get(f"text:{spec.id}", lambda: TextEngine(location, device=self.models.device).load())
+
+    def generate(self, params: TextGenerateParams, *, user: str,
+                 on_text: Callable[[list[str]], None] | None = None,
+                 stop_event: threading.Event | None = None) -> dict:
+        from engines.text import TextGenerationRequest
+
+        spec, adapter_row = self.resolve(params.model, params.adapter)
+        engine = self.engine(spec)
+        adapter_name = None
+        if adapter_row is not None:
+            adapter_name = adapter_row["id"]
+            engine.add_adapter(adapter_name, self.models.config.data_dir / adapter_row["path"])
+        request = TextGenerationRequest(
+            prompt=params.prompt, max_new_tokens=params.max_new_tokens, temperature=params.temperature,
+            top_p=params.top_p, top_k=params.top_k, repetition_penalty=params.repetition_penalty,
+            num_outputs=params.num_outputs, seed=params.seed, stop=list(params.stop),
+        )
+        result = engine.generate(request, adapter=adapter_name, on_text=on_text, stop_event=stop_event)
+        stored_params = params.model_dump(exclude={"prompt", "model", "adapter", "seed"})
+        outputs = []
+        for text in result.texts:
+            row = self.outputs.record(kind="text", prompt=params.prompt, params=stored_params, model=spec.id,
+                                      adapter=adapter_name, seed=result.seed, user=user, text=text)
+            outputs.append({"id": row["id"], "text": text, "seed": result.seed})
+        return {
+            "outputs": outputs,
+            "model": spec.id,
+            "adapter": adapter_name,
+            "elapsed_s": round(result.elapsed_s, 4),
+            "warnings": result.warnings,
+            "stopped": result.stopped,
+            "starter": spec.is_starter,
+        }
