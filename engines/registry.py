@@ -86,7 +86,11 @@ class ModelRegistry:
         specs.extend(self._local(kind))
         starter_id = starter.STARTER_IDS.get(kind)
         if starter_id:
-            specs.append(ModelSpec(starter_id, kind, "starter", str(starter.starter_path(starter_id, self.models_root))))
+            specs.append(
+                ModelSpec(
+                    starter_id, kind, "starter", str(starter.starter_path(starter_id, self.models_root))
+                )
+            )
         with self._lock:
             specs.extend(s for s in self._trained.values() if s.kind == kind)
         return specs

@@ -24,6 +24,9 @@ ROUTER_MODULES = [
     "studio.api.datasets",
     "studio.api.jobs",
     "studio.api.generation",
+    "studio.api.image",
+    "studio.api.speech",
+    "studio.api.gan",
     "studio.api.feedback",
     "studio.api.admin",
 ]

@@ -60,6 +60,24 @@ class Studio:
 
         return TextService(self.models, self.outputs, self.store)
 
+    @cached_property
+    def image(self):
+        from studio.services.image import ImageService
+
+        return ImageService(self.models, self.outputs, self.store)
+
+    @cached_property
+    def speech(self):
+        from studio.services.speech import SpeechService
+
+        return SpeechService(self.models, self.outputs, self.store)
+
+    @cached_property
+    def gan(self):
+        from studio.services.gan import GanService
+
+        return GanService(self.models, self.outputs, self.store)
+
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
         self.models.start_hub_probe()
