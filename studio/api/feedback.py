@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from studio.api.deps import get_studio, require_user
 from studio.services import Studio
+from studio.services.arena import CompareParams
 from studio.services.auth import User
 
 router = APIRouter(tags=["feedback"])
@@ -52,3 +53,27 @@ def export(format: Literal["jsonl", "kto", "dpo"] = Query("jsonl"), studio: Stud
     body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     return Response(body, media_type="application/x-ndjson",
                     headers={"Content-Disposition": f'attachment; filename="feedback-{format}.jsonl"'})
+
+
+class VoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    winner: Literal["a", "b", "tie", "both_bad"]
+
+
+@router.post("/compare")
+def compare(body: CompareParams, studio: Studio = Depends(get_studio), user: User = Depends(require_user)) -> dict:
+    """Two versions answer the same prompt with the same seed; vote with /compare/{id}/vote."""
+    return studio.arena.compare(body, user=user.name)
+
+
+@router.post("/compare/{comparison_id}/vote")
+def vote(comparison_id: str, body: VoteIn, studio: Studio = Depends(get_studio),
+         user: User = Depends(require_user)) -> dict:
+    """Record the winner; the answer reveals which version was which."""
+    return studio.arena.vote(comparison_id, body.winner, user=user.name)
+
+
+@router.get("/compare/leaderboard")
+def leaderboard(kind: Literal["text"] = "text", studio: Studio = Depends(get_studio)) -> dict:
+    """Bradley–Terry scores (log-strength; ties count half) with 95 % bootstrap intervals."""
+    return {"kind": kind, "rows": studio.arena.leaderboard(kind)}

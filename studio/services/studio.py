@@ -61,6 +61,12 @@ class Studio:
         return TextService(self.models, self.outputs, self.store)
 
     @cached_property
+    def arena(self):
+        from studio.services.arena import ArenaService
+
+        return ArenaService(self.store, self.outputs, self.text)
+
+    @cached_property
     def image(self):
         from studio.services.image import ImageService
 
