@@ -83,6 +83,30 @@ class FeedbackService:
             for r in rows
         ]
 
+    def over_time(self) -> list[dict]:
+        """Approval per day and version: the data of the dashboard's plot."""
+        rows = self.store.query(
+            "SELECT substr(r.updated_at, 1, 10) AS day, o.model, o.adapter, SUM(r.rating = 'up') AS up, "
+            "COUNT(*) AS n FROM ratings r JOIN outputs o ON o.id = r.output_id "
+            "GROUP BY day, o.model, o.adapter ORDER BY day"
+        )
+        return [{"day": r["day"], "version": f"{r['model']}+{r['adapter']}" if r["adapter"] else r["model"],
+                 "approval": r["up"] / r["n"], "ratings": r["n"]} for r in rows]
+
+    def latest(self, *, kind: str | None = None, model: str | None = None, rating: str | None = None,
+               limit: int = 50) -> list[dict]:
+        where, args = [], []
+        for column, value in (("o.kind", kind), ("o.model", model), ("r.rating", rating)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = ("SELECT r.updated_at, r.user, r.rating, r.comment, o.id, o.kind, o.model, o.adapter, o.prompt, o.text "
+               "FROM ratings r JOIN outputs o ON o.id = r.output_id")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.updated_at DESC LIMIT ?"
+        return [dict(r) for r in self.store.query(sql, (*args, limit))]
+
     def get_rating(self, output_id: str, user: str) -> str | None:
         row = self.store.query_one("SELECT rating FROM ratings WHERE output_id = ? AND user = ?", (output_id, user))
         if row is None and self.store.query_one("SELECT 1 FROM outputs WHERE id = ?", (output_id,)) is None:

@@ -1,0 +1,135 @@
+"""Feedback tab: what people prefer (dashboard + exports) and a blind A/B arena."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import gradio as gr
+import pandas as pd
+
+from studio.services import Studio
+from studio.services.arena import CompareParams, Side
+from studio.services.errors import StudioError
+from studio.ui.common import ui_error, user_for
+
+NO_ADAPTER = "(none)"
+
+
+def _versions(studio: Studio) -> list[str]:
+    listing = studio.models.list_models()
+    versions = [m["id"] for m in listing["text"]]
+    versions += [f"{a['base_model']}+{a['id']}" for a in listing["text_adapters"]]
+    return versions
+
+
+def _side(version: str) -> Side:
+    model, _, adapter = version.partition("+")
+    return Side(model=model, adapter=adapter or None)
+
+
+def build(studio: Studio):
+    with gr.Tab("Dashboard"):
+        totals = gr.Markdown(elem_id="feedback-totals")
+        by_model = gr.Dataframe(headers=["kind", "model", "adapter", "👍", "👎", "approval"], interactive=False,
+                                label="Approval per model / adapter version")
+        over_time = gr.LinePlot(x="day", y="approval", color="version", title="Approval over time",
+                                y_lim=[0, 1], height=260)
+        with gr.Row():
+            kind_f = gr.Dropdown(["", "text", "image", "gan", "speech"], value="", label="Kind")
+            model_f = gr.Textbox(label="Model", placeholder="any")
+            rating_f = gr.Dropdown(["", "up", "down"], value="", label="Rating")
+            refresh = gr.Button("Refresh", size="sm")
+        latest = gr.Dataframe(label="Latest rated outputs", interactive=False, wrap=True)
+        with gr.Row():
+            fmt = gr.Radio(["jsonl", "kto", "dpo"], value="kto", label="Export format")
+            export_btn = gr.Button("Export")
+            export_file = gr.File(label="Download", interactive=False)
+
+    with gr.Tab("Arena"):
+        gr.Markdown("Two versions answer the same prompt with the same seed. Vote without knowing which is which; "
+                    "names are revealed after the vote.")
+        with gr.Row():
+            va = gr.Dropdown(label="Version 1", choices=[])
+            vb = gr.Dropdown(label="Version 2", choices=[])
+        arena_prompt = gr.Textbox(label="Prompt", lines=2)
+        start = gr.Button("Start a blind comparison", variant="primary")
+        state = gr.State(None)  # {"id", "swap"}
+        with gr.Row():
+            left = gr.Textbox(label="Left", lines=6, interactive=False)
+            right = gr.Textbox(label="Right", lines=6, interactive=False)
+        with gr.Row():
+            vote_left = gr.Button("Left is better")
+            vote_tie = gr.Button("Tie")
+            vote_right = gr.Button("Right is better")
+            vote_bad = gr.Button("Both bad")
+        reveal = gr.Markdown()
+        board = gr.Dataframe(label="Leaderboard (Bradley–Terry, ties count half, 95 % CI)", interactive=False)
+
+    def dashboard(kind, model, rating):
+        s = studio.feedback.stats()
+        approval = f"{s['up'] / s['total']:.0%}" if s["total"] else "–"
+        text = f"**{s['total']}** ratings · 👍 {s['up']} · 👎 {s['down']} · approval {approval}"
+        rows = [[r["kind"], r["model"], r["adapter"] or "", r["up"], r["down"],
+                 f"{r['approval']:.0%}" if r["approval"] is not None else "–"] for r in s["by_model"]]
+        points = pd.DataFrame(studio.feedback.over_time() or [], columns=["day", "version", "approval", "ratings"])
+        rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None))
+        return text, rows, points, rated
+
+    def leaderboard():
+        rows = studio.arena.leaderboard("text")
+        return pd.DataFrame([{k: r[k] for k in ("version", "score", "ci_low", "ci_high", "wins", "losses", "ties",
+                                                "both_bad")} for r in rows])
+
+    def load():
+        choices = _versions(studio)
+        return (*dashboard("", "", ""), leaderboard(), gr.update(choices=choices),
+                gr.update(choices=choices))
+
+    def export(f):
+        rows = studio.feedback.export(f)
+        path = studio.data_dir / "tmp" / f"feedback-{f}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return str(path)
+
+    def start_compare(a, b, prompt, request: gr.Request):
+        user = user_for(studio, request)
+        if not a or not b:
+            raise gr.Error("Pick two versions.")
+        try:
+            result = studio.arena.compare(CompareParams(prompt=prompt or "", a=_side(a), b=_side(b)), user=user.name)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        except ValueError as exc:
+            raise gr.Error(f"Check the form: {exc}") from exc
+        swap = random.random() < 0.5
+        texts = (result["b"]["text"], result["a"]["text"]) if swap else (result["a"]["text"], result["b"]["text"])
+        return {"id": result["id"], "swap": swap}, *texts, ""
+
+    def make_vote(choice: str):
+        def vote(st, request: gr.Request):
+            user = user_for(studio, request)
+            if not st:
+                raise gr.Error("Start a comparison first.")
+            winner = {"left": "a", "right": "b"}.get(choice, choice)
+            if st["swap"] and winner in ("a", "b"):
+                winner = "b" if winner == "a" else "a"
+            try:
+                r = studio.arena.vote(st["id"], winner, user=user.name)
+            except StudioError as exc:
+                raise ui_error(exc) from exc
+            a = r["a"]["model"] + (f" + {r['a']['adapter']}" if r["a"]["adapter"] else "")
+            b = r["b"]["model"] + (f" + {r['b']['adapter']}" if r["b"]["adapter"] else "")
+            left_name, right_name = (b, a) if st["swap"] else (a, b)
+            return None, f"Left was **{left_name}**, right was **{right_name}**.", leaderboard()
+
+        return vote
+
+    filters = [kind_f, model_f, rating_f]
+    refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest])
+    export_btn.click(export, inputs=[fmt], outputs=[export_file])
+    start.click(start_compare, inputs=[va, vb, arena_prompt], outputs=[state, left, right, reveal],
+                concurrency_id="text")
+    for button, choice in ((vote_left, "left"), (vote_right, "right"), (vote_tie, "tie"), (vote_bad, "both_bad")):
+        button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board])
+    return load, [], [totals, by_model, over_time, latest, board, va, vb]
