@@ -57,19 +57,19 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
     if ui:
         import gradio as gr
 
-        from studio.ui import CSS_PATH, build_ui
+        from studio.ui import CSS_PATH, build_ui, session
 
         blocks = build_ui(studio)
         blocks.queue(default_concurrency_limit=1)
-        auth = None
-        if config.auth_enabled and config.guest_access == "none":
-            auth = lambda user, password: studio.auth.check_password(user, password) is not None  # noqa: E731
+        auth_dependency = None
+        if config.auth_enabled:
+            session.install(app, studio)
+            auth_dependency = lambda request: session.user_id(studio, request)  # noqa: E731
         gr.mount_gradio_app(
             app,
             blocks,
             path="/",
-            auth=auth,
-            auth_message="Sign in to AIGC Studio",
+            auth_dependency=auth_dependency,
             ssr_mode=False,
             footer_links=["api"],
             css_paths=[CSS_PATH],

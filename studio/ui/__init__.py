@@ -9,8 +9,12 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.ui import models_tab, placeholder
+from studio.ui.common import user_for
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
+
+# Tabs only admins see (the server refuses their actions to others anyway).
+ADMIN_TABS = {"Datasets", "Training"}
 
 # Tab label → module that provides `build(studio)`; a missing module shows the placeholder.
 TABS = [
@@ -37,11 +41,18 @@ def build_ui(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title="AIGC Studio", analytics_enabled=False) as demo:
         with gr.Row(elem_id="studio-header"):
             gr.Markdown("# AIGC Studio\nGenerate · fine-tune · rate — text, images and speech in one place.")
+            who = gr.Markdown(elem_id="studio-user")
         banner = gr.Markdown(visible=False, elem_id="offline-banner")
         on_page_load = []  # (fn, inputs, outputs) a tab wants run when a page opens
+        admin_tabs = []
         with gr.Tabs():
             for label, module_name in TABS:
-                with gr.Tab(label, id=label.lower()):
+                # Admin tabs start hidden when accounts exist and are shown to admins on load
+                # (a shown tab cannot be hidden again by an update).
+                visible = label not in ADMIN_TABS or not studio.auth.enabled
+                with gr.Tab(label, id=label.lower(), elem_id=f"tab-{label.lower()}", visible=visible) as tab:
+                    if label in ADMIN_TABS:
+                        admin_tabs.append(tab)
                     builder = _tab_builder(module_name)
                     loader = placeholder.build(label) if builder is None else builder(studio)
                     if loader:
@@ -49,11 +60,19 @@ def build_ui(studio: Studio) -> gr.Blocks:
             with gr.Tab("Models / Settings", id="models"):
                 on_page_load.append(models_tab.build(studio))
 
-        def on_load():
+        def on_load(request: gr.Request):
             text = studio.models.offline_banner()
-            return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text))
+            user = user_for(studio, request)
+            if not studio.auth.enabled:
+                who_text = ""
+            elif user.is_guest:
+                who_text = "Visitor · [Sign in](signin)"
+            else:
+                who_text = f"Signed in as **{user.name}**{' (admin)' if user.is_admin else ''} · [Sign out](signout)"
+            tabs = [gr.update(visible=user.is_admin) for _ in admin_tabs]
+            return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text)), who_text, *tabs
 
-        demo.load(on_load, outputs=[banner])
+        demo.load(on_load, outputs=[banner, who, *admin_tabs])
         for fn, inputs, outputs in on_page_load:
             demo.load(fn, inputs=inputs, outputs=outputs)
     return demo

@@ -10,7 +10,8 @@ from studio.services.errors import Forbidden, StudioError, Unauthorized
 
 
 def user_for(studio: Studio, request: gr.Request | None) -> User:
-    """The signed-in account, the visitor, or the local owner when no accounts are configured."""
+    """The signed-in account, the visitor (with a per-browser id), or the local owner when no
+    accounts are configured."""
     name = getattr(request, "username", None) if request is not None else None
     if name:
         user = studio.auth.user_named(name)
@@ -19,6 +20,8 @@ def user_for(studio: Studio, request: gr.Request | None) -> User:
     anonymous = studio.auth.anonymous()
     if anonymous is None:
         raise gr.Error("Please sign in.")
+    if anonymous.is_guest and name and name.startswith("visitor-"):
+        return User(name=name, is_admin=False, is_guest=True)
     return anonymous if anonymous is not None else GUEST
 
 

@@ -55,8 +55,8 @@ def build(studio: Studio):
         with gr.Group(visible=i == 0) as group:
             box = gr.Textbox(label=f"Output {i + 1}", lines=4, interactive=False, elem_id=f"text-output-{i}")
             with gr.Row():
-                up = gr.Button("👍", size="sm", elem_id=f"text-up-{i}", min_width=60)
-                down = gr.Button("👎", size="sm", elem_id=f"text-down-{i}", min_width=60)
+                up = gr.Button("👍 Good", size="sm", elem_id=f"text-up-{i}", min_width=60)
+                down = gr.Button("👎 Bad", size="sm", elem_id=f"text-down-{i}", min_width=60)
                 note = gr.Markdown(elem_id=f"text-rated-{i}")
         boxes.append((group, box))
         ups.append(up)

@@ -1,0 +1,89 @@
+"""Browser tests: a real studio process driven through Debian's Chromium with Playwright.
+
+Playwright's own browser download is not used: Chromium comes from the system
+(`/usr/bin/chromium`, or $STUDIO_CHROMIUM). Without it these tests skip, except under CI=true,
+where a missing browser is a failure. A screenshot of the page is saved for every failed test
+under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_studio
+
+CHROMIUM = os.environ.get("STUDIO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _need_browser() -> None:
+    missing = None
+    if not Path(CHROMIUM).exists():
+        missing = f"no Chromium at {CHROMIUM} (install with: apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "the playwright package is not installed (pip install -e '.[dev]')"
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser tests cannot run under CI: {missing}")
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory):
+    """One offline studio for the browser suite (admin account + visitors may generate)."""
+    _need_browser()
+    data = tmp_path_factory.mktemp("browser") / "data"
+    live = start_studio(["--offline", "--auth", "admin:admin-pass", "--guest-access", "generate"], data)
+    yield live
+    live.stop()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        page = item.funcargs.get("page") or item.funcargs.get("admin_page")
+        if page is not None:
+            ARTIFACTS.mkdir(exist_ok=True)
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"{item.name}.png"), full_page=True)
+            except Exception:
+                pass
+
+
+def _open(browser, url: str, http_credentials=None):
+    context = browser.new_context(http_credentials=http_credentials, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#text-prompt textarea")
+    return context, page
+
+
+@pytest.fixture
+def page(browser, studio_server):
+    """A visitor without an account."""
+    context, page = _open(browser, studio_server.url)
+    yield page
+    context.close()
