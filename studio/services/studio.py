@@ -86,11 +86,23 @@ class Studio:
 
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
+        self._sweep_tmp()
         self.models.start_hub_probe()
         try:
             self.jobs.recover()
         except ModuleNotFoundError:  # pragma: no cover - during bring-up of the jobs platform
             pass
+
+    def _sweep_tmp(self) -> None:
+        """Uploads and builds in flight when an earlier studio died leave work folders behind."""
+        import shutil
+
+        for leftover in (self.data_dir / "tmp").glob("upload-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        known = {r["id"] for r in self.store.query("SELECT id FROM datasets")}
+        for folder in (self.data_dir / "datasets").iterdir():
+            if folder.is_dir() and folder.name not in known:  # moved in place, row never written
+                shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         if "jobs" in self.__dict__:

@@ -1,0 +1,235 @@
+"""Audio datasets: clips listed in ``metadata.csv`` (LJSpeech style), each decoded and re-written as WAV.
+
+``metadata.csv`` has one ``file_name|transcript`` line per clip (a header line is optional; the
+LJSpeech form ``id|transcript|normalised transcript`` with names lacking ``.wav`` works too).
+The stored folder holds ``000000.wav``, … and ``metadata.jsonl`` with ``file_name``, ``text``,
+``duration_s`` and ``sample_rate``.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from studio.config import UploadLimits
+from studio.services.datasets.text import read_utf8
+from studio.services.datasets.uploads import Member
+from studio.services.errors import Invalid, TooLarge, UnsupportedType
+
+METADATA_CSV = "metadata.csv"
+SHORT_CLIP_S = 0.5  # clips shorter than this get a warning
+_HEADER_NAMES = {"file_name", "filename", "file", "path", "audio", "id", "wav"}
+
+
+@dataclass
+class _Entry:
+    member: Member
+    text: str
+    where: str
+
+
+def build_audio_dataset(
+    members: list[Member], out_dir: Path, limits: UploadLimits
+) -> tuple[int, dict, list[str]]:
+    """Write the normalised audio folder; return (num_items, stats, warnings)."""
+    # 1. Sort the members into clips and metadata
+    clips: dict[tuple[str, str], Member] = {}
+    metadata: list[Member] = []
+    unused: list[str] = []
+    for m in members:
+        if m.family == "image":
+            raise UnsupportedType(
+                f"{m.label} is an image, but this is an audio dataset. Choose the kind 'image', "
+                "or upload a .zip of .wav/.flac files with metadata.csv."
+            )
+        if m.family == "audio":
+            clips[(m.group, m.name)] = m
+        elif m.basename.lower() == METADATA_CSV:
+            metadata.append(m)
+        else:
+            unused.append(m.label)
+    if not clips:
+        raise Invalid(
+            "The upload has no audio clips. Upload a .zip of .wav or .flac files with a metadata.csv.",
+            code="empty_dataset",
+        )
+    if not metadata:
+        raise Invalid(
+            f"The upload has no {METADATA_CSV}. Add one with a 'file_name|transcript' line per clip, "
+            "e.g. 'clip1.wav|Hello there.'",
+            code="missing_file",
+        )
+
+    # 2. Transcripts from metadata.csv, in its order
+    entries = [e for meta in metadata for e in _read_metadata(meta, clips, limits)]
+    listed = {(e.member.group, e.member.name) for e in entries}
+    untranscribed = [m.label for key, m in clips.items() if key not in listed]
+    if not entries:
+        raise Invalid(
+            f"{metadata[0].label} lists no clips. Add a 'file_name|transcript' line per clip.",
+            code="empty_dataset",
+        )
+
+    # 3. Decode, check and re-write every clip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, e in enumerate(entries):
+        data, rate = load_audio(e.member, limits)  # (frames, channels)
+        file_name = f"{i:06d}.wav"
+        sf.write(out_dir / file_name, np.clip(data, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+        rows.append(
+            {
+                "file_name": file_name,
+                "text": e.text,
+                "duration_s": round(data.shape[0] / rate, 3),
+                "sample_rate": rate,
+            }
+        )
+    with open(out_dir / "metadata.jsonl", "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    # 4. Stats and warnings
+    durations = [r["duration_s"] for r in rows]
+    rates = sorted({r["sample_rate"] for r in rows})
+    stats = {
+        "items": len(rows),
+        "total_duration_s": round(sum(durations), 3),
+        "min_duration_s": min(durations),
+        "max_duration_s": max(durations),
+        "mean_duration_s": round(sum(durations) / len(durations), 3),
+        "sample_rates": rates,
+    }
+    warnings = []
+    if untranscribed:
+        shown = ", ".join(untranscribed[:3]) + (
+            f" and {len(untranscribed) - 3:,} more" if len(untranscribed) > 3 else ""
+        )
+        warnings.append(
+            f"Left out {len(untranscribed):,} clip{_s(len(untranscribed))} with no line in "
+            f"{METADATA_CSV}: {shown}."
+        )
+    if len(rates) > 1:
+        warnings.append(
+            f"Clips have {len(rates)} different sample rates ({', '.join(map(str, rates))} Hz); "
+            "training resamples them to the model's rate."
+        )
+    short = sum(d < SHORT_CLIP_S for d in durations)
+    if short:
+        warnings.append(
+            f"{short:,} clip{_s(short)} {'is' if short == 1 else 'are'} shorter than {SHORT_CLIP_S} s."
+        )
+    empty = sum(not r["text"] for r in rows)
+    if empty:
+        warnings.append(f"{empty:,} clip{_s(empty)} {'has' if empty == 1 else 'have'} an empty transcript.")
+    if unused:
+        shown = ", ".join(unused[:3]) + (f" and {len(unused) - 3:,} more" if len(unused) > 3 else "")
+        warnings.append(
+            f"Ignored {len(unused):,} file{_s(len(unused))} that an audio dataset does not use: {shown}."
+        )
+    return len(rows), stats, warnings
+
+
+def load_audio(m: Member, limits: UploadLimits) -> tuple[np.ndarray, int]:
+    """The clip fully decoded as float32 (frames, channels), and its sample rate."""
+    try:
+        info = sf.info(str(m.path))
+    except Exception as exc:  # noqa: BLE001 - libsndfile reports damage as several error types
+        raise Invalid(
+            f"{m.label} could not be read as audio ({_reason(exc, m)}). Export it again as WAV or FLAC.",
+            code="bad_audio",
+        ) from exc
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise Invalid(f"{m.label} holds no audio samples.", code="bad_audio")
+    seconds = info.frames / info.samplerate
+    if seconds > limits.max_audio_seconds:
+        raise TooLarge(
+            f"{m.label} is {seconds:,.1f} s long; the limit is {limits.max_audio_seconds:g} s per clip. "
+            "Cut it into shorter clips (one sentence each is ideal for speech).",
+            code="audio_too_long",
+        )
+    try:
+        data, rate = sf.read(str(m.path), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001
+        raise Invalid(
+            f"{m.label} could not be decoded ({_reason(exc, m)}). Export it again as WAV or FLAC.",
+            code="bad_audio",
+        ) from exc
+    if data.shape[0] == 0:
+        raise Invalid(f"{m.label} holds no audio samples.", code="bad_audio")
+    if not np.isfinite(data).all():
+        raise Invalid(
+            f"{m.label} contains invalid samples (NaN or infinity). Export it again.", code="bad_audio"
+        )
+    return data, int(rate)
+
+
+def _read_metadata(meta: Member, clips: dict[tuple[str, str], Member], limits: UploadLimits) -> list[_Entry]:
+    entries: list[_Entry] = []
+    seen: set[tuple[str, str]] = set()
+    first = True
+    for number, line in enumerate(read_utf8(meta).split("\n"), 1):
+        if not line.strip():
+            continue
+        is_first, first = first, False
+        where = f"{meta.label} line {number}"
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) < 2:
+            raise Invalid(
+                f"{where} has no '|'. Each line is file_name|transcript, e.g. 'clip1.wav|Hello there.'",
+                code="missing_column",
+            )
+        if is_first and fields[0].lower() in _HEADER_NAMES and _find(meta, fields[0], clips) is None:
+            continue  # a header line
+        member = _find(meta, fields[0], clips)
+        if member is None:
+            raise Invalid(
+                f"{where} refers to '{fields[0][:200]}', which is not an audio file in the upload. "
+                "Fix the name or add the clip.",
+                code="missing_file",
+            )
+        key = (member.group, member.name)
+        if key in seen:
+            raise Invalid(
+                f"{where} lists '{fields[0][:200]}' a second time. Keep one line per clip.",
+                code="duplicate_file",
+            )
+        seen.add(key)
+        # LJSpeech: id|raw transcript|normalised transcript — the normalised one reads best aloud.
+        text = fields[2] if len(fields) >= 3 and fields[2] else fields[1]
+        if len(text) > limits.max_text_chars:
+            raise TooLarge(
+                f"The transcript on {where} has {len(text):,} characters; the limit is "
+                f"{limits.max_text_chars:,}.",
+                code="text_too_long",
+            )
+        entries.append(_Entry(member=member, text=text, where=where))
+    return entries
+
+
+def _find(meta: Member, file_name: str, clips: dict[tuple[str, str], Member]) -> Member | None:
+    """The clip a metadata line means: relative to the metadata file, with or without extension,
+    directly or in a wavs/ folder (LJSpeech)."""
+    for folder in (meta.dir, posixpath.join(meta.dir, "wavs")):
+        for suffix in ("", ".wav", ".flac"):
+            name = posixpath.normpath(posixpath.join(folder, file_name + suffix))
+            found = clips.get((meta.group, name))
+            if found is not None:
+                return found
+    return None
+
+
+def _reason(exc: Exception, m: Member) -> str:
+    """libsndfile's first line, without our temp file's path."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = text.replace(f"Error opening {str(m.path)!r}: ", "").replace(str(m.path), m.label)
+    return text[:200]
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
