@@ -40,7 +40,7 @@ class Studio:
     def jobs(self):
         from studio.services.jobs import JobService
 
-        return JobService(self.config, self.store)
+        return JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds))
 
     @cached_property
     def outputs(self):

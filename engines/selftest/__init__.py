@@ -1,0 +1,1 @@
+"""A tiny, real trainer (an MLP fitted to seeded synthetic data) that exercises the job runner."""

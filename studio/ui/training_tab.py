@@ -1,0 +1,341 @@
+"""Training tab: start a job, watch it live (progress, loss curve, samples, log), cancel or resume it.
+
+The live view is rebuilt every second from the job row and its run folder, so a reloaded page,
+a second browser or a restarted studio shows the same job. Training never runs in this process:
+`studio.jobs` starts it as a child process.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.services import Studio
+from studio.services.errors import StudioError
+from studio.ui.common import ui_error, user_for
+
+ACTIVE = ("queued", "running")
+NO_DATASET = ""
+MAX_SAMPLES = 8
+HISTORY_COLUMNS = ["job", "kind", "status", "progress", "step", "loss", "created"]
+
+
+# -- what the view shows, computed from a job and its events -----------------------------------
+def progress_html(job: dict[str, Any] | None, events: list[dict[str, Any]]) -> str:
+    if job is None:
+        return "<div id='job-progress'><p>No training job yet. Start one on the left.</p></div>"
+    pct = int(round(100 * job["progress"]))
+    step = f"step {job['step']} / {job['total_steps']}" if job["total_steps"] else f"step {job['step']}"
+    eta = eta_s(job, events)
+    if job["status"] == "running" and not events:
+        step = "starting (loading libraries)…"
+    parts = [
+        html.escape(job["id"]),
+        html.escape(job["kind"]),
+        f"<b class='job-status'>{job['status']}</b>",
+        step,
+    ]
+    if eta is not None:
+        parts.append(f"ETA {_clock(eta)}")
+    metrics = ", ".join(
+        f"{html.escape(k)} {v:.4g}"
+        for k, v in job["metrics"].items()
+        if "loss" in k and isinstance(v, int | float)
+    )
+    error = f"<pre class='job-error'>{html.escape(job['error'])}</pre>" if job["error"] else ""
+    return (
+        "<div id='job-progress'>"
+        f"<div>{' · '.join(parts)}</div>"
+        "<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden;margin:6px 0'>"
+        f"<div style='width:{pct}%;background:#3b82f6;height:100%'></div></div>"
+        f"<div><span class='job-percent'>{pct} %</span> {html.escape(metrics)}</div>{error}</div>"
+    )
+
+
+def eta_s(job: dict[str, Any], events: list[dict[str, Any]]) -> float | None:
+    """Seconds left at the pace of the last (up to) 20 steps; None when not running or unknown."""
+    if job["status"] != "running" or not job["total_steps"] or len(events) < 2:
+        return None
+    recent = events[-20:]
+    steps = recent[-1]["step"] - recent[0]["step"]
+    seconds = recent[-1]["time"] - recent[0]["time"]
+    if steps <= 0 or seconds <= 0:
+        return None
+    return max(job["total_steps"] - job["step"], 0) * seconds / steps
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long format for gr.LinePlot: one row per (step, series) for every *loss* number."""
+    rows = [
+        {"step": e["step"], "series": k, "value": float(v)}
+        for e in events
+        for k, v in e.items()
+        if "loss" in k and isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    return pd.DataFrame(rows, columns=["step", "series", "value"])
+
+
+def sample_paths(run_dir: Path, events: list[dict[str, Any]]) -> list[str]:
+    """The newest sample images named by events, resolved inside the run folder only."""
+    root = run_dir.resolve()
+    out: list[str] = []
+    for event in reversed(events):
+        for rel in reversed(event.get("samples") or []):
+            path = (root / str(rel)).resolve()
+            if (
+                path.is_relative_to(root)
+                and path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
+                and path.is_file()
+            ):
+                out.append(str(path))
+            if len(out) >= MAX_SAMPLES:
+                return out
+    return out
+
+
+def history_frame(jobs: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [
+        [
+            j["id"],
+            j["kind"],
+            j["status"],
+            f"{int(round(100 * j['progress']))} %",
+            f"{j['step']}/{j['total_steps']}",
+            f"{j['metrics']['loss']:.4g}" if isinstance(j["metrics"].get("loss"), int | float) else "",
+            j["created_at"].replace("T", " ")[:19],
+        ]
+        for j in jobs
+    ]
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def default_job(jobs: list[dict[str, Any]]) -> str | None:
+    """The newest running/queued job, else the newest job."""
+    for job in jobs:
+        if job["status"] in ACTIVE:
+            return job["id"]
+    return jobs[0]["id"] if jobs else None
+
+
+def job_choices(jobs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(f"{j['id']} · {j['kind']} · {j['status']}", j["id"]) for j in jobs]
+
+
+def params_reference(kind: dict[str, Any] | None) -> str:
+    if not kind:
+        return ""
+    lines = [kind["doc"], "", "| parameter | default | what it does |", "| --- | --- | --- |"]
+    lines += [f"| `{p['name']}` | `{json.dumps(p['default'])}` | {p['doc']} |" for p in kind["params"]]
+    return "\n".join(lines)
+
+
+# -- the tab -----------------------------------------------------------------------------------
+def build(studio: Studio):
+    jobs = studio.jobs
+    kinds = {k["kind"]: k for k in jobs.kinds()}
+    first_kind = next(iter(kinds), None)
+
+    def dataset_choices() -> list[tuple[str, str]]:
+        try:
+            listing = studio.datasets.list()
+        except Exception:  # the datasets service is optional for this tab
+            return [("(none)", NO_DATASET)]
+        return [("(none)", NO_DATASET)] + [
+            (f"{d['name']} ({d['kind']}, {d['num_items']})", d["id"]) for d in listing
+        ]
+
+    with gr.Row():
+        with gr.Column(scale=2):
+            gr.Markdown("### New training job")
+            kind = gr.Dropdown(label="Job kind", choices=list(kinds), value=first_kind, elem_id="train-kind")
+            dataset = gr.Dropdown(
+                label="Dataset",
+                choices=[("(none)", NO_DATASET)],
+                value=NO_DATASET,
+                allow_custom_value=True,  # choices are filled per page load; the service checks the id
+                elem_id="train-dataset",
+            )
+            base_model = gr.Textbox(
+                label="Base model (empty: the kind's default)", elem_id="train-base-model"
+            )
+            params = gr.Code(
+                label="Parameters (JSON; unknown names are refused)",
+                language="json",
+                value=json.dumps(kinds[first_kind]["defaults"], indent=2) if first_kind else "{}",
+                lines=10,
+                interactive=True,
+                elem_id="train-params",
+            )
+            with gr.Accordion("Parameter reference", open=False):
+                reference = gr.Markdown(params_reference(kinds.get(first_kind)))
+            with gr.Row():
+                show_cmd = gr.Button("Show command", elem_id="train-show-command")
+                start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            command = gr.Textbox(
+                label="Command", interactive=False, visible=False, lines=3, elem_id="train-command"
+            )
+            form_note = gr.Markdown(elem_id="train-note")
+        with gr.Column(scale=3):
+            gr.Markdown("### Live view")
+            # Choices change every few seconds; the service checks ids, so custom values are harmless.
+            job_pick = gr.Dropdown(
+                label="Job", choices=[], value=None, allow_custom_value=True, elem_id="train-job"
+            )
+            status = gr.HTML(progress_html(None, []), elem_id="train-status")
+            plot = gr.LinePlot(
+                loss_frame([]),
+                x="step",
+                y="value",
+                color="series",
+                title="Loss",
+                height=260,
+                elem_id="train-loss",
+            )
+            gallery = gr.Gallery(
+                label="Latest samples", columns=4, height=200, object_fit="contain", elem_id="train-samples"
+            )
+            log = gr.Textbox(
+                label="Log (last lines)",
+                lines=10,
+                max_lines=10,
+                interactive=False,
+                autoscroll=True,
+                elem_id="train-log",
+            )
+            with gr.Row():
+                cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+                resume = gr.Button("Resume", elem_id="train-resume")
+    with gr.Accordion("History", open=True):
+        history = gr.Dataframe(history_frame([]), interactive=False, wrap=True, elem_id="train-history")
+    seen = gr.State(None)  # what this page last drew, so an idle tick sends nothing
+    timer = gr.Timer(1.0)
+
+    # -- handlers ------------------------------------------------------------------------------
+    def on_kind(name: str | None, dataset_id: str | None):
+        spec = kinds.get(name or "")
+        choices = dataset_choices()  # refreshed here too: a dataset may have been uploaded meanwhile
+        keep = dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET
+        defaults = json.dumps(spec["defaults"], indent=2) if spec else "{}"
+        return defaults, params_reference(spec), gr.update(choices=choices, value=keep)
+
+    def on_show_command(name: str | None, job_id: str | None):
+        lines = []
+        if name in kinds:
+            lines.append("# a new job:\n" + shlex.join(jobs.launch_command(name, jobs.runs_dir / "<job-id>")))
+        if job_id:
+            try:
+                lines.append(f"# job {job_id}:\n" + shlex.join(jobs.command_for(job_id)))
+            except StudioError:
+                pass
+        return gr.update(value="\n".join(lines), visible=True)
+
+    def on_start(name, dataset_id, base, params_text, request: gr.Request):
+        user = user_for(studio, request)
+        if not user.is_admin:
+            raise gr.Error(f"'{user.name}' may not start training: only admins can.")
+        try:
+            values = json.loads(params_text or "{}")
+        except json.JSONDecodeError as exc:
+            raise gr.Error(f"The parameters are not valid JSON: {exc}") from exc
+        try:
+            job = jobs.create(name or "", dataset_id or None, (base or "").strip() or None, values, user=user)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        listing = jobs.list(limit=50)
+        return gr.update(choices=job_choices(listing), value=job["id"]), f"Started job `{job['id']}`."
+
+    def on_cancel(job_id, request: gr.Request):
+        return _act(jobs.cancel, job_id, request, "cancelled")
+
+    def on_resume(job_id, request: gr.Request):
+        return _act(jobs.resume, job_id, request, "queued to resume")
+
+    def _act(action, job_id, request, done: str) -> str:
+        user = user_for(studio, request)
+        if not job_id:
+            raise gr.Error("Pick a job first.")
+        if not user.is_admin:
+            raise gr.Error(f"'{user.name}' may not do this: only admins can.")
+        try:
+            job = action(job_id, user=user)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        return f"Job `{job['id']}` {done if job['status'] != 'running' else 'is stopping'}."
+
+    def refresh(job_id: str | None, last: dict | None):
+        last = last or {}
+        listing = jobs.list(limit=50)
+        if job_id not in {j["id"] for j in listing}:
+            job_id = default_job(listing)
+        job = next((j for j in listing if j["id"] == job_id), None)
+        log_size = _size(jobs.run_dir(job_id).log_path) if job_id else 0
+        drawn = {
+            "pick": [job_id, [(j["id"], j["status"]) for j in listing]],
+            "view": [
+                job_id,
+                job and job["updated_at"],
+                log_size,
+                [(j["id"], j["updated_at"]) for j in listing],
+            ],
+        }
+        if drawn == last:  # an idle tick: send nothing
+            return (gr.skip(),) * len(live)
+        pick = (
+            gr.update(choices=job_choices(listing), value=job_id)
+            if drawn["pick"] != last.get("pick")
+            else gr.skip()
+        )
+        events = jobs.events(job_id) if job_id else []
+        return (
+            pick,
+            progress_html(job, events),
+            loss_frame(events),
+            sample_paths(jobs.run_dir(job_id).path, events) if job_id else [],
+            jobs.log_tail(job_id, 40) if job_id else "",
+            history_frame(listing),
+            drawn,
+        )
+
+    def on_load():
+        return gr.update(choices=dataset_choices(), value=NO_DATASET)
+
+    # -- wiring --------------------------------------------------------------------------------
+    live = [job_pick, status, plot, gallery, log, history, seen]
+    kind.change(on_kind, inputs=[kind, dataset], outputs=[params, reference, dataset])
+    show_cmd.click(on_show_command, inputs=[kind, job_pick], outputs=[command])
+    start.click(on_start, inputs=[kind, dataset, base_model, params], outputs=[job_pick, form_note]).then(
+        refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
+    )
+    cancel.click(on_cancel, inputs=[job_pick], outputs=[form_note]).then(
+        refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
+    )
+    resume.click(on_resume, inputs=[job_pick], outputs=[form_note]).then(
+        refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
+    )
+    job_pick.input(refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private")
+    timer.tick(
+        refresh, inputs=[job_pick, seen], outputs=live, trigger_mode="always_last", api_visibility="private"
+    )
+    return on_load, [], [dataset]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+__all__ = ["build", "progress_html", "loss_frame", "sample_paths", "history_frame", "eta_s", "default_job"]

@@ -1,0 +1,63 @@
+"""The studio as a person uses it: type, click, see, rate, sign in."""
+
+import sqlite3
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def ratings(studio_server):
+    db = sqlite3.connect(studio_server.data_dir / "studio.db")
+    try:
+        return db.execute("SELECT user, rating FROM ratings").fetchall()
+    finally:
+        db.close()
+
+
+def test_text_generate_then_thumb_up_is_stored(page, studio_server):
+    page.fill("#text-prompt textarea", "Once upon a time")
+    page.click("#text-generate")
+    status = page.locator("#text-status")
+    status.get_by_text("output(s) from").wait_for()
+    assert page.locator("#text-output-0 textarea").input_value() != ""
+    before = len(ratings(studio_server))
+    page.click("#text-up-0")
+    page.locator("#text-rated-0").get_by_text("Saved").wait_for()
+    rows = ratings(studio_server)
+    assert len(rows) == before + 1
+    user, rating = rows[-1]
+    assert rating == "up" and user.startswith("visitor-")
+
+
+def test_visitor_sees_no_training_controls_and_the_api_refuses(page, studio_server):
+    page.locator("#studio-user").get_by_text("Visitor").wait_for()
+    expect(page.locator("button[role=tab]:visible", has_text="Training")).to_have_count(0)
+    expect(page.locator("button[role=tab]:visible", has_text="Datasets")).to_have_count(0)
+    expect(page.locator("button[role=tab]:visible", has_text="Text")).to_have_count(1)
+    r = httpx.post(studio_server.url + "/api/v1/jobs", json={"kind": "selftest", "params": {}})
+    assert r.status_code == 403
+    r = httpx.post(studio_server.url + "/api/v1/datasets", files={"file": ("a.txt", b"hello")},
+                   data={"kind": "text", "name": "x"})
+    assert r.status_code == 403
+
+
+def test_admin_signs_in_and_sees_training(browser, studio_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(studio_server.url + "/signin")
+        page.fill("#username", "admin")
+        page.fill("#password", "wrong")
+        page.click("#signin")
+        page.get_by_text("Wrong user name or password").wait_for()
+        page.fill("#username", "admin")
+        page.fill("#password", "admin-pass")
+        page.click("#signin")
+        page.locator("#studio-user").get_by_text("Signed in as").wait_for()
+        page.locator("button[role=tab]", has_text="Training").wait_for()
+    finally:
+        context.close()
