@@ -87,3 +87,28 @@ def page(browser, studio_server):
     context, page = _open(browser, studio_server.url)
     yield page
     context.close()
+
+
+@pytest.fixture
+def admin_page(browser, studio_server):
+    """An admin, signed in through the sign-in page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(studio_server.url + "/signin")
+    page.fill("#username", "admin")
+    page.fill("#password", "admin-pass")
+    page.click("#signin")
+    page.locator("#studio-user").get_by_text("Signed in as").wait_for()
+    yield page
+    context.close()
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    """Choose `option` in a Gradio dropdown."""
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def open_tab(page, label: str) -> None:
+    page.locator("button[role=tab]:visible", has_text=label).first.click()

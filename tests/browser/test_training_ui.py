@@ -1,0 +1,48 @@
+"""Upload a dataset and fine-tune from it in the page, watching the job live (admin)."""
+
+import sqlite3
+
+import pytest
+
+from tests.browser.conftest import open_tab, pick
+
+pytestmark = pytest.mark.browser
+
+CORPUS = "\n\n".join(f"The red fox number {i} jumps over the lazy dog." for i in range(60))
+
+
+def test_upload_a_text_dataset_in_the_page(admin_page, studio_server, tmp_path):
+    page = admin_page
+    corpus = tmp_path / "foxes.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    open_tab(page, "Datasets")
+    page.set_input_files("#datasets-files input[type=file]", str(corpus))
+    page.fill("#datasets-name input, #datasets-name textarea", "foxes")
+    page.click("#datasets-upload")
+    page.locator("#datasets-status").get_by_text("60").first.wait_for()
+    db = sqlite3.connect(studio_server.data_dir / "studio.db")
+    rows = db.execute("SELECT name, kind, num_items FROM datasets WHERE name = 'foxes'").fetchall()
+    assert rows == [("foxes", "text", 60)]
+
+
+def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio_server):
+    page = admin_page
+    open_tab(page, "Training")
+    pick(page, "train-kind", "selftest")
+    editor = page.locator("#train-params .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text('{"max_steps": 40, "save_every": 10, "step_delay_s": 0.15}')
+    page.click("#train-start")
+    status = page.locator("#train-status")
+    status.get_by_text("running").wait_for(timeout=60_000)
+    # A reload mid-job shows the same job, still live.
+    page.reload()
+    page.wait_for_selector("#text-prompt textarea")
+    open_tab(page, "Training")
+    page.locator("#train-status").get_by_text("completed").wait_for(timeout=120_000)
+    assert "100 %" in page.locator("#train-status").inner_text()
+    db = sqlite3.connect(studio_server.data_dir / "studio.db")
+    assert db.execute("SELECT status, step FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone() == (
+        "completed", 40)
