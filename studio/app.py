@@ -60,7 +60,7 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
         from studio.ui import CSS_PATH, build_ui, session
 
         blocks = build_ui(studio)
-        blocks.queue(default_concurrency_limit=1)
+        blocks.queue(default_concurrency_limit=1, max_size=config.max_queue)
         auth_dependency = None
         if config.auth_enabled:
             session.install(app, studio)

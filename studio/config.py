@@ -25,6 +25,19 @@ class UploadLimits:
 
 
 @dataclass
+class RequestLimits:
+    """What a non-admin may ask for in one request on a shared studio (admins are not limited)."""
+
+    max_new_tokens: int = 256
+    text_outputs: int = 4
+    image_steps: int = 30
+    image_pixels: int = 768 * 768
+    image_outputs: int = 4
+    speech_chars: int = 5_000
+    gan_outputs: int = 16
+
+
+@dataclass
 class StudioConfig:
     host: str = "127.0.0.1"  # loopback unless accounts are set
     port: int = 7860
@@ -38,6 +51,10 @@ class StudioConfig:
     memory_budget_gb: float | None = None  # None: derived from the device
     hub_probe_timeout_s: float = 3.0
     uploads: UploadLimits = field(default_factory=UploadLimits)
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    max_running: int = 2  # generation requests processed at once
+    max_per_user: int = 2  # requests one non-admin may have running or waiting
+    max_queue: int = 32  # requests waiting before new ones are told the studio is busy
     max_concurrent_jobs: int = 1  # accelerator-bound training jobs at a time
     job_grace_s: float = 10.0  # SIGTERM → SIGKILL grace period on cancel
 

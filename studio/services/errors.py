@@ -50,4 +50,4 @@ class Invalid(StudioError):
 
 
 class Busy(StudioError):
-    status, code = 503, "busy"
+    status, code = 429, "busy"  # a full queue is not a server error: try again shortly

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from studio.config import StudioConfig
 from studio.services.auth import AuthService
+from studio.services.limits import RequestGate
 from studio.store import Store
 
 log = logging.getLogger("studio")
@@ -22,6 +23,7 @@ class Studio:
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "studio.db")
         self.auth = AuthService(config.accounts, config.guest_access, self.store)
+        self.gate = RequestGate(config.max_running, config.max_per_user, config.max_queue)
 
     # Services are built on first use so that startup stays light.
     @cached_property

@@ -9,6 +9,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.errors import StudioError
+from studio.services.limits import enforce
 from studio.services.text import TextGenerateParams
 from studio.ui.common import ui_error, user_for
 
@@ -94,6 +95,10 @@ def build(studio: Studio):
     def run(p, m, a, mnt, temp, tp, tk, rp, n, s, stops, request: gr.Request):
         user = user_for(studio, request)
         params = params_from(p, m, a, mnt, temp, tp, tk, rp, n, s, stops)
+        try:
+            enforce(studio.config.limits, user, "text", params.model_dump())
+        except StudioError as exc:
+            raise ui_error(exc) from exc
         n = params.num_outputs
         stop_event = threading.Event()
         updates: queue.Queue = queue.Queue()
