@@ -55,6 +55,7 @@ class StudioConfig:
     max_running: int = 2  # generation requests processed at once
     max_per_user: int = 2  # requests one non-admin may have running or waiting
     max_queue: int = 32  # requests waiting before new ones are told the studio is busy
+    image_content_filter: bool = True  # run the safety checker where a model ships one
     max_concurrent_jobs: int = 1  # accelerator-bound training jobs at a time
     job_grace_s: float = 10.0  # SIGTERM → SIGKILL grace period on cancel
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.services import Studio
+from studio.ui.common import require_admin
 
 
 def _models_table(studio: Studio) -> list[list]:
@@ -40,6 +41,15 @@ def build(studio: Studio):
         label="Models",
     )
     refresh = gr.Button("Refresh", size="sm")
+    content_filter = gr.Checkbox(value=studio.config.image_content_filter, elem_id="settings-content-filter",
+                                 label="Image content filter (the model's safety checker, where it ships one)")
+
+    def set_filter(on: bool, request: gr.Request):
+        require_admin(studio, request)
+        studio.config.image_content_filter = bool(on)
+        gr.Info(f"Image content filter {'on' if on else 'off'}.")
+
+    content_filter.input(set_filter, inputs=[content_filter])
 
     def load():
         return _status(studio), _models_table(studio)

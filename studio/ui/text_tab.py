@@ -48,7 +48,7 @@ def build(studio: Studio):
                 top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)")
                 repetition_penalty = gr.Slider(0.5, 2, value=1.0, step=0.05, label="Repetition penalty")
                 num_outputs = gr.Slider(1, SLOTS, value=1, step=1, label="Variations")
-                seed = gr.Number(label="Seed (empty = random)", value=None, precision=0)
+                seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="text-seed")
                 stop_strings = gr.Textbox(label="Stop sequences (one per line)", lines=2)
 
     boxes, ups, downs, rated = [], [], [], []
@@ -86,7 +86,7 @@ def build(studio: Studio):
             return TextGenerateParams(
                 prompt=p or "", model=m or None, adapter=None if a in (None, NO_ADAPTER) else a,
                 max_new_tokens=int(mnt), temperature=float(temp), top_p=float(tp), top_k=int(tk),
-                repetition_penalty=float(rp), num_outputs=int(n), seed=None if s in (None, "") else int(s),
+                repetition_penalty=float(rp), num_outputs=int(n), seed=None if s in (None, "") or int(s) < 0 else int(s),
                 stop=[line for line in (stops or "").splitlines() if line],
             )
         except Exception as exc:  # pydantic: show the field, not a trace

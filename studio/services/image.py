@@ -1,0 +1,336 @@
+"""Image generation: resolve model + LoRA, check the form against the model, run the engine, and
+store every image (a PNG with its parameters) before returning.
+
+`init_image` (img2img) is either the id of an earlier image output (`out_…`) or a base64-encoded
+image (PNG/JPEG/WebP; a `data:image/...;base64,` prefix is allowed). It is resized to the requested
+size; without a size, its aspect ratio is kept at the model's default resolution.
+
+Content filter: on by default (`StudioConfig.image_content_filter`, when present, turns it off).
+It works where the model ships a safety checker (SD 1.5 does); the starter model and single-file
+checkpoints have none, so for them the filter is unavailable and the UI says so. A flagged image
+is never stored or shown: the answer lists its seed under `filtered` with a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engines.image.schedulers import DEFAULT as DEFAULT_SCHEDULER
+from engines.image.schedulers import SCHEDULER_NAMES
+from engines.registry import ModelSpec, UnknownModel
+from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
+from studio.services.models import ModelService
+from studio.services.outputs import OUTPUT_ID, OutputService
+from studio.store import Store
+
+MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_INIT_IMAGE_PIXELS = 4096 * 4096
+MAX_PNG_INFO_BYTES = 50 * 1024 * 1024
+
+
+class ImageGenerateParams(BaseModel):
+    """The form of POST /image/generate and of the Image tab. Empty fields take the model's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(..., max_length=10_000)
+    negative_prompt: str = Field("", max_length=10_000)
+    model: str | None = None
+    lora: str | None = Field(None, description="id of an image LoRA (GET /models → image_loras)")
+    lora_scale: float = Field(1.0, ge=0, le=2)
+    steps: int | None = Field(None, ge=1, le=150)
+    guidance_scale: float | None = Field(None, ge=0, le=30)
+    width: int | None = Field(None, ge=8, le=4096, description="pixels, a multiple of 8")
+    height: int | None = Field(None, ge=8, le=4096, description="pixels, a multiple of 8")
+    scheduler: str | None = Field(None, description=f"one of: {', '.join(SCHEDULER_NAMES)}")
+    num_outputs: int = Field(1, ge=1, le=8)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    init_image: str | None = Field(
+        None, max_length=MAX_INIT_IMAGE_BYTES * 4 // 3 + 100,
+        description="img2img: id of an earlier image output, or a base64-encoded image",
+    )
+    strength: float = Field(0.75, gt=0, le=1, description="img2img: 0 keeps the init image, 1 ignores it")
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    min_size: int  # width/height bounds
+    max_size: int
+    max_good_steps: int | None = None  # distilled few-step models: more steps do not help
+
+
+STARTER_DEFAULTS = ModelDefaults(64, 64, 4, 5.0, 32, 256)
+TURBO_DEFAULTS = ModelDefaults(512, 512, 1, 0.0, 64, 1024, max_good_steps=4)
+SD_DEFAULTS = ModelDefaults(512, 512, 25, 7.0, 64, 1024)
+
+
+def defaults_for(spec: ModelSpec) -> ModelDefaults:
+    if spec.is_starter:
+        return STARTER_DEFAULTS
+    if "turbo" in spec.id.lower():
+        return TURBO_DEFAULTS
+    return SD_DEFAULTS
+
+
+class ImageService:
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store):
+        self.models = models
+        self.outputs = outputs
+        self.store = store
+        self.content_filter: bool = bool(getattr(models.config, "image_content_filter", True))
+
+    # -- resolving -------------------------------------------------------------------------------
+    def lora_row(self, lora_id: str):
+        row = self.store.query_one("SELECT * FROM adapters WHERE id = ? AND type = 'image_lora'", (lora_id,))
+        if row is None:
+            known = [r["id"] for r in self.store.query("SELECT id FROM adapters WHERE type = 'image_lora'")]
+            raise NotFound(f"No image LoRA '{lora_id}'. Available: {', '.join(known) or 'none yet'}.",
+                           code="unknown_lora")
+        return row
+
+    def resolve(self, model: str | None, lora: str | None = None):
+        lora_row = self.lora_row(lora) if lora else None
+        if model is None and lora_row is not None:
+            model = lora_row["base_model"]
+        try:
+            spec = self.models.resolve(model, "image")
+        except UnknownModel as exc:
+            raise NotFound(str(exc), code="unknown_model") from exc
+        if lora_row is not None and lora_row["base_model"] != spec.id:
+            raise Invalid(
+                f"LoRA '{lora}' was trained on '{lora_row['base_model']}', not '{spec.id}'. "
+                f"Pick '{lora_row['base_model']}' as the model or leave the model empty."
+            )
+        return spec, lora_row
+
+    def defaults(self, model: str | None) -> dict:
+        """The form values a model starts with (for the UI and for filling empty fields)."""
+        spec, _ = self.resolve(model)
+        d = defaults_for(spec)
+        return {"model": spec.id, "width": d.width, "height": d.height, "steps": d.steps,
+                "guidance_scale": d.guidance_scale, "min_size": d.min_size, "max_size": d.max_size,
+                "scheduler": DEFAULT_SCHEDULER}
+
+    def is_loaded(self, model: str | None) -> bool:
+        spec, _ = self.resolve(model)
+        return self.models.memory.is_loaded(f"image:{spec.id}")
+
+    def engine(self, spec: ModelSpec):
+        from engines.image import ImageEngine
+
+        memory = self.models.memory
+        device = self.models.device
+        dtype = "float16" if device == "cuda" else "float32"
+
+        def load():
+            location = self.models.registry.location(spec)
+            return ImageEngine(location, device=device, dtype=dtype, budget_bytes=memory.budget_bytes).load()
+
+        return memory.get(f"image:{spec.id}", load, size_bytes=lambda e: e.size_bytes(),
+                          unload=lambda e: e.unload())
+
+    def content_filter_status(self, model: str | None) -> str:
+        """One line for the UI: is the content filter on for this model?"""
+        from engines.image import ships_safety_checker
+
+        spec, _ = self.resolve(model)
+        key = f"image:{spec.id}"
+        if self.models.memory.is_loaded(key):
+            ships = self.engine(spec).safety_checker is not None
+        elif spec.is_starter:
+            ships = False
+        else:
+            ships = ships_safety_checker(spec.location)
+        if ships is False:
+            return (f"Content filter: unavailable — `{spec.id}` ships no safety checker (starter models and "
+                    "single-file checkpoints have none).")
+        if not self.content_filter:
+            return "Content filter: off (turned off in the studio settings)."
+        if ships is None:
+            return "Content filter: on where the model ships a safety checker (known once it is loaded)."
+        return "Content filter: on — flagged images are withheld, not shown."
+
+    # -- checking the form -----------------------------------------------------------------------
+    def _check(self, params: ImageGenerateParams, spec: ModelSpec) -> tuple[dict, list[str]]:
+        d = defaults_for(spec)
+        scheduler = params.scheduler or DEFAULT_SCHEDULER
+        if scheduler not in SCHEDULER_NAMES:
+            raise Invalid(f"scheduler: unknown '{scheduler}'. Choose one of: {', '.join(SCHEDULER_NAMES)}.")
+        width = params.width or d.width
+        height = params.height or d.height
+        for name, value in (("width", width), ("height", height)):
+            if value % 8:
+                raise Invalid(f"{name}: {value} is not a multiple of 8 (try {max(8, value // 8 * 8)}).")
+            if not d.min_size <= value <= d.max_size:
+                raise Invalid(f"{name}: {value} is outside {d.min_size}..{d.max_size} for '{spec.id}'.")
+        steps = params.steps or d.steps
+        guidance = d.guidance_scale if params.guidance_scale is None else params.guidance_scale
+        warnings = []
+        if d.max_good_steps and steps > d.max_good_steps:
+            warnings.append(f"'{spec.id}' is distilled for 1–{d.max_good_steps} steps; more steps rarely help.")
+        if params.init_image is not None and int(steps * params.strength) < 1:
+            raise Invalid(f"strength: {params.strength} × {steps} steps leaves no step to run; raise either.")
+        return {"width": width, "height": height, "steps": steps, "guidance_scale": guidance,
+                "scheduler": scheduler}, warnings
+
+    def check(self, params: ImageGenerateParams) -> dict:
+        """Raise the error `generate` would raise for this form, without loading anything."""
+        spec, _ = self.resolve(params.model, params.lora)
+        resolved, _ = self._check(params, spec)
+        return resolved
+
+    def _init_image(self, value: str, resolved: dict, explicit_size: bool, d: ModelDefaults):
+        """Decode `init_image` (output id or base64) into an RGB PIL image; sets the size if not given."""
+        from PIL import Image
+
+        if OUTPUT_ID.match(value):
+            row = self.outputs.get(value)
+            if row["kind"] not in ("image", "gan"):
+                raise Invalid(f"init_image: output '{value}' is {row['kind']}, not an image.")
+            path, _, _ = self.outputs.file(value)
+            data = path.read_bytes()
+        else:
+            text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+            try:
+                data = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise Invalid("init_image: give the id of an earlier image output (out_…) or a base64-encoded "
+                              "PNG/JPEG.") from exc
+        if len(data) > MAX_INIT_IMAGE_BYTES:
+            raise TooLarge(f"init_image: keep it under {MAX_INIT_IMAGE_BYTES // 1024**2} MB.")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width * im.height > MAX_INIT_IMAGE_PIXELS:
+                    raise TooLarge(f"init_image: {im.width}x{im.height} is too large; keep it under 4096x4096.")
+                image = im.convert("RGB")
+        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise UnsupportedType("init_image: not a readable image (PNG, JPEG or WebP).") from exc
+        if not explicit_size:  # keep the init image's aspect ratio at the model's default resolution
+            side = max(d.width, d.height)
+            scale = side / max(image.width, image.height)
+            for name, value in (("width", image.width), ("height", image.height)):
+                resolved[name] = min(d.max_size, max(d.min_size, int(value * scale) // 8 * 8))
+        return image
+
+    # -- generating ------------------------------------------------------------------------------
+    def generate(self, params: ImageGenerateParams, *, user: str,
+                 on_progress: Callable[[int, int, Any], None] | None = None,
+                 stop_event: threading.Event | None = None) -> dict:
+        from engines.image import ImageGenerationRequest
+        from engines.image.pnginfo import format_parameters, save_png
+
+        # 1. Check everything that can be checked before loading a model
+        spec, lora_row = self.resolve(params.model, params.lora)
+        resolved, warnings = self._check(params, spec)
+        init = None
+        if params.init_image is not None:
+            explicit = params.width is not None or params.height is not None
+            init = self._init_image(params.init_image, resolved, explicit, defaults_for(spec))
+
+        # 2. Load (first use) and attach the LoRA (once)
+        engine = self.engine(spec)
+        lora_id = None
+        if lora_row is not None:
+            lora_id = lora_row["id"]
+            folder = (self.models.config.data_dir / lora_row["path"]).resolve()
+            if not folder.is_relative_to(self.models.config.data_dir) or not folder.exists():
+                raise NotFound(f"The files of LoRA '{lora_id}' are gone ({lora_row['path']}).")
+            engine.add_lora(lora_id, folder)
+
+        # 3. Generate
+        request = ImageGenerationRequest(
+            prompt=params.prompt, negative_prompt=params.negative_prompt, steps=resolved["steps"],
+            guidance_scale=resolved["guidance_scale"], width=resolved["width"], height=resolved["height"],
+            scheduler=resolved["scheduler"], num_outputs=params.num_outputs, seed=params.seed, lora=lora_id,
+            lora_scale=params.lora_scale, init_image=init, strength=params.strength,
+        )
+        result = engine.generate(request, content_filter=self.content_filter, on_progress=on_progress,
+                                 stop_event=stop_event)
+        warnings.extend(result.warnings)
+
+        # 4. Store each image (PNG + parameters chunk) before answering
+        stored_params = {
+            **params.model_dump(exclude={"prompt", "model", "lora", "seed", "init_image", "num_outputs"}),
+            **resolved, "sampler": result.sampler,
+        }
+        if init is None:
+            stored_params.pop("strength")
+        else:
+            stored_params["init_image"] = params.init_image if OUTPUT_ID.match(params.init_image) else "upload"
+        if lora_id is None:
+            stored_params.pop("lora_scale")
+        outputs, filtered = [], []
+        for item in result.images:
+            if item.filtered:
+                filtered.append({"seed": item.seed})
+                warnings.append(f"The image with seed {item.seed} was withheld by the content filter.")
+                continue
+            text = format_parameters(
+                prompt=params.prompt, negative_prompt=params.negative_prompt, steps=resolved["steps"],
+                sampler=result.sampler, cfg_scale=resolved["guidance_scale"], seed=item.seed,
+                width=resolved["width"], height=resolved["height"], model=spec.id, lora=lora_id,
+                lora_scale=params.lora_scale, denoising_strength=params.strength if init is not None else None,
+            )
+            output_id, path = self.outputs.new_file_path(".png")
+            save_png(item.image, path, text)
+            try:
+                row = self.outputs.record(kind="image", prompt=params.prompt, params=stored_params, model=spec.id,
+                                          adapter=lora_id, seed=item.seed, user=user, file=path,
+                                          output_id=output_id)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            outputs.append({"id": row["id"], "url": row["url"], "seed": item.seed})
+        if result.stopped:
+            warnings.append(f"Stopped: {len(result.images)} of {params.num_outputs} image(s) finished.")
+        return {
+            "outputs": outputs,
+            "model": spec.id,
+            "lora": lora_id,
+            "elapsed_s": round(result.elapsed_s, 4),
+            "warnings": warnings,
+            "filtered": filtered,
+            "stopped": result.stopped,
+            "starter": spec.is_starter,
+            "params": {**resolved, "sampler": result.sampler},
+        }
+
+    # -- PNG info --------------------------------------------------------------------------------
+    def png_info(self, data: bytes) -> dict:
+        """The generation parameters in a PNG's `parameters` chunk, parsed; `raw` is the text (or None)."""
+        from engines.image.pnginfo import PNG_SIGNATURE, parse, read_png_parameters
+
+        if len(data) > MAX_PNG_INFO_BYTES:
+            raise TooLarge(f"Keep the PNG under {MAX_PNG_INFO_BYTES // 1024**2} MB.")
+        if not data.startswith(PNG_SIGNATURE):
+            raise UnsupportedType("PNG info reads PNG files only (generation parameters live in a PNG text chunk).")
+        try:
+            text = read_png_parameters(data)
+        except ValueError as exc:
+            raise UnsupportedType(f"Could not read this PNG: {exc}") from exc
+        if text is None:
+            return {"raw": None}
+        return {"raw": text, **parse(text)}
+
+    def recent(self, limit: int = 24, user: str | None = None) -> list[dict]:
+        """Earlier image outputs, newest first, with the absolute path of each file."""
+        rows = self.outputs.recent("image", limit=limit, user=user)
+        out = []
+        for row in rows:
+            try:
+                path, _, _ = self.outputs.file(row["id"])
+            except NotFound:
+                continue
+            out.append({**row, "path": str(path)})
+        return out

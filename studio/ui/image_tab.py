@@ -1,0 +1,295 @@
+"""Image tab: prompt, model/LoRA pickers, sampler controls, img2img, a live preview while denoising,
+results and history to select, rate and reuse, and a PNG-info reader that fills the form."""
+
+from __future__ import annotations
+
+import base64
+import io
+import queue
+import threading
+
+import gradio as gr
+
+from engines.image.schedulers import DEFAULT as DEFAULT_SCHEDULER
+from engines.image.schedulers import SCHEDULER_NAMES
+from studio.services import Studio
+from studio.services.errors import StudioError
+from studio.services.image import ImageGenerateParams
+from studio.ui.common import ui_error, user_for
+
+NO_LORA = "(none)"
+HISTORY = 24  # earlier images shown
+
+
+def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str | None]:
+    listing = studio.models.list_models()["image"]
+    default = next((m["id"] for m in listing if m["default"]), None)
+    labels = [(f"{m['id']} — starter, random weights" if m["source"] == "starter" else m["id"], m["id"])
+              for m in listing]
+    return labels, default
+
+
+def lora_choices(studio: Studio, model: str | None) -> list[tuple[str, str]]:
+    loras = studio.models.list_models()["image_loras"]
+    return [(NO_LORA, NO_LORA)] + [(f"{a['name']} ({a['id']})", a["id"]) for a in loras
+                                   if model is None or a["base_model"] == model]
+
+
+def encode_image(image) -> str:
+    """A PIL image as the base64 PNG that `init_image` accepts."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def build(studio: Studio):
+    stop_state = gr.State(None)  # this session's stop event
+    result_ids = gr.State([])  # output ids in the results gallery, in order
+    history_ids = gr.State([])
+    selected = gr.State(None)  # the output id picked in either gallery
+    parsed = gr.State(None)  # parameters shown in the PNG-info panel
+    with gr.Row():
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse at dusk, oil painting",
+                                elem_id="image-prompt")
+            negative = gr.Textbox(label="Negative prompt", lines=2, elem_id="image-negative")
+            with gr.Row():
+                generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
+                stop = gr.Button("Stop", variant="stop", elem_id="image-stop")
+            status = gr.Markdown(elem_id="image-status")
+            filter_status = gr.Markdown(elem_id="image-filter-status")
+        with gr.Column(scale=2):
+            model = gr.Dropdown(label="Model", choices=[], elem_id="image-model")
+            with gr.Row():
+                lora = gr.Dropdown(label="LoRA", choices=[(NO_LORA, NO_LORA)], value=NO_LORA, elem_id="image-lora")
+                lora_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA scale", elem_id="image-lora-scale")
+            with gr.Row():
+                steps = gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="image-steps")
+                guidance = gr.Slider(0, 30, value=5.0, step=0.5, label="Guidance (CFG)", elem_id="image-guidance")
+            with gr.Row():
+                width = gr.Slider(32, 1024, value=64, step=8, label="Width", elem_id="image-width")
+                height = gr.Slider(32, 1024, value=64, step=8, label="Height", elem_id="image-height")
+            scheduler = gr.Dropdown(label="Sampler", choices=list(SCHEDULER_NAMES), value=DEFAULT_SCHEDULER,
+                                    elem_id="image-scheduler")
+            with gr.Row():
+                num_outputs = gr.Slider(1, 8, value=1, step=1, label="Variations", elem_id="image-num-outputs")
+                seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="image-seed")
+            with gr.Accordion("Image to image", open=False):
+                init_image = gr.Image(label="Start from", type="pil", sources=["upload", "clipboard"],
+                                      elem_id="image-init")
+                strength = gr.Slider(0.05, 1, value=0.75, step=0.05, label="Strength (1 = ignore the image)",
+                                     elem_id="image-strength")
+
+    with gr.Row():
+        preview = gr.Image(label="Preview", interactive=False, height=256, scale=1, elem_id="image-preview")
+        gallery = gr.Gallery(label="Results — select one to rate it", columns=4, height=256, scale=3,
+                             elem_id="image-results")
+    with gr.Row():
+        selected_note = gr.Markdown("Select an image in the results or the history to rate or reuse it.",
+                                    elem_id="image-selected")
+        up = gr.Button("👍 Good", size="sm", min_width=60, elem_id="image-up")
+        down = gr.Button("👎 Bad", size="sm", min_width=60, elem_id="image-down")
+        rated = gr.Markdown(elem_id="image-rated")
+    with gr.Accordion("PNG info", open=False):
+        png_file = gr.File(label="Drop any PNG to read its generation parameters", file_types=[".png"],
+                           type="binary", elem_id="image-png-file")
+        info = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="image-png-info")
+        send = gr.Button("Send to form", elem_id="image-send-to-form")
+    with gr.Accordion("History", open=False):
+        refresh_history = gr.Button("Refresh", size="sm")
+        history = gr.Gallery(label="Earlier images", columns=8, height=220, elem_id="image-history")
+
+    form = [prompt, negative, model, lora, lora_scale, steps, guidance, width, height, scheduler, num_outputs,
+            seed, init_image, strength]
+
+    # -- models ----------------------------------------------------------------------------------
+    def history_items():
+        rows = studio.image.recent(HISTORY)
+        return [(r["path"], f"seed {r['seed']} · {r['model']}") for r in rows], [r["id"] for r in rows]
+
+    def safe_filter_status(m):
+        try:
+            return studio.image.content_filter_status(m)
+        except StudioError as exc:
+            return exc.message
+
+    def refresh(current):
+        choices, default = model_choices(studio)
+        value = current if current in [c[1] for c in choices] else default
+        items, ids = history_items()
+        return (gr.update(choices=choices, value=value), gr.update(choices=lora_choices(studio, value)),
+                safe_filter_status(value), items, ids)
+
+    def on_model(m):
+        d = studio.image.defaults(m)
+        return (gr.update(choices=lora_choices(studio, m), value=NO_LORA), d["steps"], d["guidance_scale"],
+                d["width"], d["height"], safe_filter_status(m))
+
+    model.input(on_model, inputs=[model], outputs=[lora, steps, guidance, width, height, filter_status])
+
+    # -- generating ------------------------------------------------------------------------------
+    def params_from(p, neg, m, lr, ls, st, g, w, h, sch, n, s, init, stren) -> ImageGenerateParams:
+        try:
+            return ImageGenerateParams(
+                prompt=p or "", negative_prompt=neg or "", model=m or None,
+                lora=None if lr in (None, NO_LORA) else lr, lora_scale=float(ls), steps=int(st),
+                guidance_scale=float(g), width=int(w), height=int(h), scheduler=sch or None, num_outputs=int(n),
+                seed=None if s in (None, "") or int(s) < 0 else int(s),
+                init_image=None if init is None else encode_image(init), strength=float(stren),
+            )
+        except Exception as exc:  # pydantic: show the field, not a trace
+            raise gr.Error(f"Check the form: {exc}") from exc
+
+    def run(p, neg, m, lr, ls, st, g, w, h, sch, n, s, init, stren, request: gr.Request,
+            progress=gr.Progress()):  # noqa: B008 - gradio injects the progress tracker this way
+        user = user_for(studio, request)
+        params = params_from(p, neg, m, lr, ls, st, g, w, h, sch, n, s, init, stren)
+        stop_event = threading.Event()
+        updates: queue.Queue = queue.Queue()
+        result: dict = {}
+
+        def work():
+            try:
+                result["value"] = studio.image.generate(params, user=user.name, stop_event=stop_event,
+                                                        on_progress=lambda s, t, p: updates.put((s, t, p)))
+            except Exception as exc:
+                result["error"] = exc
+            finally:
+                updates.put(None)
+
+        try:
+            studio.image.check(params)  # a bad form fails here, before the page says "Generating…"
+            loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        yield {preview: None, gallery: [], status: f"{loading}Generating…", stop_state: stop_event,
+               result_ids: [], selected: None, rated: ""}
+        threading.Thread(target=work, daemon=True).start()
+        while True:
+            item = updates.get()
+            if item is None:
+                break
+            newest_preview = item[2]
+            while not updates.empty():  # catch up: the newest step, and the newest preview seen
+                nxt = updates.get()
+                if nxt is None:
+                    updates.put(None)
+                    break
+                item = nxt
+                newest_preview = nxt[2] if nxt[2] is not None else newest_preview
+            step, total, _ = item
+            progress((step, total), desc="Denoising", unit="steps")
+            if newest_preview is not None:
+                yield {preview: newest_preview, status: f"Step {step} of {total}…"}
+        if "error" in result:
+            raise ui_error(result["error"])
+        value = result["value"]
+        outs = value["outputs"]
+        items = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in outs]
+        if outs:
+            per_image = value["elapsed_s"] / (len(outs) + len(value["filtered"]))
+            note = f"{len(outs)} image(s) from `{value['model']}`"
+            note += f" + LoRA `{value['lora']}`" if value["lora"] else ""
+            note += f" · seed {outs[0]['seed']} · {value['params']['sampler']}"
+            note += f" · {value['elapsed_s']:.2f} s ({per_image:.2f} s/image)"
+            if value["starter"]:
+                note += " · *starter model: random weights, expect noise until trained*"
+        else:
+            note = "Stopped before any image finished." if value["stopped"] else "No image to show."
+        for w in value["warnings"]:
+            note += f"\n\n⚠️ {w}"
+        hist, hist_ids = history_items()
+        yield {preview: None, gallery: items, status: note, stop_state: None, result_ids: [o["id"] for o in outs],
+               history: hist, history_ids: hist_ids}
+
+    run_outputs = [preview, gallery, status, stop_state, result_ids, selected, rated, history, history_ids]
+    gr.on([generate.click, prompt.submit], run, inputs=form, outputs=run_outputs, concurrency_id="image",
+          show_progress_on=[gallery])  # the preview stays visible while the bar runs
+
+    def do_stop(event):
+        if event is not None:
+            event.set()
+        return "Stopping…"
+
+    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False)
+
+    # -- selecting, rating and reusing -----------------------------------------------------------
+    def show(output_id: str):
+        """The selection note and the image's PNG parameters."""
+        path, _, _ = studio.outputs.file(output_id)
+        found = studio.image.png_info(path.read_bytes())
+        return (output_id, f"Selected `{output_id}` — rate it, or reuse its settings below (PNG info).", "",
+                found.get("raw") or "", found if found.get("raw") else None)
+
+    def on_select(ids, evt: gr.SelectData):
+        if evt.index is None or evt.index >= len(ids):
+            return None, "Select an image.", "", gr.update(), gr.update()
+        try:
+            return show(ids[evt.index])
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+
+    select_outputs = [selected, selected_note, rated, info, parsed]
+    gallery.select(on_select, inputs=[result_ids], outputs=select_outputs)
+    history.select(on_select, inputs=[history_ids], outputs=select_outputs)
+
+    def make_rate(rating: str):
+        def rate(output_id, request: gr.Request):
+            if not output_id:
+                raise gr.Error("Select an image first.")
+            user = user_for(studio, request)
+            try:
+                studio.feedback.rate(output_id, rating, user.name)
+            except StudioError as exc:
+                raise ui_error(exc) from exc
+            return f"Saved {'👍' if rating == 'up' else '👎'}"
+
+        return rate
+
+    up.click(make_rate("up"), inputs=[selected], outputs=[rated])
+    down.click(make_rate("down"), inputs=[selected], outputs=[rated])
+
+    def on_png(data):
+        if not data:
+            return "", None
+        try:
+            found = studio.image.png_info(bytes(data))
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        if not found.get("raw"):
+            return "This PNG carries no generation parameters.", None
+        return found["raw"], found
+
+    png_file.upload(on_png, inputs=[png_file], outputs=[info, parsed])
+
+    def send_to_form(found):
+        if not found:
+            raise gr.Error("Drop a PNG with parameters, or select an image, first.")
+        keep = gr.update()
+        models = [c[1] for c in model_choices(studio)[0]]
+        m = found.get("model") if found.get("model") in models else None
+        loras = [c[1] for c in lora_choices(studio, m)]
+        lr = found.get("lora") if found.get("lora") in loras else NO_LORA
+
+        def number(key):
+            return found[key] if isinstance(found.get(key), int | float) else keep
+
+        return (
+            found.get("prompt", ""), found.get("negative_prompt", ""),
+            gr.update(value=m) if m else keep,
+            gr.update(choices=lora_choices(studio, m), value=lr) if m else keep,
+            number("lora_scale"), number("steps"), number("cfg_scale"), number("width"), number("height"),
+            found["sampler"] if found.get("sampler") in SCHEDULER_NAMES else keep,
+            number("seed"), number("denoising_strength"),
+            safe_filter_status(m) if m else keep,
+        )
+
+    send.click(send_to_form, inputs=[parsed],
+               outputs=[prompt, negative, model, lora, lora_scale, steps, guidance, width, height, scheduler, seed,
+                        strength, filter_status])
+
+    def on_refresh_history():
+        return history_items()
+
+    refresh_history.click(on_refresh_history, outputs=[history, history_ids])
+    return refresh, [model], [model, lora, filter_status, history, history_ids]
