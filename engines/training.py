@@ -58,6 +58,7 @@ from typing import Any, Literal
 # job kind → trainer module. The module exposes CONFIG_CLASS and run(config, run_dir).
 TRAINERS: dict[str, str] = {
     "selftest": "engines.selftest.train",
+    "text-lora": "engines.text.train",
 }
 
 EXIT_FAILED = 1  # run() raised; result.json says "failed"

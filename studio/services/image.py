@@ -5,7 +5,7 @@ store every image (a PNG with its parameters) before returning.
 image (PNG/JPEG/WebP; a `data:image/...;base64,` prefix is allowed). It is resized to the requested
 size; without a size, its aspect ratio is kept at the model's default resolution.
 
-Content filter: on by default (`StudioConfig.image_content_filter`, when present, turns it off).
+Content filter: on by default; `StudioConfig.image_content_filter` (switched in Settings) turns it off.
 It works where the model ships a safety checker (SD 1.5 does); the starter model and single-file
 checkpoints have none, so for them the filter is unavailable and the UI says so. A flagged image
 is never stored or shown: the answer lists its seed under `filtered` with a warning.
@@ -88,7 +88,6 @@ class ImageService:
         self.models = models
         self.outputs = outputs
         self.store = store
-        self.content_filter: bool = bool(getattr(models.config, "image_content_filter", True))
 
     # -- resolving -------------------------------------------------------------------------------
     def lora_row(self, lora_id: str):
@@ -139,6 +138,11 @@ class ImageService:
 
         return memory.get(f"image:{spec.id}", load, size_bytes=lambda e: e.size_bytes(),
                           unload=lambda e: e.unload())
+
+    @property
+    def content_filter(self) -> bool:
+        """Read on every request: admins switch it in Settings while the studio runs."""
+        return bool(self.models.config.image_content_filter)
 
     def content_filter_status(self, model: str | None) -> str:
         """One line for the UI: is the content filter on for this model?"""
