@@ -183,6 +183,7 @@ def delete_dataset(dataset_id: str, studio: Studio = Depends(get_studio)) -> dic
     name="dataset_item_file",
     summary="The stored image or audio file of one item",
     response_class=FileResponse,
+    responses={200: {"description": "PNG or WAV", "content": {"image/png": {}, "audio/wav": {}}}},
     dependencies=[Depends(require_user)],
 )
 def dataset_item_file(dataset_id: str, index: int, studio: Studio = Depends(get_studio)) -> FileResponse:

@@ -26,7 +26,11 @@ def get_output(output_id: str, studio: Studio = Depends(get_studio), user: User 
     return studio.outputs.get(output_id, user=user.name)
 
 
-@router.get("/outputs/{output_id}/file")
+FILE_TYPES = {"image/png": {}, "audio/wav": {}, "audio/flac": {}, "image/gif": {}, "text/plain": {}}
+
+
+@router.get("/outputs/{output_id}/file", response_class=Response,
+            responses={200: {"description": "The artifact: PNG, WAV/FLAC, GIF or text", "content": FILE_TYPES}})
 def get_output_file(output_id: str, studio: Studio = Depends(get_studio)) -> Response:
     path, text, media_type = studio.outputs.file(output_id)
     if path is not None:
@@ -45,7 +49,8 @@ def stats(studio: Studio = Depends(get_studio)) -> dict:
     return studio.feedback.stats()
 
 
-@router.get("/feedback/export")
+@router.get("/feedback/export", response_class=Response,
+            responses={200: {"description": "JSON Lines", "content": {"application/x-ndjson": {}}}})
 def export(format: Literal["jsonl", "kto", "dpo"] = Query("jsonl"), studio: Studio = Depends(get_studio)) -> Response:
     import json
 

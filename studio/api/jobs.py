@@ -52,7 +52,8 @@ def get_job(job_id: str, studio: Studio = Depends(get_studio), user: User = Depe
     return studio.jobs.get(job_id)
 
 
-@router.get("/jobs/{job_id}/events", response_class=Response)
+@router.get("/jobs/{job_id}/events", response_class=Response,
+            responses={200: {"description": "JSON Lines", "content": {"application/x-ndjson": {}}}})
 def job_events(
     job_id: str,
     since: int = Query(0, ge=0, description="only events with a step greater than this"),
