@@ -75,6 +75,7 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
             css_paths=[CSS_PATH],
             allowed_paths=[str(config.data_dir / "outputs"), str(config.data_dir / "datasets"),
                            str(config.data_dir / "runs")],
+            root_path=config.root_path or None,
             server_name=config.host,
             server_port=config.port,
         )

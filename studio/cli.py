@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
                    help="with accounts: 'generate' lets visitors without an account generate and rate")
     p.add_argument("--insecure", action="store_true",
                    help="allow a non-loopback bind or --share without accounts (anyone reaching it is admin)")
+    p.add_argument("--root-path", default="",
+                   help="URL prefix when served behind a reverse proxy at a sub-path, e.g. /studio")
     p.add_argument("--memory-budget-gb", type=float, default=None,
                    help="memory models may use on the device (default: most of a GPU, half the RAM on CPU)")
     return p
@@ -115,6 +117,7 @@ def config_from_args(args: argparse.Namespace):
         guest_access=args.guest_access,
         insecure=args.insecure,
         memory_budget_gb=args.memory_budget_gb,
+        root_path=args.root_path.rstrip("/"),
     )
 
 
@@ -130,7 +133,8 @@ def serve(config) -> None:
         from studio.share import start_share_link
 
         start_share_link(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=5,
+                root_path=config.root_path, proxy_headers=True)
 
 
 def main(argv: list[str] | None = None) -> int:

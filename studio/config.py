@@ -48,6 +48,7 @@ class StudioConfig:
     accounts: list[tuple[str, str]] = field(default_factory=list)  # (user, password or hash); first is admin
     guest_access: GuestAccess = "none"
     insecure: bool = False
+    root_path: str = ""  # URL prefix behind a reverse proxy ("" = served at /)
     memory_budget_gb: float | None = None  # None: derived from the device
     hub_probe_timeout_s: float = 3.0
     uploads: UploadLimits = field(default_factory=UploadLimits)

@@ -70,3 +70,23 @@ def test_add_user_writes_a_hashed_password(tmp_path):
     assert r.returncode == 0, r.stderr
     content = auth_file.read_text()
     assert content.startswith("alice:scrypt$") and "correct horse" not in content
+
+
+def test_share_without_internet_says_so_and_keeps_serving(live_studio):
+    live = live_studio("--share", "--auth", "admin:pw-admin", "--offline")
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Share link" not in live.log.read_text():
+        time.sleep(0.5)
+    assert "Share link unavailable" in live.log.read_text()
+    assert httpx.get(live.url + "/api/v1/health").status_code == 200
+    assert live.proc.poll() is None
+
+
+def test_behind_a_proxy_at_a_sub_path(live_studio):
+    """With --root-path the proxy strips the prefix; links the page builds carry it."""
+    live = live_studio("--offline", "--root-path", "/studio")
+    assert httpx.get(live.url + "/api/v1/health").status_code == 200
+    page = httpx.get(live.url + "/", timeout=30)
+    assert page.status_code == 200 and "/studio" in page.text
