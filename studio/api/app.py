@@ -29,6 +29,7 @@ ROUTER_MODULES = [
     "studio.api.gan",
     "studio.api.feedback",
     "studio.api.admin",
+    "studio.api.adapters",
 ]
 
 SECURITY_HEADERS = {

@@ -86,6 +86,12 @@ class Studio:
 
         return GanService(self.models, self.outputs, self.store)
 
+    @cached_property
+    def adapters(self):
+        from studio.services.adapters import AdapterService
+
+        return AdapterService(self.config, self.store, self.models)
+
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
         self._sweep_tmp()

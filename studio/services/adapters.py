@@ -1,0 +1,446 @@
+"""Adapters and trained models as things a person manages: list, rename, delete, export, import,
+mix, and merge into the base for deployment.
+
+Rows live in `adapters` (text adapters, trained text models, image LoRAs); their files under
+`models/` in the data dir. Imports and mixes are built in a private work folder under `tmp/`,
+checked, moved to `models/adapters/<new id>/` in one rename, and only then get a row — a rejected
+request leaves nothing behind. User-given names are display names only, never paths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from engines.registry import UnknownModel
+from engines.text.adapters import (
+    ADAPTER_FILES,
+    CONFIG_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+    AdapterError,
+    check_adapter_folder,
+    export_zip,
+    merge_adapter,
+    mix_adapters,
+    pickle_message,
+)
+from studio.config import StudioConfig
+from studio.services.datasets.uploads import (  # the dataset uploads' zip checks: one place for zip safety
+    IncomingFile,
+    _check_entry,
+    _check_entry_count,
+    _copy_entry,
+    _is_junk,
+    display_name,
+    mb,
+)
+from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
+from studio.services.models import ModelService
+from studio.store import Store, new_id, utcnow
+
+LISTED_TYPES = ("text_adapter", "text_model", "image_lora")
+MAX_NAME_CHARS = 100
+MAX_MIX_SOURCES = 8
+MAX_MIX_WEIGHT = 10.0
+EXPORT_TTL_S = 3600  # export zips older than this are swept on the next export
+_ID = re.compile(r"^ad_[0-9a-f]{16}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class AdapterService:
+    def __init__(self, config: StudioConfig, store: Store, models: ModelService):
+        self.config = config
+        self.store = store
+        self.models = models
+        self.data_dir = config.data_dir.resolve()
+        self.root = self.data_dir / "models" / "adapters"
+        self.tmp_dir = self.data_dir / "tmp"
+
+    # -- read ------------------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        """Text adapters, trained text models and image LoRAs, newest first."""
+        marks = ", ".join("?" * len(LISTED_TYPES))
+        rows = self.store.query(
+            f"SELECT * FROM adapters WHERE type IN ({marks}) ORDER BY created_at DESC, rowid DESC",
+            LISTED_TYPES,
+        )
+        return [self._public(r) for r in rows]
+
+    def get(self, adapter_id: str) -> dict[str, Any]:
+        return self._public(self._row(adapter_id))
+
+    # -- rename / delete -------------------------------------------------------------------------
+    def rename(self, adapter_id: str, name: str, user: Any = None) -> dict[str, Any]:
+        _require_admin(user, "rename adapters")
+        self._row(adapter_id)
+        name = _check_name(name)
+        with self.store.transaction() as c:
+            c.execute("UPDATE adapters SET name = ? WHERE id = ?", (name, adapter_id))
+        return self.get(adapter_id)
+
+    def delete(self, adapter_id: str, user: Any = None) -> None:
+        """Row and folder; refused (409) while a queued or running job uses it."""
+        _require_admin(user, "delete adapters")
+        row = self._row(adapter_id)
+        users = self.store.query(
+            "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND (base_model = ? OR params LIKE ?)",
+            (adapter_id, f'%"{adapter_id}"%'),
+        )
+        if users:
+            raise Conflict(
+                f"'{row['name']}' is used by job {users[0]['id']}, which is still "
+                "queued or running. Cancel the job or wait for it to finish, then delete."
+            )
+        folder = self._folder(row, must_exist=False)
+        with self.store.transaction() as c:
+            c.execute("DELETE FROM adapters WHERE id = ?", (adapter_id,))
+        self._forget_loaded(row)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- export ----------------------------------------------------------------------------------
+    def export(self, adapter_id: str) -> Path:
+        """A zip of the adapter's (or trained model's) folder, in a fresh export folder under tmp/."""
+        row = self._row(adapter_id)
+        folder = self._folder(row)
+        out = self._export_dir() / f"{adapter_id}.zip"
+        return export_zip(folder, out, root_name=adapter_id)
+
+    def merge_export(self, adapter_id: str, user: Any = None) -> Path:
+        """A text adapter folded into its base, as a zip of a full model folder (safetensors + tokenizer)."""
+        _require_admin(user, "merge adapters")
+        row = self._row(adapter_id)
+        if row["type"] == "text_model":
+            return self.export(adapter_id)  # already a full model
+        if row["type"] != "text_adapter":
+            raise Invalid(
+                "Merging is for text adapters; export image LoRAs as they are.", code="not_mergeable"
+            )
+        spec, location = self._base(row["base_model"])
+        work = self._export_dir()
+        merged = work / f"{adapter_id}-merged"
+        card = (
+            f"---\nbase_model: {spec.id}\nlibrary_name: transformers\ntags: [aigc-studio, merged-lora]\n---\n\n"
+            f"# {row['name']} (merged)\n\n`{spec.id}` with the LoRA adapter `{adapter_id}` folded into its "
+            "weights by AIGC Studio: a plain model folder that loads with `from_pretrained`, no peft needed.\n"
+        )
+        try:
+            merge_adapter(location, self._folder(row), merged, card=card)
+        except (AdapterError, ValueError, RuntimeError) as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise Invalid(
+                f"'{row['name']}' could not be merged into '{spec.id}': {exc}", code="merge_failed"
+            ) from exc
+        zip_path = export_zip(merged, work / f"{adapter_id}-merged.zip", root_name=f"{adapter_id}-merged")
+        shutil.rmtree(merged, ignore_errors=True)
+        return zip_path
+
+    # -- import ----------------------------------------------------------------------------------
+    def import_adapter(
+        self, files: list[IncomingFile], base_model: str | None, name: str, user: Any = None
+    ) -> dict[str, Any]:
+        """A PEFT LoRA adapter (one .zip, or the folder's files) checked against `base_model` → a new row."""
+        # 1. The form: a name, a known base model, some files.
+        _require_admin(user, "import adapters")
+        name = _check_name(name)
+        spec, location = self._base(base_model)
+        if not files:
+            raise Invalid("Attach the adapter: a .zip of its folder, or adapter_config.json and "
+                          f"{WEIGHTS_FILE}.", code="missing_file")  # fmt: skip
+        limits = self.config.uploads
+        total = sum(Path(f.path).stat().st_size for f in files)
+        if total > limits.max_total_bytes:
+            raise TooLarge(f"The upload is {mb(total)}; the limit is {mb(limits.max_total_bytes)}.",
+                           code="upload_too_large")  # fmt: skip
+
+        # 2. The adapter's files into a private work folder, then the checks.
+        work = self.tmp_dir / f"upload-{secrets.token_hex(8)}"
+        staged = work / "adapter"
+        try:
+            staged.mkdir(parents=True)
+            notes = self._stage(files, staged)
+            try:
+                info = check_adapter_folder(staged, spec.id, location)
+            except AdapterError as exc:
+                raise Invalid(str(exc), code="adapter_mismatch") from exc
+
+            # 3. Into place in one rename, then the row.
+            meta = {"source": "import", "files": [display_name(f.name) for f in files][:20],
+                    "adapter": info.to_dict(), "warnings": notes + info.warnings}  # fmt: skip
+            return self._register(staged, name, spec.id, meta)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _stage(self, files: list[IncomingFile], staged: Path) -> list[str]:
+        """Copy the adapter files (from a zip or loose) into `staged`; notes on what was left out."""
+        if len(files) == 1 and _is_zip(Path(files[0].path)):
+            return self._stage_zip(Path(files[0].path), display_name(files[0].name), staged)
+        found: dict[str, Path] = {}
+        ignored, pickled = [], []
+        for f in files:
+            base = display_name(f.name)
+            if base.lower().endswith(".zip"):
+                raise Invalid("Upload one .zip of the adapter folder, or the folder's files — not both.",
+                              code="invalid_field")  # fmt: skip
+            if base in ADAPTER_FILES:
+                found[base] = Path(f.path)
+            elif base.lower().endswith(PICKLE_SUFFIXES):
+                pickled.append(base)
+            else:
+                ignored.append(base)
+        if WEIGHTS_FILE not in found and pickled:
+            raise UnsupportedType(pickle_message(pickled[0]))
+        for base, path in found.items():
+            shutil.copyfile(path, staged / base)
+        return _left_out(ignored + pickled)
+
+    def _stage_zip(self, path: Path, label: str, staged: Path) -> list[str]:
+        limits = self.config.uploads
+        _check_entry_count(path, label, limits)
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+            raise Invalid(f"{label} is not a readable zip archive ({exc}).", code="bad_archive") from exc
+        with zf:
+            entries = [i for i in zf.infolist() if not _is_junk(_check_entry(i, label)) and not i.is_dir()]
+            if len(entries) > limits.max_files:
+                raise TooLarge(f"{label} has {len(entries):,} files; the limit is {limits.max_files:,}.",
+                               code="too_many_files")  # fmt: skip
+            configs = [i for i in entries if posixpath.basename(i.filename) == CONFIG_FILE]
+            if len(configs) > 1:
+                raise Invalid(f"{label} holds {len(configs)} adapters; zip one adapter folder at a time.",
+                              code="invalid_field")  # fmt: skip
+            prefix = posixpath.dirname(configs[0].filename) if configs else None
+            wanted, pickled, ignored = [], [], []
+            for info in entries:
+                base = posixpath.basename(info.filename)
+                if (
+                    prefix is not None
+                    and posixpath.dirname(info.filename) == prefix
+                    and base in ADAPTER_FILES
+                ):
+                    wanted.append(info)
+                elif base.lower().endswith(PICKLE_SUFFIXES):
+                    pickled.append(info.filename)
+                else:
+                    ignored.append(info.filename)
+            if not any(posixpath.basename(i.filename) == WEIGHTS_FILE for i in wanted) and pickled:
+                raise UnsupportedType(pickle_message(posixpath.basename(pickled[0])))
+            if not configs:
+                raise Invalid(f"{label} has no {CONFIG_FILE}. Zip the folder that peft's save_pretrained wrote.",
+                              code="invalid_field")  # fmt: skip
+            declared = sum(i.file_size for i in wanted)
+            if declared > limits.max_total_bytes:
+                raise TooLarge(f"{label} unpacks to {mb(declared)}; the limit is {mb(limits.max_total_bytes)}.",
+                               code="archive_too_large")  # fmt: skip
+            for info in wanted:
+                ratio = info.file_size / max(info.compress_size, 1)
+                if info.file_size > 4096 and ratio > limits.max_compression_ratio:
+                    raise TooLarge(f"{label}/{info.filename} expands {ratio:,.0f}× (a zip-bomb guard).",
+                                   code="compression_ratio_too_high")  # fmt: skip
+                if info.flag_bits & 0x1:
+                    raise Invalid(f"{label} is password-protected.", code="bad_archive")
+                _copy_entry(zf, info, staged / posixpath.basename(info.filename), f"{label}/{info.filename}")
+        return _left_out(ignored + pickled)
+
+    # -- mix -------------------------------------------------------------------------------------
+    def mix(self, sources: list[dict[str, Any]], name: str | None = None, user: Any = None) -> dict[str, Any]:
+        """A new text adapter: the weighted mix of ≥ 2 text adapters of the same base."""
+        # 1. Check the request before any work.
+        _require_admin(user, "mix adapters")
+        if not isinstance(sources, list) or not 2 <= len(sources) <= MAX_MIX_SOURCES:
+            raise Invalid(f"Mixing takes 2 to {MAX_MIX_SOURCES} adapters: [{{id, weight}}, …].")
+        rows, weights = [], []
+        for item in sources:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise Invalid("Each adapter to mix is {id, weight}.")
+            weight = item.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+                raise Invalid(f"The weight of '{item['id']}' must be a number.")
+            if weight == 0 or abs(weight) > MAX_MIX_WEIGHT:
+                raise Invalid(
+                    f"The weight of '{item['id']}' must be non-zero and within ±{MAX_MIX_WEIGHT:g}."
+                )
+            row = self._row(item["id"])
+            if row["type"] != "text_adapter":
+                raise Invalid(
+                    f"'{row['name']}' is a {row['type'].replace('_', ' ')}; only text adapters mix."
+                )
+            rows.append(row)
+            weights.append(float(weight))
+        if len({r["id"] for r in rows}) != len(rows):
+            raise Invalid("Each adapter can appear only once in a mix; change its weight instead.")
+        bases = sorted({r["base_model"] for r in rows})
+        if len(bases) > 1:
+            raise Invalid(f"Only adapters of one base model mix; these are of {', '.join(bases)}.",
+                          code="base_model_mismatch")  # fmt: skip
+        name = _check_name(
+            name or " + ".join(f"{w:g}×{r['name']}" for r, w in zip(rows, weights, strict=True))
+        )
+        spec, location = self._base(bases[0])
+        folders = [self._folder(r) for r in rows]
+
+        # 2. Mix in a work folder, then into place and a row.
+        work = self.tmp_dir / f"upload-{secrets.token_hex(8)}"
+        try:
+            work.mkdir(parents=True)
+            try:
+                mixed = mix_adapters(location, list(zip(folders, weights, strict=True)), work / "adapter",
+                                     base_id=spec.id)  # fmt: skip
+            except AdapterError as exc:
+                raise Invalid(str(exc), code="cannot_mix") from exc
+            meta = {"source": "mix", **mixed,
+                    "sources": [{"id": r["id"], "name": r["name"], "weight": w} for r, w in zip(rows, weights, strict=True)]}  # fmt: skip
+            return self._register(work / "adapter", name, spec.id, meta)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _register(self, staged: Path, name: str, base_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+        adapter_id = new_id("ad_")
+        final = self.root / adapter_id
+        self.root.mkdir(parents=True, exist_ok=True)
+        staged.replace(final)
+        try:
+            with self.store.transaction() as c:
+                c.execute(
+                    "INSERT INTO adapters (id, name, type, base_model, job_id, path, meta, created_at)"
+                    " VALUES (?, ?, 'text_adapter', ?, NULL, ?, ?, ?)",
+                    (adapter_id, name, base_id, final.relative_to(self.data_dir).as_posix(), json.dumps(meta), utcnow()),
+                )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        return self.get(adapter_id)
+
+    def _row(self, adapter_id: str) -> sqlite3.Row:
+        row = None
+        if isinstance(adapter_id, str) and _ID.match(adapter_id):
+            marks = ", ".join("?" * len(LISTED_TYPES))
+            row = self.store.query_one(
+                f"SELECT * FROM adapters WHERE id = ? AND type IN ({marks})", (adapter_id, *LISTED_TYPES)
+            )
+        if row is None:
+            raise NotFound(f"No adapter or trained model '{str(adapter_id)[:80]}'. GET /adapters lists them.")
+        return row
+
+    def _folder(self, row: sqlite3.Row, must_exist: bool = True) -> Path | None:
+        """The row's folder, only if it lies under models/ in the data dir."""
+        folder = (self.data_dir / row["path"]).resolve()
+        if not folder.is_relative_to(self.data_dir / "models") or folder == self.data_dir / "models":
+            if must_exist:
+                raise NotFound(f"The files of '{row['name']}' are not in the models folder.")
+            return None
+        if must_exist and not folder.is_dir():
+            raise NotFound(
+                f"The files of '{row['name']}' are gone ({row['path']}). Delete it and train or import it again."
+            )
+        return folder
+
+    def _base(self, base_model: str | None) -> tuple[Any, str]:
+        """(spec, folder or hub id) of a text model to use as a base."""
+        try:
+            spec = self.models.resolve(base_model or None, "text")
+        except UnknownModel as exc:
+            raise Invalid(str(exc), code="unknown_model") from exc
+        return spec, self.models.registry.location(spec)
+
+    def _export_dir(self) -> Path:
+        now = time.time()
+        for old in self.tmp_dir.glob("export-*"):
+            try:
+                if now - old.stat().st_mtime > EXPORT_TTL_S:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass
+        folder = self.tmp_dir / f"export-{secrets.token_hex(8)}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def _forget_loaded(self, row: sqlite3.Row) -> None:
+        """Unload what a deleted row left in memory: its model, or the base that has it attached."""
+        memory = self.models.__dict__.get("memory")
+        if row["type"] == "text_model":
+            self.models.registry.unregister(row["id"])
+            if memory is not None:
+                memory.evict(f"text:{row['id']}")
+            return
+        kind, attached = {"text_adapter": ("text", "adapters"), "image_lora": ("image", "loras")}[row["type"]]
+        key = f"{kind}:{row['base_model']}"
+        if memory is None or not memory.is_loaded(key):
+            return
+        try:
+            engine = memory.get(key, _not_loaded)
+        except LookupError:  # unloaded in between
+            return
+        if row["id"] in getattr(engine, attached, {}):
+            memory.evict(key)  # the base reloads once, next time; never a half-detached model
+
+    def _public(self, row: sqlite3.Row) -> dict[str, Any]:
+        meta = json.loads(row["meta"] or "{}")
+        source = {"import": "imported", "mix": "mixed"}.get(
+            meta.get("source"), "trained" if row["job_id"] else "imported"
+        )
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "type": row["type"],
+            "base_model": row["base_model"],
+            "job_id": row["job_id"],
+            "source": source,
+            "created_at": row["created_at"],
+            "size_bytes": _size(self.data_dir / row["path"]),
+            "meta": meta,
+        }
+
+
+# -- module helpers ------------------------------------------------------------------------------
+def _require_admin(user: Any, what: str) -> None:
+    if user is not None and not getattr(user, "is_admin", False):
+        raise Forbidden(f"'{getattr(user, 'name', user)}' may not {what}: only admins can.")
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _CONTROL.sub("", name).strip():
+        raise Invalid("Give it a name (1 to 100 characters).", code="invalid_field")
+    name = _CONTROL.sub("", name).strip()
+    if len(name) > MAX_NAME_CHARS:
+        raise Invalid(
+            f"The name is {len(name)} characters; the limit is {MAX_NAME_CHARS}.", code="invalid_field"
+        )
+    return name
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _left_out(names: list[str]) -> list[str]:
+    if not names:
+        return []
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return [f"Not part of the adapter, left out: {shown}."]
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    except OSError:
+        return 0
+
+
+def _not_loaded() -> Any:
+    raise LookupError("not loaded")

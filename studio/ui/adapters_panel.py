@@ -1,0 +1,160 @@
+"""Adapters section: the trained and imported adapters and models — rename, delete, export,
+import, mix with weights, merge into the base and export. Thin: every action is one call to
+`studio.adapters` (AdapterService)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from studio.services import Studio
+from studio.services.datasets import IncomingFile
+from studio.services.errors import StudioError
+from studio.ui.common import require_admin, ui_error, user_for
+
+HEADERS = ["id", "name", "type", "base model", "source", "created", "size"]
+TYPE_LABELS = {"text_adapter": "text adapter", "text_model": "text model", "image_lora": "image LoRA"}
+
+
+def table_rows(adapters: list[dict]) -> list[list]:
+    return [
+        [
+            a["id"],
+            a["name"],
+            TYPE_LABELS.get(a["type"], a["type"]),
+            a["base_model"],
+            a["source"],
+            a["created_at"].replace("T", " ")[:19],
+            _size(a["size_bytes"]),
+        ]
+        for a in adapters
+    ]
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.0f} KB"
+
+
+def parse_weights(text: str, n: int) -> list[float]:
+    """'0.7, 0.3' → [0.7, 0.3]; empty → equal weights."""
+    if not (text or "").strip():
+        return [1.0 / n] * n
+    try:
+        weights = [float(w) for w in text.replace(";", ",").split(",") if w.strip()]
+    except ValueError:
+        raise gr.Error("Weights are numbers separated by commas, e.g. 0.7, 0.3.") from None
+    if len(weights) != n:
+        raise gr.Error(f"Give one weight per picked adapter ({n}), or leave the weights empty.")
+    return weights
+
+
+def build(studio: Studio):
+    """Returns (loader, inputs, outputs) so the shell fills the table when a page opens."""
+    gr.Markdown("### Adapters\nTrained and imported adapters and models. Text adapters switch per request "
+                "without reloading their base model.")  # fmt: skip
+    table = gr.Dataframe(headers=HEADERS, interactive=False, label="Adapters", elem_id="adapters-table")
+    with gr.Row():
+        picker = gr.Dropdown(label="Adapter", choices=[], value=None, elem_id="adapters-picker", scale=2)
+        new_name = gr.Textbox(label="New name", max_length=100, elem_id="adapters-name", scale=2)
+        rename_btn = gr.Button("Rename", size="sm", elem_id="adapters-rename")
+        refresh = gr.Button("Refresh", size="sm", elem_id="adapters-refresh")
+    with gr.Row():
+        export_btn = gr.Button("Export (zip)", size="sm", elem_id="adapters-export")
+        merge_btn = gr.Button("Merge into base & export", size="sm", elem_id="adapters-merge")
+        confirm = gr.Checkbox(label="Yes, delete it", value=False, elem_id="adapters-confirm-delete")
+        delete_btn = gr.Button("Delete", variant="stop", size="sm", elem_id="adapters-delete")
+    download = gr.File(label="Download", interactive=False, elem_id="adapters-download")
+    status = gr.Markdown(elem_id="adapters-status")
+    with gr.Accordion("Import a LoRA adapter (safetensors)", open=False):
+        files = gr.File(label="A .zip of the adapter folder, or its files", file_count="multiple",
+                        elem_id="adapters-import-files")  # fmt: skip
+        with gr.Row():
+            base = gr.Dropdown(label="Base model", choices=[], value=None, elem_id="adapters-import-base")
+            import_name = gr.Textbox(label="Name", max_length=100, elem_id="adapters-import-name")
+        import_btn = gr.Button("Import", variant="primary", elem_id="adapters-import")
+    with gr.Accordion("Mix text adapters", open=False):
+        with gr.Row():
+            mix_pick = gr.Dropdown(
+                label="Adapters (same base)", choices=[], multiselect=True, elem_id="adapters-mix-pick"
+            )
+            weights = gr.Textbox(label="Weights", placeholder="0.5, 0.5", elem_id="adapters-mix-weights")
+            mix_name = gr.Textbox(label="Name", max_length=100, elem_id="adapters-mix-name")
+        mix_btn = gr.Button("Mix", variant="primary", elem_id="adapters-mix")
+
+    def load(selected: str | None = None):
+        adapters = studio.adapters.list()
+        choices = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters]
+        text = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters if a["type"] == "text_adapter"]
+        keep = selected if any(v == selected for _, v in choices) else None
+        bases = [m["id"] for m in studio.models.list_models()["text"]]
+        return (
+            table_rows(adapters),
+            gr.update(choices=choices, value=keep),
+            gr.update(choices=text, value=[]),
+            gr.update(choices=bases, value=bases[0] if bases else None),
+        )
+
+    refreshed = [table, picker, mix_pick, base]
+
+    def act(fn):
+        """Run a service call, turning its errors into messages on the page."""
+        try:
+            return fn()
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+
+    def on_rename(adapter_id, name, request: gr.Request):
+        user = require_admin(studio, request)
+        row = act(lambda: studio.adapters.rename(_picked(adapter_id), name, user=user))
+        return f"Renamed to **{row['name']}**.", *load(row["id"])
+
+    def on_delete(adapter_id, confirmed, request: gr.Request):
+        user = require_admin(studio, request)
+        if not confirmed:
+            raise gr.Error("Tick 'Yes, delete it' first.")
+        act(lambda: studio.adapters.delete(_picked(adapter_id), user=user))
+        return f"🗑️ Deleted {adapter_id}.", False, *load(None)
+
+    def on_export(adapter_id, request: gr.Request):
+        user_for(studio, request)
+        return act(lambda: str(studio.adapters.export(_picked(adapter_id))))
+
+    def on_merge(adapter_id, request: gr.Request):
+        user = require_admin(studio, request)
+        return act(lambda: str(studio.adapters.merge_export(_picked(adapter_id), user=user)))
+
+    def on_import(paths, base_model, name, request: gr.Request):
+        user = require_admin(studio, request)
+        if not paths:
+            raise gr.Error("Choose the adapter's .zip or files first.")
+        incoming = [IncomingFile(name=Path(p).name, path=Path(p)) for p in paths]
+        row = act(lambda: studio.adapters.import_adapter(incoming, base_model, name, user=user))
+        notes = "".join(f"\n- {w}" for w in row["meta"].get("warnings", []))
+        return f"Imported **{row['name']}** as `{row['id']}`.{notes}", None, *load(row["id"])
+
+    def on_mix(ids, weight_text, name, request: gr.Request):
+        user = require_admin(studio, request)
+        if not ids or len(ids) < 2:
+            raise gr.Error("Pick at least two text adapters of the same base model.")
+        pairs = zip(ids, parse_weights(weight_text, len(ids)), strict=True)
+        row = act(
+            lambda: studio.adapters.mix([{"id": i, "weight": w} for i, w in pairs], name or None, user=user)
+        )
+        message = f"Mixed into **{row['name']}** (`{row['id']}`, {row['meta']['combination_type']})."
+        return message, *load(row["id"])
+
+    refresh.click(load, inputs=[picker], outputs=refreshed)
+    rename_btn.click(on_rename, inputs=[picker, new_name], outputs=[status, *refreshed])
+    delete_btn.click(on_delete, inputs=[picker, confirm], outputs=[status, confirm, *refreshed])
+    export_btn.click(on_export, inputs=[picker], outputs=[download])
+    merge_btn.click(on_merge, inputs=[picker], outputs=[download])
+    import_btn.click(on_import, inputs=[files, base, import_name], outputs=[status, files, *refreshed])
+    mix_btn.click(on_mix, inputs=[mix_pick, weights, mix_name], outputs=[status, *refreshed])
+    return load, [], refreshed
+
+
+def _picked(adapter_id: str | None) -> str:
+    if not adapter_id:
+        raise gr.Error("Pick an adapter first.")
+    return adapter_id
