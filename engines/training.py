@@ -59,6 +59,7 @@ from typing import Any, Literal
 TRAINERS: dict[str, str] = {
     "selftest": "engines.selftest.train",
     "text-lora": "engines.text.train",
+    "image-lora": "engines.image.train",
 }
 
 EXIT_FAILED = 1  # run() raised; result.json says "failed"
@@ -74,6 +75,7 @@ class JobConfig:
     kind: str  # a key of TRAINERS
     params: dict[str, Any] = field(default_factory=dict)  # the kind's config dataclass, as a dict
     base_model: str | None = None  # model id the trainer starts from (None: the kind's default)
+    base_model_path: str | None = None  # folder of a trained base model, resolved by the studio
     dataset_id: str | None = None  # the studio's dataset id (informational)
     dataset_path: str | None = None  # absolute path of the dataset folder, None for kinds without data
     resume: bool = False  # continue from the newest checkpoint instead of starting over

@@ -69,7 +69,6 @@ class TextLoraConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     sample_prompt: str = ""  # prompt of the progress samples (empty: the start of a held-out row)
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on GPUs that have it
-    base_model_path: str | None = None  # the base model's folder, filled in by the studio for trained models
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "gradient_accumulation_steps", "lora_rank", "keep_checkpoints"):
@@ -218,18 +217,16 @@ def resolve_base(job: Any, config: TextLoraConfig, models_root: Path) -> tuple[s
     """(model id, folder or hub id to load from) for the job's base model."""
     from engines.registry import ModelRegistry, UnknownModel
 
-    if config.base_model_path:
-        folder = Path(config.base_model_path).resolve()
+    if job.base_model_path:  # a trained model: the studio resolved its folder
+        folder = Path(job.base_model_path).resolve()
         if not folder.is_relative_to(models_root.resolve().parent) or not (folder / "config.json").is_file():
-            raise ValueError(f"base_model_path {folder} is not a model folder inside the data folder.")
+            raise ValueError(f"base model folder {folder} is not a model folder inside the data folder.")
         return job.base_model or folder.name, str(folder)
     registry = ModelRegistry(models_root, offline=job.offline)
     try:
         spec = registry.resolve(job.base_model, "text")
     except UnknownModel as exc:
-        raise ValueError(
-            f"{exc} Trained models as a base need their folder in the 'base_model_path' parameter."
-        ) from exc
+        raise ValueError(str(exc)) from exc
     return spec.id, registry.location(spec)
 
 
@@ -569,7 +566,7 @@ def model_card(
     metrics: dict[str, Any], fmt: str,
 ) -> str:  # fmt: skip
     what = "LoRA adapter" if method == "lora" else "fully fine-tuned model"
-    params = {k: v for k, v in asdict(config).items() if k != "base_model_path" and v not in (None, "")}
+    params = {k: v for k, v in asdict(config).items() if v not in (None, "")}
     params.update(method=method, learning_rate=metrics["learning_rate"])  # what was used, "auto" resolved
     shown = ("perplexity_before", "perplexity_after", "eval_loss", "loss", "train_time_s", "tokens_per_s")
     lines = [

@@ -86,11 +86,16 @@ class _Run:
 
 class JobService:
     def __init__(
-        self, config: StudioConfig, store: Store, dataset_path: Callable[[str], Path] | None = None
+        self,
+        config: StudioConfig,
+        store: Store,
+        dataset_path: Callable[[str], Path] | None = None,
+        trained_model_path: Callable[[str], Path | None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.dataset_path = dataset_path  # dataset id → folder; raises NotFound (set by the Studio or lazily)
+        self.trained_model_path = trained_model_path  # trained model id → folder, None for other ids
         self.runs_dir = config.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._specs: dict[str, TrainerSpec] = {}
@@ -150,6 +155,10 @@ class JobService:
         if base_model is not None and (not isinstance(base_model, str) or len(base_model) > 300):
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
         dataset_path = self._dataset_folder(dataset_id) if dataset_id else None
+        base_model_path = None
+        if base_model and self.trained_model_path is not None:
+            found = self.trained_model_path(base_model)
+            base_model_path = str(found) if found else None
 
         # 2. The run folder with the full resolved config, then the row.
         job_id = new_id("job_")
@@ -161,6 +170,7 @@ class JobService:
                 kind=kind,
                 params=resolved,
                 base_model=base_model or None,
+                base_model_path=base_model_path,
                 dataset_id=dataset_id,
                 dataset_path=str(dataset_path) if dataset_path else None,
                 output_dir=str(self.config.data_dir / "models" / "trained" / job_id),

@@ -42,7 +42,15 @@ class Studio:
     def jobs(self):
         from studio.services.jobs import JobService
 
-        return JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds))
+        return JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
+                          trained_model_path=self._trained_model_path)
+
+    def _trained_model_path(self, model_id: str) -> Path | None:
+        """The folder of a trained full model (a `text_model` or `gan` artifact), else None."""
+        row = self.store.query_one(
+            "SELECT path FROM adapters WHERE id = ? AND type IN ('text_model', 'gan')", (model_id,)
+        )
+        return self.data_dir / row["path"] if row else None
 
     @cached_property
     def outputs(self):

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.services import Studio
-from studio.ui import models_tab, placeholder
+from studio.ui import adapters_panel, models_tab, placeholder
 from studio.ui.common import user_for
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
@@ -59,6 +59,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
                         on_page_load.append(loader)
             with gr.Tab("Models / Settings", id="models"):
                 on_page_load.append(models_tab.build(studio))
+                on_page_load.append(adapters_panel.build(studio))
 
         def on_load(request: gr.Request):
             text = studio.models.offline_banner()

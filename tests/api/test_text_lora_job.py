@@ -132,6 +132,20 @@ def test_a_lora_job_saves_an_adapter_that_plain_peft_loads(client, jobs):
         assert model(torch.tensor([[1, 2, 3]])).logits.shape == (1, 3, 1024)
 
 
+def test_a_trained_model_can_be_the_base_of_a_lora_job(client, jobs, dataset_id):
+    trained_id = jobs["full"]["artifact"]["id"]
+    r = client.post("/api/v1/jobs", json={"kind": "text-lora", "dataset_id": dataset_id, "base_model": trained_id,
+                                          "params": {"method": "lora", "max_steps": 3, "block_size": 64}})
+    assert r.status_code == 201, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "completed", job["error"]
+    adapter_id = job["artifact"]["id"]
+    adapters = {a["id"]: a for a in client.get("/api/v1/models").json()["text_adapters"]}
+    assert adapters[adapter_id]["base_model"] == trained_id
+    out = generate(client, adapter=adapter_id)
+    assert out["model"] == trained_id and out["adapter"] == adapter_id
+
+
 def test_cancel_checkpoints_and_resume_finishes_without_repeating_a_step(client, dataset_id):
     job = start_job(
         client, dataset_id, max_steps=300, batch_size=2, block_size=32, save_every=0, eval_fraction=0.05
@@ -240,3 +254,4 @@ def test_only_admins_change_adapters(tmp_path):
             r = getattr(c, method)("/api/v1" + path, headers=bob, **kw)
             assert r.status_code == 403, (path, r.text)
         assert c.get("/api/v1/adapters").status_code == 401
+
