@@ -59,6 +59,7 @@ from typing import Any, Literal
 TRAINERS: dict[str, str] = {
     "selftest": "engines.selftest.train",
     "text-lora": "engines.text.train",
+    "text-feedback": "engines.text.feedback_train",
     "image-lora": "engines.image.train",
 }
 

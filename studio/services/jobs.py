@@ -96,6 +96,10 @@ class JobService:
         self.store = store
         self.dataset_path = dataset_path  # dataset id → folder; raises NotFound (set by the Studio or lazily)
         self.trained_model_path = trained_model_path  # trained model id → folder, None for other ids
+        # kind → fn(base_model, params, run_folder) that writes the job's inputs (e.g. ratings) into
+        # the run folder before it is queued and returns the base model id to use; it raises a
+        # StudioError to refuse the job (the run folder is then removed).
+        self.preparers: dict[str, Callable[[str | None, dict[str, Any], Path], str | None]] = {}
         self.runs_dir = config.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._specs: dict[str, TrainerSpec] = {}
@@ -155,15 +159,22 @@ class JobService:
         if base_model is not None and (not isinstance(base_model, str) or len(base_model) > 300):
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
         dataset_path = self._dataset_folder(dataset_id) if dataset_id else None
+
+        # 2. The run folder with the job's inputs and full resolved config, then the row.
+        job_id = new_id("job_")
+        resolved = dataclasses.asdict(cfg)
+        run_dir = RunDir(self.runs_dir / job_id)
+        if kind in self.preparers:
+            run_dir.path.mkdir(parents=True)
+            try:
+                base_model = self.preparers[kind](base_model or None, resolved, run_dir.path)
+            except BaseException:
+                _remove_tree(run_dir.path)
+                raise
         base_model_path = None
         if base_model and self.trained_model_path is not None:
             found = self.trained_model_path(base_model)
             base_model_path = str(found) if found else None
-
-        # 2. The run folder with the full resolved config, then the row.
-        job_id = new_id("job_")
-        resolved = dataclasses.asdict(cfg)
-        run_dir = RunDir(self.runs_dir / job_id)
         run_dir.write_job(
             JobConfig(
                 job_id=job_id,

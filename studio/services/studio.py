@@ -42,8 +42,17 @@ class Studio:
     def jobs(self):
         from studio.services.jobs import JobService
 
-        return JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
+        jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
                           trained_model_path=self._trained_model_path)
+        jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
+            base, params, folder)
+        return jobs
+
+    @cached_property
+    def feedback_training(self):
+        from studio.services.feedback_training import FeedbackTrainingService
+
+        return FeedbackTrainingService(self.store, self.text, self.data_dir)
 
     def _trained_model_path(self, model_id: str) -> Path | None:
         """The folder of a trained full model (a `text_model` or `gan` artifact), else None."""

@@ -11,7 +11,7 @@ import pandas as pd
 from studio.services import Studio
 from studio.services.arena import CompareParams, Side
 from studio.services.errors import StudioError
-from studio.ui.common import ui_error, user_for
+from studio.ui.common import require_admin, ui_error, user_for
 
 NO_ADAPTER = "(none)"
 
@@ -45,6 +45,18 @@ def build(studio: Studio):
             fmt = gr.Radio(["jsonl", "kto", "dpo"], value="kto", label="Export format")
             export_btn = gr.Button("Export")
             export_file = gr.File(label="Download", interactive=False)
+
+    with gr.Tab("Train from ratings"):
+        gr.Markdown("Tune a text version on its ratings (KTO from 👍/👎, DPO from arena votes) into a new adapter "
+                    "version. Then compare new vs old blind in the Arena.")
+        tune_version = gr.Dropdown(label="Version (model or model+adapter)", choices=[], elem_id="tune-version")
+        tune_summary = gr.Markdown(elem_id="tune-summary")
+        with gr.Row():
+            tune_steps = gr.Slider(10, 500, value=60, step=10, label="Steps")
+            tune_method = gr.Radio(["auto", "kto", "dpo"], value="auto", label="Method")
+        tune_start = gr.Button("Train from ratings", variant="primary", elem_id="tune-start")
+        tune_status = gr.Markdown(elem_id="tune-status")
+        compare_new = gr.Button("Compare the newest version with its parent in the Arena", elem_id="tune-compare")
 
     with gr.Tab("Arena"):
         gr.Markdown("Two versions answer the same prompt with the same seed. Vote without knowing which is which; "
@@ -84,7 +96,7 @@ def build(studio: Studio):
     def load():
         choices = _versions(studio)
         return (*dashboard("", "", ""), leaderboard(), gr.update(choices=choices),
-                gr.update(choices=choices))
+                gr.update(choices=choices), gr.update(choices=choices))
 
     def export(f):
         rows = studio.feedback.export(f)
@@ -125,6 +137,45 @@ def build(studio: Studio):
 
         return vote
 
+    def tune_info(version):
+        if not version:
+            return ""
+        side = _side(version)
+        try:
+            info = studio.feedback_training.summary(side.model, side.adapter)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        return (f"**{info['ratings']}** rated outputs (👍 {info['up']} · 👎 {info['down']}) and "
+                f"**{info['pairs']}** voted comparisons for this version.")
+
+    def tune(version, steps, method, request: gr.Request):
+        user = require_admin(studio, request)
+        if not version:
+            raise gr.Error("Pick a version.")
+        side = _side(version)
+        try:
+            job = studio.jobs.create("text-feedback", base_model=side.model, user=user,
+                                     params={"adapter": side.adapter or "", "max_steps": int(steps), "method": method})
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        return f"Started job `{job['id']}` — follow it in the Training tab."
+
+    def newest_pair():
+        rows = studio.store.query(
+            "SELECT a.id, a.base_model, j.params FROM adapters a JOIN jobs j ON j.id = a.job_id "
+            "WHERE j.kind = 'text-feedback' ORDER BY a.created_at DESC LIMIT 1")
+        if not rows:
+            raise gr.Error("No feedback-tuned version yet: train one first.")
+        parent = json.loads(rows[0]["params"]).get("adapter") or ""
+        old = f"{rows[0]['base_model']}+{parent}" if parent else rows[0]["base_model"]
+        new = f"{rows[0]['base_model']}+{rows[0]['id']}"
+        choices = _versions(studio)
+        return gr.update(choices=choices, value=new), gr.update(choices=choices, value=old)
+
+    tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary])
+    tune_start.click(tune, inputs=[tune_version, tune_steps, tune_method], outputs=[tune_status])
+    compare_new.click(newest_pair, outputs=[va, vb])
+
     filters = [kind_f, model_f, rating_f]
     refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest])
     export_btn.click(export, inputs=[fmt], outputs=[export_file])
@@ -132,4 +183,4 @@ def build(studio: Studio):
                 concurrency_id="text")
     for button, choice in ((vote_left, "left"), (vote_right, "right"), (vote_tie, "tie"), (vote_bad, "both_bad")):
         button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board])
-    return load, [], [totals, by_model, over_time, latest, board, va, vb]
+    return load, [], [totals, by_model, over_time, latest, board, va, vb, tune_version]
