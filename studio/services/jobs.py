@@ -51,6 +51,7 @@ from engines.training import (
 )
 from studio.config import StudioConfig
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
+from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
 from studio.store import Store, new_id, utcnow
 
 log = logging.getLogger("studio.jobs")
@@ -61,11 +62,6 @@ ADAPTER_TYPES = ("text_adapter", "text_model", "image_lora", "gan")
 RESUMABLE = ("interrupted", "cancelled")
 _JOB_ID = re.compile(r"^job_[0-9a-f]{16}$")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_SECRETS = [
-    (re.compile(r"\bhf_[A-Za-z0-9]{16,}"), "hf_***"),
-    (re.compile(r"\baigc_[A-Za-z0-9_-]{16,}"), "aigc_***"),
-    (re.compile(r"(?i)\b(token|password|passwd|secret|api[_-]?key)(\s*[=:]\s*)\S+"), r"\1\2***"),
-]
 
 
 @dataclass
@@ -231,7 +227,7 @@ class JobService:
 
     def log_tail(self, job_id: str, n: int = 50) -> str:
         self._row(job_id)
-        return _tail(self.run_dir(job_id).log_path, n)
+        return tail(self.run_dir(job_id).log_path, n)
 
     def run_dir(self, job_id: str) -> RunDir:
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
@@ -271,7 +267,7 @@ class JobService:
                 self._set_status(job_id, "cancelled", from_status="running")
                 return self.get(job_id)
             run.stop_reason = "cancel"
-            _signal_group(run.proc.pid, signal.SIGTERM)
+            signal_group(run.proc.pid, signal.SIGTERM)
             run.kill_at = time.monotonic() + self.config.job_grace_s
         self._ensure_monitor()
         self._wake.set()
@@ -312,7 +308,7 @@ class JobService:
                 for r in self.store.query("SELECT * FROM jobs WHERE status = 'running'")
                 if r["id"] not in self._runs
             ]
-            groups = [r["pid"] for r in rows if r["pid"] and _group_is_job(r["pid"], self.runs_dir / r["id"])]
+            groups = [r["pid"] for r in rows if r["pid"] and group_is_job(r["pid"], self.runs_dir / r["id"])]
             self._terminate_groups(groups, job_ids=[r["id"] for r in rows])
             for r in rows:
                 events = self.run_dir(r["id"]).events()
@@ -425,19 +421,19 @@ class JobService:
         rc = run.proc.poll()
         if rc is None:  # the launcher waits for the trainer, so the job is still on
             if run.kill_at is not None and time.monotonic() >= run.kill_at:
-                _signal_group(run.proc.pid, signal.SIGKILL)
+                signal_group(run.proc.pid, signal.SIGKILL)
             return
-        if not _group_alive(run.proc.pid):
+        if not group_alive(run.proc.pid):
             self._finish(run)
             return
         # The launcher is gone but something in its group lives on (an orphaned trainer).
         if rc < 0 and run.stop_reason is None:  # a signal we did not send: stop the rest, resumably
             run.stop_reason = "external"
-            _signal_group(run.proc.pid, signal.SIGTERM)
+            signal_group(run.proc.pid, signal.SIGTERM)
         if run.kill_at is None:
             run.kill_at = time.monotonic() + self.config.job_grace_s
         elif time.monotonic() >= run.kill_at:
-            _signal_group(run.proc.pid, signal.SIGKILL)
+            signal_group(run.proc.pid, signal.SIGKILL)
 
     def _sync_events(self, run: _Run) -> None:
         """Fold the complete lines appended to events.jsonl since last time into the row."""
@@ -497,8 +493,8 @@ class JobService:
             step = self._row(run.job_id)["step"]
             error = f"Interrupted at step {step}: {why}. Resume it to continue from its last checkpoint."
         elif status == "failed":
-            tail = _redact(_tail(run.run_dir.log_path, ERROR_LOG_LINES)).strip()[-4000:]
-            error = tail or f"The trainer exited with code {run.proc.returncode}."
+            last_lines = redact(tail(run.run_dir.log_path, ERROR_LOG_LINES)).strip()[-4000:]
+            error = last_lines or f"The trainer exited with code {run.proc.returncode}."
         try:
             done = status == "completed"
             artifact = result.get("artifact") if done else None
@@ -584,14 +580,14 @@ class JobService:
         """SIGTERM every group, wait up to the grace period, SIGKILL what is left."""
         pgids = [p for p in pgids if p]
         for pgid in pgids:
-            _signal_group(pgid, signal.SIGTERM)
+            signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.job_grace_s
         while any(self._group_running(p) for p in pgids) and time.monotonic() < deadline:
             time.sleep(0.1)
         for pgid in pgids:
             if self._group_running(pgid):
                 log.warning("jobs %s: process group %s ignored SIGTERM; killing it", job_ids, pgid)
-                _signal_group(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
         deadline = time.monotonic() + 5
         while any(self._group_running(p) for p in pgids) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -600,7 +596,7 @@ class JobService:
         for run in self._runs.values():  # reap our own launcher so it does not linger as a zombie
             if run.proc.pid == pgid:
                 run.proc.poll()
-        return _group_alive(pgid)
+        return group_alive(pgid)
 
     def _dataset_folder(self, dataset_id: str) -> Path:
         if not isinstance(dataset_id, str) or not _DATASET_ID.match(dataset_id):
@@ -665,78 +661,6 @@ def _merge_metrics(metrics: dict[str, Any], events: list[dict[str, Any]]) -> dic
             ):
                 out[k] = v
     return out
-
-
-def _tail(path: Path, n: int, max_bytes: int = 256 * 1024) -> str:
-    """The last n lines of a text file, reading at most max_bytes from its end."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(size - max_bytes, 0))
-            data = f.read()
-    except FileNotFoundError:
-        return ""
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return "\n".join(lines[-max(int(n), 0) :]) if n > 0 else ""
-
-
-def _redact(text: str) -> str:
-    for pattern, repl in _SECRETS:
-        text = pattern.sub(repl, text)
-    return text
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_members(pgid: int) -> list[int] | None:
-    """Live (not zombie) pids in a process group, from /proc; None where /proc is missing."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        return None
-    members = []
-    for d in proc.iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(d.name))
-    return members
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    members = _group_members(pgid)
-    return True if members is None else bool(members)
-
-
-def _group_is_job(pgid: int, run_dir: Path) -> bool:
-    """Guard against pid reuse after a restart: some member's command line names this run folder."""
-    if not _group_alive(pgid):
-        return False
-    members = _group_members(pgid)
-    if members is None:
-        return True
-    for pid in members:
-        try:
-            if str(run_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _remove_tree(path: Path) -> None:

@@ -1,0 +1,86 @@
+"""The processes behind jobs: signalling a trainer's process group, telling whether it still
+lives (zombies excluded, pid reuse guarded), and reading the end of its log without secrets."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+SECRETS = [
+    (re.compile(r"\bhf_[A-Za-z0-9]{16,}"), "hf_***"),
+    (re.compile(r"\baigc_[A-Za-z0-9_-]{16,}"), "aigc_***"),
+    (re.compile(r"(?i)\b(token|password|passwd|secret|api[_-]?key)(\s*[=:]\s*)\S+"), r"\1\2***"),
+]
+
+
+def tail(path: Path, n: int, max_bytes: int = 256 * 1024) -> str:
+    """The last n lines of a text file, reading at most max_bytes from its end."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(size - max_bytes, 0))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return "\n".join(lines[-max(int(n), 0) :]) if n > 0 else ""
+
+
+def redact(text: str) -> str:
+    for pattern, repl in SECRETS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_members(pgid: int) -> list[int] | None:
+    """Live (not zombie) pids in a process group, from /proc; None where /proc is missing."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    members = []
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(d.name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    members = group_members(pgid)
+    return True if members is None else bool(members)
+
+
+def group_is_job(pgid: int, run_dir: Path) -> bool:
+    """Guard against pid reuse after a restart: some member's command line names this run folder."""
+    if not group_alive(pgid):
+        return False
+    members = group_members(pgid)
+    if members is None:
+        return True
+    for pid in members:
+        try:
+            if str(run_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
