@@ -1,0 +1,201 @@
+"""Speech tab: text in, a clip out (waveform, download, thumbs), with model / language / voice pickers,
+speed, variability and seed, a progress bar while long text is spoken sentence by sentence, and the
+history of earlier clips with their ratings. Thin: every rule lives in `SpeechService`."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.services import Studio
+from studio.services.errors import StudioError
+from studio.services.limits import enforce
+from studio.services.speech import SpeechGenerateParams
+from studio.ui.common import ui_error, user_for
+
+LANGUAGE_NAMES = {"eng": "English", "fra": "French", "deu": "German", "spa": "Spanish"}
+HISTORY_HEADERS = ["created", "text", "model", "seconds", "rating", "id"]
+DEFAULT_VARIABILITY = 0.667  # VITS / MMS-TTS's own noise scale
+TEXT_CELL_CHARS = 80
+RATING_MARKS = {"up": "👍", "down": "👎", None: ""}
+
+
+# -- what the events show (plain functions: tests can call them without a browser) ----------------
+def model_choices(studio: Studio) -> tuple[list[str], str | None]:
+    listing = studio.models.list_models()["speech"]
+    default = next((m["id"] for m in listing if m["default"]), None)
+    return [m["id"] for m in listing], default
+
+
+def language_choices(studio: Studio) -> list[tuple[str, str]]:
+    """(label, model id) for each MMS-TTS language model that can be used now."""
+    from engines.speech import language_of
+
+    choices = []
+    for model_id in model_choices(studio)[0]:
+        code = language_of(model_id)
+        if "mms-tts-" in model_id and code:
+            choices.append((f"{LANGUAGE_NAMES.get(code, code)} ({code})", model_id))
+    return choices
+
+
+def history_rows(studio: Studio, user: str) -> list[list]:
+    rows = []
+    for o in studio.outputs.recent("speech", limit=50, user=user):
+        text = o["prompt"] if len(o["prompt"]) <= TEXT_CELL_CHARS else o["prompt"][: TEXT_CELL_CHARS - 1] + "…"
+        rows.append([o["created_at"][:19].replace("T", " "), text, o["model"],
+                     o["params"].get("duration_s"), RATING_MARKS.get(o["rating"], ""), o["id"]])
+    return rows
+
+
+def describe_result(value: dict) -> str:
+    out = value["outputs"][0]
+    note = (f"{out['duration_s']:.1f} s from `{value['model']}` · {out['sample_rate']:,} Hz · seed {out['seed']} · "
+            f"{value['chunks']} chunk(s) · {value['elapsed_s']:.2f} s")
+    if value["starter"]:
+        note += " · *starter model: random weights, it babbles until trained*"
+    for w in value["warnings"]:
+        note += f"\n\n⚠️ {w}"
+    return note
+
+
+def controls_for(studio: Studio, model: str | None) -> tuple[dict, dict, dict]:
+    """Updates for (language, voice, variability) once `model` is picked."""
+    info = studio.speech.describe(model)
+    is_mms = info["model"] in {model_id for _, model_id in language_choices(studio)}
+    language = gr.update(value=info["model"] if is_mms else None)
+    voices = info["voices"]
+    voice = gr.update(choices=voices, value=voices[0] if voices else None, interactive=bool(voices),
+                      info=None if voices else "This model has a single voice.")
+    variability = gr.update(interactive="noise_scale" in info["controls"])
+    return language, voice, variability
+
+
+def build(studio: Studio):
+    clip_state = gr.State(None)  # output id of this session's clip on show
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Text", lines=6, max_length=20_000, elem_id="speech-text",
+                              placeholder="Type anything: numbers, dates and prices are read out in English.")
+            generate = gr.Button("Generate", variant="primary", elem_id="speech-generate")
+            status = gr.Markdown(elem_id="speech-status")
+            audio = gr.Audio(label="Clip", type="filepath", interactive=False, buttons=["download"],
+                             waveform_options=gr.WaveformOptions(show_recording_waveform=False),
+                             elem_id="speech-audio")
+            with gr.Row():
+                up = gr.Button("👍", size="sm", elem_id="speech-up", min_width=60)
+                down = gr.Button("👎", size="sm", elem_id="speech-down", min_width=60)
+                download = gr.DownloadButton("Download", size="sm", visible=False, elem_id="speech-download")
+                rated = gr.Markdown(elem_id="speech-rated")
+        with gr.Column(scale=2):
+            model = gr.Dropdown(label="Model", choices=[], elem_id="speech-model")
+            language = gr.Dropdown(label="Language (MMS-TTS)", choices=[], elem_id="speech-language",
+                                   info="Picks the MMS-TTS model for that language.")
+            voice = gr.Dropdown(label="Voice", choices=[], interactive=False, elem_id="speech-voice")
+            speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed", elem_id="speech-speed")
+            variability = gr.Slider(0, 1.5, value=DEFAULT_VARIABILITY, step=0.01, label="Variability",
+                                    info="How much the delivery varies (noise scale).", elem_id="speech-noise")
+            seed = gr.Number(label="Seed (empty = random)", value=None, precision=0, elem_id="speech-seed")
+            fmt = gr.Radio(["wav", "flac"], value="wav", label="Format", elem_id="speech-format")
+    with gr.Accordion("Earlier clips", open=True):
+        history = gr.Dataframe(headers=HISTORY_HEADERS, datatype=["str", "str", "str", "number", "str", "str"],
+                               interactive=False, wrap=True, label="Select a row to play it again",
+                               elem_id="speech-history")
+        refresh = gr.Button("Refresh", size="sm")
+
+    def on_page_load(current, request: gr.Request):
+        user = user_for(studio, request)
+        choices, default = model_choices(studio)
+        value = current if current in choices else default
+        languages = language_choices(studio)
+        lang = gr.update(choices=languages, value=value if value in {v for _, v in languages} else None,
+                         interactive=bool(languages),
+                         info="Picks the MMS-TTS model for that language." if languages
+                         else "No MMS-TTS model is available (offline and not cached).")
+        _, vc, var = controls_for(studio, value) if value else (None, gr.update(), gr.update())
+        return gr.update(choices=choices, value=value), lang, vc, var, history_rows(studio, user.name)
+
+    def on_model(m):
+        if not m:
+            return gr.update(), gr.update(), gr.update()
+        try:
+            return controls_for(studio, m)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+
+    def on_language(model_id):
+        return gr.update(value=model_id) if model_id else gr.update()
+
+    def run(t, m, v, sp, var, s, f, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        user = user_for(studio, request)
+        if not (t or "").strip():
+            raise gr.Error("Type some text to speak.")
+        try:
+            params = SpeechGenerateParams(
+                text=t or "", model=m or None, voice=v or None, speed=float(sp),
+                noise_scale=float(var) if var is not None else None, seed=None if s in (None, "") else int(s),
+                format=f or "wav",
+            )
+        except Exception as exc:  # pydantic: show the field, not a trace
+            raise gr.Error(f"Check the form: {exc}") from exc
+        try:
+            enforce(studio.config.limits, user, "speech", params.model_dump())
+            info = studio.speech.describe(params.model)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        if "noise_scale" not in info["controls"]:
+            params.noise_scale = None  # the slider is disabled for models without it
+        loading = "" if studio.speech.is_loaded(params.model) else "Loading model… "
+        progress(0, desc=f"{loading}Speaking…")
+
+        def on_progress(done: int, total: int) -> None:
+            progress((done, total), desc="Speaking", unit="chunks")
+
+        try:
+            value = studio.speech.generate(params, user=user.name, on_progress=on_progress)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        output_id = value["outputs"][0]["id"]
+        path, _, _ = studio.outputs.file(output_id)
+        return (str(path), describe_result(value), output_id, gr.update(value=str(path), visible=True), "",
+                history_rows(studio, user.name))
+
+    def make_rate(rating: str):
+        def rate(output_id, request: gr.Request):
+            if not output_id:
+                raise gr.Error("Generate a clip first.")
+            user = user_for(studio, request)
+            try:
+                studio.feedback.rate(output_id, rating, user.name)
+            except StudioError as exc:
+                raise ui_error(exc) from exc
+            return f"Saved {RATING_MARKS[rating]}", history_rows(studio, user.name)
+
+        return rate
+
+    def play_row(rows, evt: gr.SelectData, request: gr.Request):
+        """A history row back in the player (and ready to be rated again)."""
+        data = rows.values.tolist() if hasattr(rows, "values") else rows
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        if not data or row is None or row >= len(data):
+            return gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+        output_id = data[row][-1]
+        try:
+            path, _, _ = studio.outputs.file(output_id)
+            o = studio.outputs.get(output_id, user=user_for(studio, request).name)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        note = f"Earlier clip `{output_id}` from `{o['model']}` · seed {o['seed']}"
+        return str(path), note, output_id, gr.update(value=str(path), visible=True), RATING_MARKS[o["rating"]]
+
+    def reload_history(request: gr.Request):
+        return history_rows(studio, user_for(studio, request).name)
+
+    generate.click(run, inputs=[text, model, voice, speed, variability, seed, fmt],
+                   outputs=[audio, status, clip_state, download, rated, history], concurrency_id="speech")
+    up.click(make_rate("up"), inputs=[clip_state], outputs=[rated, history])
+    down.click(make_rate("down"), inputs=[clip_state], outputs=[rated, history])
+    history.select(play_row, inputs=[history], outputs=[audio, status, clip_state, download, rated])
+    refresh.click(reload_history, outputs=[history])
+    model.change(on_model, inputs=[model], outputs=[language, voice, variability])
+    language.input(on_language, inputs=[language], outputs=[model])
+    return on_page_load, [model], [model, language, voice, variability, history]
