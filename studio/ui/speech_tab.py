@@ -82,8 +82,8 @@ def build(studio: Studio):
                              waveform_options=gr.WaveformOptions(show_recording_waveform=False),
                              elem_id="speech-audio")
             with gr.Row():
-                up = gr.Button("👍", size="sm", elem_id="speech-up", min_width=60)
-                down = gr.Button("👎", size="sm", elem_id="speech-down", min_width=60)
+                up = gr.Button("👍 Good", size="sm", elem_id="speech-up", min_width=60)
+                down = gr.Button("👎 Bad", size="sm", elem_id="speech-down", min_width=60)
                 download = gr.DownloadButton("Download", size="sm", visible=False, elem_id="speech-download")
                 rated = gr.Markdown(elem_id="speech-rated")
         with gr.Column(scale=2):
@@ -94,7 +94,7 @@ def build(studio: Studio):
             speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed", elem_id="speech-speed")
             variability = gr.Slider(0, 1.5, value=DEFAULT_VARIABILITY, step=0.01, label="Variability",
                                     info="How much the delivery varies (noise scale).", elem_id="speech-noise")
-            seed = gr.Number(label="Seed (empty = random)", value=None, precision=0, elem_id="speech-seed")
+            seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="speech-seed")
             fmt = gr.Radio(["wav", "flac"], value="wav", label="Format", elem_id="speech-format")
     with gr.Accordion("Earlier clips", open=True):
         history = gr.Dataframe(headers=HISTORY_HEADERS, datatype=["str", "str", "str", "number", "str", "str"],
@@ -132,7 +132,7 @@ def build(studio: Studio):
         try:
             params = SpeechGenerateParams(
                 text=t or "", model=m or None, voice=v or None, speed=float(sp),
-                noise_scale=float(var) if var is not None else None, seed=None if s in (None, "") else int(s),
+                noise_scale=float(var) if var is not None else None, seed=None if s in (None, "") or int(s) < 0 else int(s),
                 format=f or "wav",
             )
         except Exception as exc:  # pydantic: show the field, not a trace

@@ -6,6 +6,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import open_tab
+
 pytestmark = pytest.mark.browser
 
 
@@ -61,3 +63,33 @@ def test_admin_signs_in_and_sees_training(browser, studio_server):
         page.locator("button[role=tab]", has_text="Training").wait_for()
     finally:
         context.close()
+
+
+def outputs_of(studio_server, kind):
+    db = sqlite3.connect(studio_server.data_dir / "studio.db")
+    try:
+        return [r[0] for r in db.execute("SELECT file FROM outputs WHERE kind = ?", (kind,))]
+    finally:
+        db.close()
+
+
+def test_image_generate_shows_a_picture(page, studio_server):
+    before = len(outputs_of(studio_server, "image"))
+    open_tab(page, "Image")
+    page.fill("#image-prompt textarea", "a red square")
+    page.click("#image-generate")
+    page.locator("#image-results img").first.wait_for(timeout=120_000)
+    page.locator("#image-status").get_by_text("starter/sd-tiny").first.wait_for()
+    files = outputs_of(studio_server, "image")
+    assert len(files) == before + 1 and (studio_server.data_dir / files[-1]).exists()
+
+
+def test_speech_generate_gives_a_clip(page, studio_server):
+    before = len(outputs_of(studio_server, "speech"))
+    open_tab(page, "Speech")
+    page.fill("#speech-text textarea", "Hello there, I have 3 cats.")
+    page.click("#speech-generate")
+    page.locator("#speech-status").get_by_text("Hz").first.wait_for(timeout=120_000)
+    files = outputs_of(studio_server, "speech")
+    assert len(files) == before + 1 and files[-1].endswith(".wav")
+    assert (studio_server.data_dir / files[-1]).stat().st_size > 44  # more than a bare WAV header
