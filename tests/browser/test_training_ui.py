@@ -1,5 +1,6 @@
 """Upload a dataset and fine-tune from it in the page, watching the job live (admin)."""
 
+import json
 import sqlite3
 
 import pytest
@@ -26,14 +27,17 @@ def test_upload_a_text_dataset_in_the_page(admin_page, studio_server, tmp_path):
 
 
 def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio_server):
+    """A real fine-tune (text-lora on the starter GPT-2) of the dataset uploaded above."""
     page = admin_page
     open_tab(page, "Training")
-    pick(page, "train-kind", "selftest")
+    pick(page, "train-kind", "text-lora")
+    pick(page, "train-dataset", "foxes (text, 60)")
+    page.fill("#train-base-model input, #train-base-model textarea", "starter/gpt2-tiny")
     editor = page.locator("#train-params .cm-content")
     editor.click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
-    page.keyboard.insert_text('{"max_steps": 40, "save_every": 10, "step_delay_s": 0.15}')
+    page.keyboard.insert_text('{"max_steps": 60, "block_size": 32, "save_every": 20}')
     page.click("#train-start")
     status = page.locator("#train-status")
     status.get_by_text("running").wait_for(timeout=60_000)
@@ -44,5 +48,8 @@ def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio
     page.locator("#train-status").get_by_text("completed").wait_for(timeout=120_000)
     assert "100 %" in page.locator("#train-status").inner_text()
     db = sqlite3.connect(studio_server.data_dir / "studio.db")
-    assert db.execute("SELECT status, step FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone() == (
-        "completed", 40)
+    kind, status, step, metrics = db.execute(
+        "SELECT kind, status, step, metrics FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
+    assert (kind, status, step) == ("text-lora", "completed", 60)
+    metrics = json.loads(metrics)
+    assert metrics["perplexity_after"] < metrics["perplexity_before"]
