@@ -58,6 +58,7 @@ from typing import Any, Literal
 # job kind → trainer module. The module exposes CONFIG_CLASS and run(config, run_dir).
 TRAINERS: dict[str, str] = {
     "selftest": "engines.selftest.train",
+    "gan": "engines.gan.train",
     "text-lora": "engines.text.train",
     "text-feedback": "engines.text.feedback_train",
     "image-lora": "engines.image.train",

@@ -1,0 +1,11 @@
+"""DCGAN: the networks, the `gan` trainer, generation (seeds, latent walks, GIFs), a quality score
+that needs no downloaded weights, and a procedural demo dataset.
+
+- ``model``      — GanConfig, Generator, Discriminator, the paper's init, load_generator
+- ``train``      — job kind `gan` (``python -m engines.gan.train --run-dir DIR``)
+- ``generate``   — GanEngine: images from seeds, latent walks (slerp), GIFs
+- ``quality``    — KID in a fixed random-feature space + diversity / mode-collapse check
+- ``demo_data``  — seeded shapes drawn with Pillow
+
+Importing this package is cheap: torch is imported by the submodules that need it.
+"""

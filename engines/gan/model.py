@@ -1,0 +1,142 @@
+"""DCGAN (Radford, Metz & Chintala, 2015) in plain PyTorch, for 32, 64 and 128 px RGB images.
+
+    Generator      z (B, nz, 1, 1) → ConvT 4×4 → [ConvT ↑2 · BN · ReLU] × n → ConvT ↑2 · Tanh → (B, 3, R, R)
+    Discriminator  (B, 3, R, R) → Conv ↓2 · LeakyReLU(0.2) → [Conv ↓2 · BN · LeakyReLU(0.2)] × n → Conv 4×4 → logit
+
+n = log2(R / 8): 2 blocks at 32 px, 3 at 64 px (the paper's network), 4 at 128 px. Widths double
+towards the 4×4 end (ngf·2ⁿ … ngf). The discriminator returns raw logits; the trainer uses
+`BCEWithLogitsLoss`, which is the paper's sigmoid + BCE, computed stably.
+
+This file needs only torch: it is copied into every exported GAN (as `dcgan.py`) so the
+generator can be rebuilt from `config.json` + `generator.safetensors` anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+RESOLUTIONS = (32, 64, 128)
+
+
+@dataclass
+class GanConfig:
+    """The architecture: everything needed to rebuild the networks (saved with every checkpoint)."""
+
+    resolution: int = 64  # output images are resolution × resolution pixels: 32, 64 or 128
+    nz: int = 100  # size of the latent vector z
+    ngf: int = 64  # generator width: channels of its last hidden layer (×2 per block towards z)
+    ndf: int = 64  # discriminator width: channels of its first layer (×2 per block)
+    channels: int = 3  # image channels (RGB)
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(
+                f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, not {self.resolution}."
+            )
+        for name in ("nz", "ngf", "ndf", "channels"):
+            value = getattr(self, name)
+            if not 1 <= value <= 1024:
+                raise ValueError(f"'{name}' must be between 1 and 1024, not {value}.")
+
+    @property
+    def num_blocks(self) -> int:
+        """Hidden up/down blocks between the 4×4 end and the first/last full-width layer."""
+        return int(math.log2(self.resolution)) - 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GanConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class Generator(nn.Module):
+    def __init__(self, config: GanConfig):
+        super().__init__()
+        self.config = config
+        n, ngf = config.num_blocks, config.ngf
+        width = ngf * 2**n
+        layers: list[nn.Module] = [  # (B, nz, 1, 1) → (B, width, 4, 4)
+            nn.ConvTranspose2d(config.nz, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(n):  # each block doubles the size and halves the width
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, config.channels, 4, 2, 1, bias=False), nn.Tanh()]  # (B, 3, R, R)
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:  # (B, nz) → (B, nz, 1, 1)
+            z = z[:, :, None, None]
+        return self.main(z)  # (B, 3, R, R) in [-1, 1]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: GanConfig):
+        super().__init__()
+        self.config = config
+        n, width = config.num_blocks, config.ndf
+        layers: list[nn.Module] = [  # no batch norm on the input layer (as in the paper)
+            nn.Conv2d(config.channels, width, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(n):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # (B, width, 4, 4) → (B, 1, 1, 1)
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x).flatten()  # (B,) logits: > 0 means "real"
+
+
+def init_weights(module: nn.Module) -> None:
+    """The paper's init: conv weights N(0, 0.02); batch-norm scale N(1, 0.02), shift 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def build_models(config: GanConfig, seed: int | None = None) -> tuple[Generator, Discriminator]:
+    """A freshly initialised generator and discriminator (seeded without touching the global RNG)."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        generator, discriminator = Generator(config), Discriminator(config)
+        generator.apply(init_weights)
+        discriminator.apply(init_weights)
+    return generator, discriminator
+
+
+def load_generator(folder: str | Path, device: str = "cpu") -> Generator:
+    """Rebuild an exported/trained generator from `config.json` + `generator.safetensors`, in eval mode."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    generator = Generator(GanConfig.from_dict(data.get("model", data)))
+    generator.load_state_dict(load_file(str(folder / "generator.safetensors"), device="cpu"))
+    return generator.to(device).eval()

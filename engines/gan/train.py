@@ -1,0 +1,501 @@
+"""Kind `gan`: train a DCGAN from scratch on an image dataset.
+
+    accelerate launch -m engines.gan.train --run-dir runs/<job-id>
+
+The dataset (a studio image folder: `metadata.jsonl` + PNGs) is resized and centre-cropped to
+`resolution` once and kept in memory as uint8; "flip" is applied per batch, the other
+augmentations ("crop", "rotate", "color") are baked into a few augmented copies of each image.
+Every step's batch, flips and noise depend only on (seed, step), and the checkpoints hold both
+networks (batch-norm statistics included) and both Adam states, so a resumed run repeats the
+uninterrupted one.
+
+Each logged step is an event with `loss_g`, `loss_d`, `d_x` (D's mean belief that real images
+are real), `d_g_z` (… that generated ones are) and `loss` (= loss_g, for the generic plot).
+Every `save_every` steps: a checkpoint and an 8 × 8 sample grid of fixed latents in `samples/`.
+At step 0 and every eval/checkpoint: `quality` (see engines/gan/quality.py — KID in a fixed
+random-feature space; lower is better; comparable within one dataset only) and `diversity`.
+The artifact is `generator.safetensors` + `config.json` in the job's output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engines.augment import validate_augment
+from engines.training import (
+    EventLog,
+    RunDir,
+    is_main_process,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    trainer_main,
+    write_json_atomic,
+)
+
+RESOLUTIONS = (32, 64, 128)
+AUGMENT_COPIES = 4  # augmented versions of each image when "crop", "rotate" or "color" is on
+GRID_SAMPLES = 64  # fixed latents shown in every sample grid (8 × 8)
+SMALL_WIDTH_AT_32PX = 32  # default ngf/ndf at 32 px: a quarter of the compute of the paper's 64
+
+
+@dataclass
+class GanTrainConfig:
+    """Train a DCGAN (Radford et al. 2015) from scratch on an image dataset; makes a GAN to generate with."""
+
+    resolution: int = 32  # image size in pixels: 32, 64 or 128 (64+ is slow without a GPU)
+    max_steps: int = 1200  # optimizer steps (one D and one G update each)
+    epochs: float = 0.0  # if > 0: train for this many passes over the dataset instead of max_steps
+    batch_size: int = 64  # images per step
+    learning_rate: float = 2e-4  # Adam learning rate of both networks (the paper's 0.0002)
+    beta1: float = 0.5  # Adam β1 (the paper's 0.5; the usual 0.9 makes GAN training oscillate)
+    nz: int = 100  # size of the latent vector z
+    ngf: int | None = None  # generator width; empty: 64 as in the paper, 32 at 32 px (fast on a CPU)
+    ndf: int | None = None  # discriminator width; empty: 64 as in the paper, 32 at 32 px
+    augment: list[str] = field(default_factory=lambda: ["flip"])  # any of flip, rotate, crop, color
+    seed: int = 0  # seeds the weights, every batch and the noise: the same seed gives the same GAN
+    save_every: int = 200  # steps between checkpoints and sample grids; a final one is always saved
+    eval_every: int = 200  # steps between quality scores (always at step 0, checkpoints and the end)
+    quality_samples: int = 256  # generated (and at most as many real) images the quality score compares
+    log_every: int = 5  # steps between events (losses are averaged over the steps in between)
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    name: str = ""  # display name of the trained GAN (empty: "DCGAN <res> px · <dataset name>")
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"'resolution' must be 32, 64 or 128, not {self.resolution}.")
+        for name in ("max_steps", "batch_size", "nz", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"'{name}' must be at least 1.")
+        if self.batch_size > 1024:
+            raise ValueError("'batch_size' must be at most 1024.")
+        for name in ("ngf", "ndf"):
+            value = getattr(self, name)
+            if value is not None and not 4 <= value <= 512:
+                raise ValueError(f"'{name}' must be between 4 and 512 (or empty for the default).")
+        if self.epochs < 0 or self.save_every < 0 or self.eval_every < 0:
+            raise ValueError("'epochs', 'save_every' and 'eval_every' must not be negative.")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError("'learning_rate' must be between 0 and 1.")
+        if not 0 <= self.beta1 < 1:
+            raise ValueError("'beta1' must be in [0, 1).")
+        if not 8 <= self.quality_samples <= 10_000:
+            raise ValueError("'quality_samples' must be between 8 and 10000.")
+        if len(self.name) > 200:
+            raise ValueError("'name' must be at most 200 characters.")
+        self.augment = validate_augment(self.augment)
+
+    def model_config(self):
+        from engines.gan.model import GanConfig
+
+        small = self.resolution == 32
+        default = SMALL_WIDTH_AT_32PX if small else 64
+        return GanConfig(
+            resolution=self.resolution, nz=self.nz, ngf=self.ngf or default, ndf=self.ndf or default
+        )
+
+
+CONFIG_CLASS = GanTrainConfig
+
+
+# -- data ----------------------------------------------------------------------------------------
+def load_dataset(folder: Path, resolution: int, augment: list[str], seed: int) -> tuple[Any, Any, str]:
+    """(train images, plain images, dataset name): uint8 tensors (N', 3, R, R) and (N, 3, R, R).
+
+    The plain set is resized + centre-cropped only (the quality score compares against it); the
+    train set adds AUGMENT_COPIES augmented versions when augmentations other than flip are on.
+    """
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from engines.augment import ImageAugmenter
+
+    folder = Path(folder)
+    manifest = _read_json(folder / "manifest.json") or {}
+    if manifest.get("kind", "image") != "image":
+        raise ValueError(
+            f"A gan job needs an image dataset; '{manifest.get('name')}' is {manifest.get('kind')}."
+        )
+    names = _image_names(folder)
+    if len(names) < 2:
+        raise ValueError(
+            f"The dataset in {folder} has {len(names)} image(s); a GAN needs at least 2 (better hundreds)."
+        )
+
+    def as_uint8(img: Image.Image) -> Any:
+        return torch.from_numpy(np.array(img.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)  # (3, R, R)
+
+    plain_aug = ImageAugmenter([], resolution)
+    baked = [a for a in augment if a != "flip"]
+    baked_aug = ImageAugmenter(baked, resolution, seed=seed) if baked else None
+    plain, train = [], []
+    for name in names:
+        with Image.open(folder / name) as im:
+            im.load()
+            plain.append(as_uint8(plain_aug(im)))
+            if baked_aug is not None:
+                train.extend(as_uint8(baked_aug(im)) for _ in range(AUGMENT_COPIES))
+    plain_t = torch.stack(plain)
+    train_t = torch.stack(train) if train else plain_t
+    return train_t, plain_t, str(manifest.get("name") or folder.name)
+
+
+def _image_names(folder: Path) -> list[str]:
+    meta = folder / "metadata.jsonl"
+    if meta.is_file():
+        names = []
+        for line in meta.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                name = str(row.get("file_name", ""))
+                if name and "/" not in name and "\\" not in name and (folder / name).is_file():
+                    names.append(name)
+        return names
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def step_batch(config: GanTrainConfig, step: int, num_images: int) -> tuple[Any, Any, Any]:
+    """(indices (B,), flip mask (B,), noise (B, nz)) of one step: a function of (seed, step) only."""
+    import torch
+
+    g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    idx = torch.randint(0, num_images, (config.batch_size,), generator=g)
+    flips = torch.rand(config.batch_size, generator=g) < 0.5
+    z = torch.randn(config.batch_size, config.nz, generator=g)
+    return idx, flips, z
+
+
+def fixed_latents(seed: int, n: int, nz: int, salt: int) -> Any:
+    import torch
+
+    return torch.randn(n, nz, generator=torch.Generator().manual_seed(seed * 7919 + salt))
+
+
+# -- the run -------------------------------------------------------------------------------------
+def run(config: GanTrainConfig, run_dir: RunDir) -> dict[str, Any]:
+    import torch
+
+    from engines.device import resolve_device
+
+    # 1. Set up: device (and CPU threads), data, networks, optimizers, fixed latents, the scorer.
+    job = run_dir.read_job()
+    if not job.dataset_path:
+        raise ValueError(
+            "A gan job needs an image dataset: pick one (or create the demo dataset in the GAN tab)."
+        )
+    device = resolve_device(job.device if job.device in ("cpu", "cuda", "mps") else "auto")
+    threads_before = torch.get_num_threads()
+    if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(cpu_threads())
+    try:
+        return _train(config, run_dir, job, device)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def cpu_threads() -> int:
+    """Intra-op threads for CPU training: the cores not busy when the run starts (at least 1).
+
+    On a shared machine, more threads than idle cores make every step wait for the descheduled
+    ones (measured: 2 threads on 2 busy cores ran 5–10× slower than 1). OMP_NUM_THREADS overrides.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, cores - int(busy + 0.5)))
+
+
+def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> dict[str, Any]:
+    import torch
+    import torch.nn.functional as F
+
+    from engines.gan.generate import image_grid
+    from engines.gan.model import build_models
+    from engines.gan.quality import QualityScorer
+
+    main = is_main_process()
+    model_cfg = config.model_config()
+    t_load = time.perf_counter()
+    train_images, plain_images, dataset_name = load_dataset(
+        Path(job.dataset_path), config.resolution, config.augment, config.seed
+    )
+    num_images = train_images.shape[0]
+    total_steps = config.max_steps
+    if config.epochs > 0:
+        total_steps = max(1, math.ceil(config.epochs * num_images / config.batch_size))
+    where = f"cpu, {torch.get_num_threads()} thread(s)" if device == "cpu" else device
+    print(
+        f"gan: {plain_images.shape[0]} images ({num_images} with augmentations) at {config.resolution} px "
+        f"loaded in {time.perf_counter() - t_load:.1f} s; {total_steps} steps on {where}",
+        flush=True,
+    )
+    train_images = train_images.to(device)
+
+    generator, discriminator = build_models(model_cfg, seed=config.seed)
+    generator.to(device).train()
+    discriminator.to(device).train()
+    betas = (config.beta1, 0.999)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.learning_rate, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=betas)
+    grid_z = fixed_latents(config.seed, GRID_SAMPLES, config.nz, salt=1).to(device)
+    eval_z = fixed_latents(config.seed, config.quality_samples, config.nz, salt=2).to(device)
+    real_ref = plain_images[
+        torch.randperm(len(plain_images), generator=torch.Generator().manual_seed(config.seed))
+    ]
+    scorer = QualityScorer(real_ref[: config.quality_samples])
+
+    # 2. Resume: both networks, both optimizers, the step and the scores so far.
+    start_step, quality_start, elapsed_before = 0, None, 0.0
+    found = latest_checkpoint(run_dir) if job.resume else None
+    if found is not None:
+        ckpt = load_checkpoint(found[1], device=str(device))
+        generator.load_state_dict(_strip(ckpt.tensors, "generator."))
+        discriminator.load_state_dict(_strip(ckpt.tensors, "discriminator."))
+        opt_g.load_state_dict(ckpt.extra_state["opt_g"])
+        opt_d.load_state_dict(ckpt.extra_state["opt_d"])
+        start_step = ckpt.step
+        quality_start = ckpt.meta.get("quality_start")
+        elapsed_before = float(ckpt.meta.get("train_time_s") or 0.0)
+        print(f"gan: resumed from step {start_step} ({found[1].name})", flush=True)
+
+    @torch.no_grad()
+    def generate_eval(z: Any) -> Any:
+        generator.eval()  # what users get: batch norm on its running statistics
+        try:
+            return torch.cat([generator(z[i : i + 128]) for i in range(0, len(z), 128)]).cpu()
+        finally:
+            generator.train()
+
+    def evaluate() -> dict[str, Any]:
+        report = scorer.score(generate_eval(eval_z))
+        return {
+            "quality": report.quality,
+            "diversity": report.diversity,
+            "mode_collapse_warning": report.mode_collapse_warning,
+            "message": report.message,
+        }
+
+    def write_grid(step: int) -> str:
+        run_dir.samples_dir.mkdir(parents=True, exist_ok=True)
+        rel = f"samples/step-{step}.png"
+        scale = 2 if config.resolution == 32 else 1
+        image_grid(generate_eval(grid_z), nrow=8, scale=scale).save(run_dir.path / rel)
+        return rel
+
+    latest: dict[str, Any] = {}
+    seg_t0 = time.perf_counter()
+
+    def checkpoint(step: int) -> None:
+        if not main:
+            return
+        tensors = {
+            **_prefix(generator.state_dict(), "generator."),
+            **_prefix(discriminator.state_dict(), "discriminator."),
+        }
+        state = {"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step}
+        meta = {
+            "kind": "gan",
+            "model": model_cfg.to_dict(),
+            "config": asdict(config),
+            "quality_start": quality_start,
+            "quality": latest.get("quality"),
+            "train_time_s": round(elapsed_before + time.perf_counter() - seg_t0, 3),
+        }
+        path = save_checkpoint(run_dir, step, tensors, state, meta=meta, keep_last=config.keep_checkpoints)
+        print(f"gan: saved {path.name}", flush=True)
+
+    # 3. Before training: the step-0 score and sample grid (shown with the first event).
+    first_extra: dict[str, Any] = {}
+    if quality_start is None:
+        start_report = evaluate()
+        quality_start = start_report["quality"]
+        latest.update(quality=quality_start, diversity=start_report["diversity"])  # no collapse warning yet
+        first_extra = {
+            "quality": quality_start,
+            "quality_start": quality_start,
+            "diversity": start_report["diversity"],
+        }
+        if main:
+            first_extra["samples"] = [write_grid(0)]
+        print(
+            f"gan: quality at step 0 = {quality_start:.4g} (KID in a random-feature space, lower is better)",
+            flush=True,
+        )
+
+    # 4. Train: D on real + fake, then G (non-saturating loss), one event every log_every steps.
+    events = EventLog(run_dir, resume_step=start_step if job.resume else None, tensorboard=main)
+    sums = {"loss_g": 0.0, "loss_d": 0.0, "d_x": 0.0, "d_g_z": 0.0}
+    counted, window_t0, images_seen = 0, time.perf_counter(), 0
+    saved_at = start_step
+    step = start_step
+    try:
+        for step in range(start_step + 1, total_steps + 1):
+            idx, flips, z = step_batch(config, step, num_images)
+            real = train_images[idx.to(device)].float() / 127.5 - 1.0  # (B, 3, R, R), as to_tensor_normalised
+            if "flip" in config.augment:
+                real = torch.where(flips.to(device)[:, None, None, None], real.flip(-1), real)
+            z = z.to(device)
+
+            fake = generator(z)  # (B, 3, R, R)
+            logits_real = discriminator(real)  # (B,)
+            logits_fake = discriminator(fake.detach())
+            loss_d = F.binary_cross_entropy_with_logits(
+                logits_real, torch.ones_like(logits_real)
+            ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+            logits_gen = discriminator(fake)  # non-saturating loss: G wants D to call its images real
+            loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+
+            sums["loss_g"] += loss_g.item()
+            sums["loss_d"] += loss_d.item()
+            sums["d_x"] += torch.sigmoid(logits_real).mean().item()
+            sums["d_g_z"] += torch.sigmoid(logits_fake).mean().item()
+            counted += 1
+            images_seen += config.batch_size
+
+            saving = (config.save_every and step % config.save_every == 0) or step == total_steps
+            scoring = saving or (config.eval_every and step % config.eval_every == 0)
+            logging_now = step % config.log_every == 0 or step == start_step + 1 or scoring
+            fields: dict[str, Any] = {}
+            if logging_now:
+                means = {k: round(v / counted, 5) for k, v in sums.items()}
+                now = time.perf_counter()
+                fields = {
+                    "loss": means["loss_g"],
+                    **means,
+                    "lr": config.learning_rate,
+                    "throughput": round(counted * config.batch_size / max(now - window_t0, 1e-9), 1),
+                    "total_steps": total_steps,
+                }
+                sums = dict.fromkeys(sums, 0.0)
+                counted, window_t0 = 0, now
+                latest.update(means)
+            if scoring:
+                report = evaluate()
+                latest.update(report)
+                fields.update(
+                    quality=report["quality"],
+                    quality_start=quality_start,
+                    diversity=report["diversity"],
+                    mode_collapse_warning=report["mode_collapse_warning"],
+                )
+                if report["message"]:
+                    fields["message"] = report["message"]
+            if saving:
+                checkpoint(step)
+                saved_at = step
+                if main:
+                    fields["samples"] = [write_grid(step)]
+            if fields and main:
+                if first_extra:
+                    fields = {
+                        **first_extra,
+                        **fields,
+                        "samples": first_extra.get("samples", []) + fields.get("samples", []),
+                    }
+                    first_extra = {}
+                events.append(step, **fields)
+            if run_dir.stop.requested:
+                if saved_at != step:
+                    checkpoint(step)
+                print(f"gan: stopped at step {step} on request", flush=True)
+                return {"status": "cancelled", "metrics": _metrics(latest, quality_start)}
+    finally:
+        events.close()
+
+    # 5. The artifact: the generator (eval-ready, batch-norm statistics included) + its config.
+    train_time = elapsed_before + time.perf_counter() - seg_t0
+    seg_time = time.perf_counter() - seg_t0
+    metrics = _metrics(latest, quality_start)
+    metrics["train_time_s"] = round(train_time, 2)
+    if images_seen:
+        metrics["images_per_s"] = round(images_seen / max(seg_time, 1e-9), 1)
+    name = config.name or f"DCGAN {config.resolution} px · {dataset_name}"
+    out_dir = Path(job.output_dir) if job.output_dir else run_dir.path / "artifact"
+    if main:
+        write_artifact(
+            out_dir,
+            generator,
+            model_cfg,
+            {
+                "name": name,
+                "dataset": dataset_name,
+                "dataset_id": job.dataset_id,
+                "job_id": job.job_id,
+                "steps": step,
+                "metrics": metrics,
+                "training": asdict(config),
+            },
+        )
+    print(
+        f"gan: done in {train_time:.1f} s; quality {quality_start:.4g} → {metrics.get('quality')}", flush=True
+    )
+    artifact = {"type": "gan", "path": str(out_dir), "base_model": f"dcgan-{config.resolution}", "name": name}
+    return {"metrics": metrics, "artifact": artifact}
+
+
+def write_artifact(out_dir: Path, generator: Any, model_cfg: Any, info: dict[str, Any]) -> None:
+    """`generator.safetensors` + `config.json` ({"model": GanConfig, …}); each file replaced atomically."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    tmp = out_dir / ".generator.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, out_dir / "generator.safetensors")
+    write_json_atomic(out_dir / "config.json", {"format": "dcgan", "model": model_cfg.to_dict(), **info})
+
+
+def load_generator_from_checkpoint(path: Path, device: str = "cpu") -> Any:
+    """A checkpoint folder → its generator in eval mode (rebuilt from the saved GanConfig alone)."""
+    from engines.gan.model import GanConfig, Generator
+
+    ckpt = load_checkpoint(Path(path), device=device)
+    generator = Generator(GanConfig.from_dict(ckpt.meta["model"]))
+    generator.load_state_dict(_strip(ckpt.tensors, "generator."))
+    return generator.to(device).eval()
+
+
+def _metrics(latest: dict[str, Any], quality_start: float | None) -> dict[str, Any]:
+    out = {k: latest[k] for k in ("loss_g", "loss_d", "d_x", "d_g_z", "quality", "diversity") if k in latest}
+    if "loss_g" in out:
+        out["loss"] = out["loss_g"]
+    out["quality_start"] = quality_start
+    out["mode_collapse_warning"] = bool(latest.get("mode_collapse_warning", False))
+    if latest.get("message"):
+        out["mode_collapse_message"] = latest["message"]
+    return out
+
+
+def _prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {prefix + k: v for k, v in state.items()}
+
+
+def _strip(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+if __name__ == "__main__":
+    trainer_main(run, CONFIG_CLASS)

@@ -1,0 +1,289 @@
+"""DCGAN engine: the networks, the quality score, the demo data, generation and the `gan` trainer."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engines.gan.demo_data import SHAPES, demo_images, write_demo_folder
+from engines.gan.generate import GanEngine, latent_for_seed, slerp
+from engines.gan.model import GanConfig, build_models, load_generator
+from engines.gan.quality import QualityScorer
+from engines.gan.train import GanTrainConfig, load_generator_from_checkpoint, run, write_artifact
+from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Two cores shared with other work: one intra-op thread avoids oversubscription stalls
+    (the trainer keeps the thread count it finds when OMP_NUM_THREADS is set)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def pixels(img) -> np.ndarray:
+    return np.asarray(img.convert("RGB"))
+
+
+def demo_tensor(n: int, seed: int, size: int = 32) -> torch.Tensor:
+    arrays = [np.array(d.image.resize((size, size))) for d in demo_images(n, seed)]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (n, 3, size, size) uint8
+
+
+# -- the networks ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("resolution", "blocks"), [(32, 2), (64, 3), (128, 4)])
+def test_networks_follow_the_paper_at_each_resolution(resolution, blocks):
+    config = GanConfig(resolution=resolution, nz=16, ngf=8, ndf=8)
+    generator, discriminator = build_models(config, seed=0)
+    z = torch.randn(3, 16)
+    images = generator(z)
+    assert images.shape == (3, 3, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1  # Tanh out
+    assert discriminator(images).shape == (3,)  # one logit per image
+
+    g_layers = list(generator.main)
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in g_layers) == blocks + 2
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g_layers) == blocks + 1  # all but the output
+    assert sum(isinstance(m, nn.ReLU) for m in g_layers) == blocks + 1 and isinstance(g_layers[-1], nn.Tanh)
+    d_layers = list(discriminator.main)
+    assert isinstance(d_layers[0], nn.Conv2d) and isinstance(d_layers[1], nn.LeakyReLU)  # no BN first
+    assert all(m.negative_slope == 0.2 for m in d_layers if isinstance(m, nn.LeakyReLU))
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in d_layers) == blocks
+    assert {m.stride for m in d_layers if isinstance(m, nn.Conv2d)} == {(2, 2), (1, 1)}
+
+
+def test_weights_start_as_in_the_paper():
+    generator, discriminator = build_models(GanConfig(resolution=64), seed=0)
+    convs = [
+        m.weight
+        for net in (generator, discriminator)
+        for m in net.modules()
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+    ]
+    flat = torch.cat([w.flatten() for w in convs])
+    assert abs(flat.mean().item()) < 1e-3 and flat.std().item() == pytest.approx(0.02, rel=0.05)
+    bns = [m for net in (generator, discriminator) for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    scale = torch.cat([m.weight.detach() for m in bns])
+    assert scale.mean().item() == pytest.approx(1.0, abs=0.01) and scale.std().item() == pytest.approx(
+        0.02, rel=0.2
+    )
+    assert all(torch.count_nonzero(m.bias) == 0 for m in bns)
+    # seeded: the same seed, the same networks; the global RNG is left alone
+    state = torch.get_rng_state()
+    again, _ = build_models(GanConfig(resolution=64), seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(generator.state_dict().values(), again.state_dict().values(), strict=True)
+    )
+
+
+def test_config_checks_and_the_small_cpu_default_at_32px():
+    with pytest.raises(ValueError, match="resolution"):
+        GanConfig(resolution=48)
+    with pytest.raises(ValueError, match="resolution"):
+        resolve_params(GanTrainConfig, {"resolution": 256})
+    with pytest.raises(ValueError, match="Unknown augmentation"):
+        resolve_params(GanTrainConfig, {"augment": ["flip", "blur"]})
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        resolve_params(GanTrainConfig, {"lora_rank": 4})
+    assert GanTrainConfig().model_config() == GanConfig(resolution=32, nz=100, ngf=32, ndf=32)
+    paper = resolve_params(GanTrainConfig, {"resolution": 64}).model_config()
+    assert (paper.ngf, paper.ndf, paper.nz) == (64, 64, 100)
+    defaults = GanTrainConfig()
+    assert (defaults.learning_rate, defaults.beta1, defaults.augment) == (2e-4, 0.5, ["flip"])
+
+
+def test_the_generator_is_rebuilt_from_its_saved_config_alone(tmp_path):
+    config = GanConfig(resolution=32, nz=12, ngf=8, ndf=8)
+    generator, _ = build_models(config, seed=3)
+    generator(torch.randn(16, 12))  # a train-mode pass moves the batch-norm statistics
+    write_artifact(tmp_path, generator, config, {"name": "t"})
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == config.to_dict()
+    rebuilt = load_generator(tmp_path)
+    z = torch.randn(4, 12)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(z), generator.eval()(z))
+
+
+# -- quality and diversity -------------------------------------------------------------------------
+def test_quality_score_is_near_zero_for_the_same_distribution_and_large_for_noise():
+    scorer = QualityScorer(demo_tensor(200, seed=0))
+    same = scorer.score(demo_tensor(200, seed=1))
+    noise = scorer.score(torch.rand(200, 3, 32, 32) * 2 - 1)
+    blurred = scorer.score(
+        torch.nn.functional.avg_pool2d(demo_tensor(200, seed=1).float() / 127.5 - 1, 5, 1, 2)
+    )
+    assert abs(same.quality) < 0.2 and abs(same.quality) < blurred.quality < noise.quality
+    assert noise.quality > 50 * abs(same.quality)
+    assert same.diversity == pytest.approx(1.0, abs=0.1) and not same.mode_collapse_warning
+
+
+def test_near_copies_raise_the_mode_collapse_warning():
+    scorer = QualityScorer(demo_tensor(100, seed=0))
+    one = demo_tensor(1, seed=5).float() / 127.5 - 1
+    copies = one.repeat(100, 1, 1, 1) + 0.01 * torch.randn(100, 3, 32, 32)
+    report = scorer.score(copies)
+    assert report.mode_collapse_warning and report.diversity < 0.1 and "mode collapse" in report.message
+
+
+# -- demo data -------------------------------------------------------------------------------------
+def test_demo_images_are_seeded_shapes_on_plain_backgrounds(tmp_path):
+    first = list(demo_images(40, seed=7))
+    again = list(demo_images(40, seed=7))
+    other = list(demo_images(40, seed=8))
+    assert all(np.array_equal(pixels(a.image), pixels(b.image)) for a, b in zip(first, again, strict=True))
+    assert not all(
+        np.array_equal(pixels(a.image), pixels(b.image)) for a, b in zip(first, other, strict=True)
+    )
+    assert {d.image.size for d in first} == {(64, 64)} and {d.shape for d in first} == set(SHAPES)
+    corner = pixels(first[0].image)[:3, :3].reshape(-1, 3)
+    assert (corner.max(0) - corner.min(0)).max() <= 2  # a plain background
+
+    files = write_demo_folder(tmp_path, n=5, seed=7)
+    assert [f.name for f in files] == [f"demo-{i:06d}.png" for i in range(5)] + ["metadata.jsonl"]
+    rows = [json.loads(line) for line in (tmp_path / "metadata.jsonl").read_text().splitlines()]
+    assert rows[0] == {"file_name": "demo-000000.png", "text": first[0].caption}
+
+
+# -- generation ------------------------------------------------------------------------------------
+@pytest.fixture
+def gan_folder(tmp_path):
+    config = GanConfig(resolution=32, nz=16, ngf=8, ndf=8)
+    generator, _ = build_models(config, seed=1)
+    generator(torch.randn(32, 16))
+    write_artifact(tmp_path / "gan", generator, config, {"name": "tiny"})
+    return tmp_path / "gan"
+
+
+def test_seeds_are_reproducible_image_by_image(gan_folder):
+    engine = GanEngine(gan_folder).load()
+    batch = engine.generate(num_outputs=4, seed=10)
+    assert [i.seed for i in batch.images] == [10, 11, 12, 13]
+    assert batch.images[0].image.size == (32, 32)
+    alone = engine.generate(num_outputs=1, seed=12).images[0]
+    assert np.array_equal(pixels(alone.image), pixels(batch.images[2].image))  # seed + i, on its own
+    fresh = GanEngine(gan_folder).load().generate(num_outputs=4, seed=10)
+    assert all(
+        np.array_equal(pixels(a.image), pixels(b.image))
+        for a, b in zip(batch.images, fresh.images, strict=True)
+    )
+    assert not np.array_equal(pixels(batch.images[0].image), pixels(batch.images[1].image))
+
+
+def test_a_latent_walk_starts_and_ends_at_the_two_seeds_images(gan_folder):
+    engine = GanEngine(gan_folder).load()
+    walk = engine.walk(3, 99, frames=6)
+    assert len(walk.frames) == 6 and walk.positions[0] == 0 and walk.positions[-1] == 1
+    assert np.array_equal(pixels(walk.frames[0]), pixels(engine.generate(1, 3).images[0].image))
+    assert np.array_equal(pixels(walk.frames[-1]), pixels(engine.generate(1, 99).images[0].image))
+    assert not np.array_equal(pixels(walk.frames[2]), pixels(walk.frames[0]))
+
+    a, b = latent_for_seed(3, 16), latent_for_seed(99, 16)
+    assert torch.equal(slerp(0.0, a, b), a) and torch.equal(slerp(1.0, a, b), b)
+    mid = slerp(0.5, a, b)  # on the great circle: the norm stays between the ends' (lerp would shrink it)
+    assert min(a.norm(), b.norm()) * 0.99 <= mid.norm() <= max(a.norm(), b.norm()) * 1.01
+
+
+# -- training --------------------------------------------------------------------------------------
+def make_run(tmp_path, params: dict, *, n: int = 256, resume: bool = False, name: str = "run") -> RunDir:
+    dataset = tmp_path / "demo"
+    if not dataset.exists():
+        write_demo_folder(dataset, n=n, seed=0)
+    run_dir = RunDir(tmp_path / name)
+    run_dir.write_job(
+        JobConfig(
+            job_id=f"job_{name}",
+            kind="gan",
+            params=params,
+            dataset_path=str(dataset),
+            output_dir=str(tmp_path / f"{name}-out"),
+            device="cpu",
+            resume=resume,
+        )
+    )
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_short_run_on_the_demo_data_clearly_improves_the_quality_score(tmp_path, one_thread):
+    params = {"max_steps": 240, "batch_size": 32, "save_every": 120, "eval_every": 60, "log_every": 10}
+    run_dir = make_run(tmp_path, params)
+    t0 = time.monotonic()
+    result = run(resolve_params(GanTrainConfig, params), run_dir)
+    elapsed = time.monotonic() - t0
+
+    metrics = result["metrics"]
+    assert metrics["quality"] < 0.7 * metrics["quality_start"], metrics
+    assert metrics["images_per_s"] > 0 and elapsed < 300
+    events = run_dir.events()
+    assert events[0]["step"] == 1 and events[-1]["step"] == 240
+    assert all({"loss", "loss_g", "loss_d", "d_x", "d_g_z"} <= set(e) for e in events)
+    assert all(e["loss"] == e["loss_g"] and 0 <= e["d_x"] <= 1 and 0 <= e["d_g_z"] <= 1 for e in events)
+    scored = [e for e in events if "quality" in e]
+    assert [e["step"] for e in scored] == [1, 60, 120, 180, 240]  # step 0's score rides on step 1
+    assert all(e["quality_start"] == metrics["quality_start"] for e in scored)
+    samples = [s for e in events for s in e.get("samples", [])]
+    assert samples == ["samples/step-0.png", "samples/step-120.png", "samples/step-240.png"]
+    assert all((run_dir.path / s).is_file() for s in samples)
+
+    artifact = result["artifact"]
+    assert artifact["type"] == "gan" and artifact["base_model"] == "dcgan-32"
+    out = tmp_path / "run-out"
+    assert artifact["path"] == str(out) and {p.name for p in out.iterdir()} == {
+        "generator.safetensors",
+        "config.json",
+    }
+    info = json.loads((out / "config.json").read_text())
+    assert info["metrics"]["quality"] == metrics["quality"] and info["model"]["resolution"] == 32
+    step, path = latest_checkpoint(run_dir)
+    assert step == 240
+    z = torch.randn(2, 100)
+    with torch.no_grad():  # the checkpoint and the artifact hold the same generator
+        assert torch.equal(load_generator_from_checkpoint(path)(z), load_generator(out)(z))
+
+
+def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, one_thread):
+    tiny = {
+        "batch_size": 8,
+        "ngf": 8,
+        "ndf": 8,
+        "nz": 16,
+        "quality_samples": 16,
+        "save_every": 3,
+        "eval_every": 0,
+        "log_every": 1,
+    }
+    straight = make_run(tmp_path, {**tiny, "max_steps": 6}, n=24, name="straight")
+    run(resolve_params(GanTrainConfig, {**tiny, "max_steps": 6}), straight)
+
+    split = make_run(tmp_path, {**tiny, "max_steps": 3}, n=24, name="split")
+    run(resolve_params(GanTrainConfig, {**tiny, "max_steps": 3}), split)
+    resumed = make_run(tmp_path, {**tiny, "max_steps": 6}, name="split", resume=True)
+    result = run(resolve_params(GanTrainConfig, {**tiny, "max_steps": 6}), resumed)
+
+    assert [e["step"] for e in resumed.events()] == [1, 2, 3, 4, 5, 6]
+    assert (
+        result["metrics"]["quality_start"]
+        == json.loads((tmp_path / "straight-out" / "config.json").read_text())["metrics"]["quality_start"]
+    )
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "straight-out" / "generator.safetensors"))
+    b = load_file(str(tmp_path / "split-out" / "generator.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_job_without_a_dataset_fails_with_a_clear_message(tmp_path):
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.write_job(JobConfig(job_id="job_x", kind="gan", device="cpu"))
+    with pytest.raises(ValueError, match="needs an image dataset"):
+        run(GanTrainConfig(), run_dir)
