@@ -329,6 +329,24 @@ def load_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
     return Checkpoint(step=int(meta.get("step", 0)), path=path, tensors=tensors, extra_state=extra, meta=meta)
 
 
+def current_rng_state() -> dict[str, Any]:
+    """The random state a checkpoint needs for an exact resume (CPU, and every GPU if any)."""
+    import torch
+
+    state: dict[str, Any] = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch_rng"])
+    if torch.cuda.is_available() and state.get("cuda_rng"):
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
 # -- stopping ----------------------------------------------------------------------------------
 class StopSignal:
     """Turns SIGTERM/SIGINT into a flag the training loop checks once per step.

@@ -35,10 +35,12 @@ from typing import Any, Literal
 from engines.training import (
     EventLog,
     RunDir,
+    current_rng_state,
     is_main_process,
     latest_checkpoint,
     load_checkpoint,
     read_events,
+    restore_rng,
     save_checkpoint,
     trainer_main,
 )
@@ -492,9 +494,7 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     if eval_before is None:
         eval_before = evaluate()
     if rng_state is not None:
-        torch.set_rng_state(rng_state["torch_rng"])
-        if torch.cuda.is_available() and rng_state.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(rng_state["cuda_rng"])
+        restore_rng(rng_state)
     sampler = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -516,14 +516,8 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     def checkpoint(step: int) -> None:
         if not main:
             return
-        state = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "step": step,
-        }
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                 **current_rng_state()}
         weights = {n: p for n, p in raw_unet.named_parameters() if p.requires_grad}
         meta = {
             "kind": "image-lora",

@@ -30,9 +30,11 @@ from typing import Any, Literal
 from engines.training import (
     EventLog,
     RunDir,
+    current_rng_state,
     is_main_process,
     latest_checkpoint,
     load_checkpoint,
+    restore_rng,
     save_checkpoint,
     trainer_main,
 )
@@ -402,9 +404,7 @@ def _run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
         eval_before, _ = evaluate(raw, eval_ex, pad_id, config.batch_size, device)
         ppl_before = perplexity(eval_before)
     if rng_state is not None:
-        torch.set_rng_state(rng_state["torch_rng"])
-        if torch.cuda.is_available() and rng_state.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(rng_state["cuda_rng"])
+        restore_rng(rng_state)
     print(
         f"text-lora: {method} on {base_id} ({n_trainable:,} of {n_total:,} weights trainable), "
         f"{len(train_ex)} train / {len(eval_ex)} held-out sequences of ≤{block} tokens, "
@@ -415,14 +415,8 @@ def _run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     def checkpoint(step: int) -> None:
         if not main:
             return
-        state = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "step": step,
-        }
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                 **current_rng_state()}
         weights = {n: p for n, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad}
         meta = {"kind": "text-lora", "method": method, "base_model": base_id, "config": asdict(config),
                 "eval_loss_before": eval_before, "perplexity_before": ppl_before}  # fmt: skip
