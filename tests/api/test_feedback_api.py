@@ -43,3 +43,26 @@ def test_exports(api_client):
     full = api_client.get("/api/v1/feedback/export").text.splitlines()
     assert len(full) == 2 and json.loads(full[0])["model"] == "starter/gpt2-tiny"
     assert api_client.get("/api/v1/feedback/export?format=xml").status_code == 422
+
+
+def test_kto_and_dpo_exports_load_with_datasets(api_client, tmp_path):
+    """The exports are what TRL's KTO and DPO trainers read: load_dataset('json') with their columns."""
+    import shutil
+
+    from datasets import load_dataset
+
+    for seed, rating in ((1, "up"), (2, "down"), (3, "up")):
+        api_client.post("/api/v1/feedback", json={"output_id": make_output(api_client, seed), "rating": rating})
+    models = api_client.studio.data_dir / "models"
+    shutil.copytree(models / "starter" / "gpt2-tiny", models / "local" / "text" / "twin")
+    for seed in range(3):
+        cmp = api_client.post("/api/v1/compare", json={"prompt": "Hi", "a": {"model": "starter/gpt2-tiny"},
+                                                       "b": {"model": "local/text/twin"}, "seed": seed}).json()
+        api_client.post(f"/api/v1/compare/{cmp['id']}/vote", json={"winner": "a"})
+    for fmt, columns, rows in (("kto", {"prompt", "completion", "label"}, 3),
+                               ("dpo", {"prompt", "chosen", "rejected"}, 3)):
+        path = tmp_path / f"{fmt}.jsonl"
+        path.write_bytes(api_client.get(f"/api/v1/feedback/export?format={fmt}").content)
+        ds = load_dataset("json", data_files=str(path), split="train")
+        assert set(ds.column_names) == columns and len(ds) == rows
+    assert load_dataset("json", data_files=str(tmp_path / "kto.jsonl"), split="train").features["label"].dtype == "bool"

@@ -108,3 +108,38 @@ def test_guests_may_look_but_not_administer(tmp_path):
         assert c.post("/api/v1/tokens", json={}).status_code == 403
         # wrong credentials are refused even though guests are allowed
         assert c.get("/api/v1/models", headers=basic("admin", "nope")).status_code == 401
+
+
+def test_every_route_but_health_needs_credentials(tmp_path):
+    """Walk the OpenAPI document: without credentials each operation answers 401 (health: 200)."""
+    with make_client(tmp_path, accounts=[("admin", "secret-pass")]) as c:
+        spec = c.get("/api/v1/openapi.json").json()
+        checked = 0
+        for path, ops in spec["paths"].items():
+            url = "/api/v1" + path.replace("{", "").replace("}", "")  # any id: auth comes first
+            for method in ops:
+                r = c.request(method.upper(), url)
+                expected = 200 if path == "/health" else 401
+                assert r.status_code == expected, (method, path, r.status_code, r.text)
+                checked += 1
+        assert checked >= 30
+
+
+def test_visitors_get_403_on_uploads_jobs_and_deletes(tmp_path):
+    with make_client(tmp_path, accounts=[("admin", "secret-pass")], guest_access="generate") as c:
+        refused = [
+            c.post("/api/v1/datasets", files={"file": ("a.txt", b"hello world")}, data={"kind": "text", "name": "x"}),
+            c.post("/api/v1/jobs", json={"kind": "selftest"}),
+            c.post("/api/v1/jobs/job_0123456789abcdef/cancel"),
+            c.post("/api/v1/jobs/job_0123456789abcdef/resume"),
+            c.delete("/api/v1/datasets/ds_0123456789abcdef"),
+            c.delete("/api/v1/adapters/ad_0123456789abcdef"),
+            c.post("/api/v1/adapters/mix", json={"adapters": [], "name": "x"}),
+            c.post("/api/v1/datasets/demo", json={}),
+            c.delete("/api/v1/tokens/tok_0123456789abcdef"),
+        ]
+        assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused]
+        assert all(r.json()["error"]["code"] == "forbidden" for r in refused)
+        # ... while the admin is allowed (and gets past the role check to the real answer)
+        r = c.post("/api/v1/jobs", json={"kind": "selftest", "params": {"max_steps": 1}}, auth=("admin", "secret-pass"))
+        assert r.status_code == 201
