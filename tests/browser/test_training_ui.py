@@ -53,3 +53,50 @@ def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio
     assert (kind, status, step) == ("text-lora", "completed", 60)
     metrics = json.loads(metrics)
     assert metrics["perplexity_after"] < metrics["perplexity_before"]
+
+
+def _images_zip(path):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w") as z:
+        for colour in ("red", "blue", "green"):
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 64), colour).save(buf, "PNG")
+            z.writestr(f"{colour}.png", buf.getvalue())
+            z.writestr(f"{colour}.txt", f"a {colour} square")
+
+
+def _audio_zip(path):
+    import io
+    import zipfile
+
+    import numpy as np
+    import soundfile as sf
+
+    with zipfile.ZipFile(path, "w") as z:
+        lines = []
+        for i in range(2):
+            buf = io.BytesIO()
+            sf.write(buf, np.zeros(8000, dtype="float32"), 16000, format="WAV")
+            z.writestr(f"clip{i}.wav", buf.getvalue())
+            lines.append(f"clip{i}.wav|hello number {i}")
+        z.writestr("metadata.csv", "\n".join(lines))
+
+
+@pytest.mark.parametrize(("kind", "make", "items"), [("image", _images_zip, 3), ("audio", _audio_zip, 2)])
+def test_upload_image_and_audio_datasets_in_the_page(admin_page, studio_server, tmp_path, kind, make, items):
+    page = admin_page
+    archive = tmp_path / f"{kind}.zip"
+    make(archive)
+    open_tab(page, "Datasets")
+    page.locator("#datasets-kind").get_by_text(kind, exact=True).click()
+    page.set_input_files("#datasets-files input[type=file]", str(archive))
+    page.fill("#datasets-name input, #datasets-name textarea", f"my {kind}")
+    page.click("#datasets-upload")
+    page.locator("#datasets-status").get_by_text(f"my {kind}").first.wait_for()
+    db = sqlite3.connect(studio_server.data_dir / "studio.db")
+    assert db.execute("SELECT kind, num_items FROM datasets WHERE name = ?", (f"my {kind}",)).fetchone() == (
+        kind, items)
