@@ -59,9 +59,19 @@ class StudioConfig:
     image_content_filter: bool = True  # run the safety checker where a model ships one
     max_concurrent_jobs: int = 1  # accelerator-bound training jobs at a time
     job_grace_s: float = 10.0  # SIGTERM → SIGKILL grace period on cancel
+    # numeric precision per engine kind: auto | fp32 | bf16 | fp16 (see engines/precision.py);
+    # auto = reduced precision where the device runs it fast (bf16-capable CPUs, any CUDA GPU)
+    precision: dict[str, str] = field(
+        default_factory=lambda: {"text": "auto", "image": "auto", "speech": "fp32"}
+    )
 
     def __post_init__(self) -> None:
+        from engines.precision import normalize
+
         self.data_dir = Path(self.data_dir).resolve()
+        self.precision = {"text": "auto", "image": "auto", "speech": "fp32"} | {
+            kind: normalize(choice) for kind, choice in self.precision.items()
+        }
 
     @property
     def auth_enabled(self) -> bool:

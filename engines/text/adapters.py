@@ -206,17 +206,27 @@ def mix_adapters(
 
 
 def merge_adapter(
-    base_location: str, adapter_folder: Path, out_dir: Path, *, card: str | None = None
+    base_location: str, adapter_folder: Path, out_dir: Path, *, card: str | None = None,
+    dtype: str = "fp32",
 ) -> Path:
-    """The base with the adapter folded into its weights, saved as a full model (safetensors + tokenizer)."""
+    """The base with the adapter folded into its weights, saved as a full model (safetensors + tokenizer).
+
+    `dtype` (fp32 | bf16 | fp16, see engines/precision.py) is the precision of the saved weights: the
+    merge itself always runs in fp32, and the result is cast once at the end."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from engines.precision import DTYPE_NAMES, normalize
+
+    choice = normalize(dtype)
+    if choice == "auto":
+        raise AdapterError("Pick the precision to export in: fp32, bf16 or fp16 (not auto).")
     base = AutoModelForCausalLM.from_pretrained(base_location, dtype=torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         merged = PeftModel.from_pretrained(base, str(adapter_folder)).merge_and_unload()
+    merged = merged.to(getattr(torch, DTYPE_NAMES[choice]))  # config.json records the dtype too
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".tmp-{out_dir.name}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ class TextGenerationRequest:
     num_outputs: int = 1  # variations, generated in one batched call
     seed: int | None = None  # same seed + same settings → same text
     stop: list[str] = field(default_factory=list)  # generation ends at the first of these
+    min_new_tokens: int = 0  # end-of-text is not sampled before this many tokens (benchmarks fix the length)
 
 
 @dataclass
@@ -90,15 +91,24 @@ class _Controls:
 
 
 class TextEngine:
-    """One base model + tokenizer, loaded once; adapters are attached to it by name."""
+    """One base model + tokenizer, loaded once; adapters are attached to it by name.
+
+    `dtype` is a precision choice (`auto`, `fp32`, `bf16`, `fp16`, or a torch dtype name); `auto`
+    resolves at load time, once the model's size is known (see engines/precision.py). After
+    `load()`, `self.dtype` is the dtype the model runs in (e.g. "bfloat16") and `self.precision`
+    the choice it came from."""
 
     def __init__(self, location: str | Path, device: str = "cpu", dtype: str = "float32"):
         self.location = str(location)
         self.device = device
-        self.dtype = dtype
+        self.precision = dtype  # what was asked for
+        self.dtype = dtype  # what runs: resolved by load()
         self.model: Any = None  # PreTrainedModel, or PeftModel once an adapter is attached
         self.tokenizer: Any = None
         self.adapters: dict[str, str] = {}  # adapter name → folder
+        self.num_params = 0
+        self.packed_layers = 0  # linear layers running on prepacked bf16 weights (CPU fast path)
+        self.threads: int | None = None  # intra-op threads while generating (None: leave as is)
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
     # -- loading --------------------------------------------------------------------------------
@@ -106,17 +116,40 @@ class TextEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from engines.precision import REDUCED_MIN_PARAMS, dtype_name, pack_linear_layers, resolve_precision
+
         if self.model is not None:
             return self
         self.tokenizer = AutoTokenizer.from_pretrained(self.location)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # batched generation continues from the right edge
+        # On a CPU `auto` depends on the model's size: load in fp32, count, then convert.
+        size_matters = self.precision == "auto" and self.device == "cpu"
+        wanted = None if size_matters else resolve_precision(self.precision, self.device)
         model = AutoModelForCausalLM.from_pretrained(
-            self.location, dtype=getattr(torch, self.dtype), attn_implementation="sdpa"
+            self.location, dtype=wanted or torch.float32, attn_implementation="sdpa"
         )
-        self.model = model.to(self.device).eval()
+        self.num_params = sum(p.numel() for p in model.parameters())
+        dtype = wanted or resolve_precision("auto", self.device, num_params=self.num_params)
+        model = model.to(device=self.device, dtype=dtype).eval()
+        if self.device == "cpu":
+            if dtype == torch.bfloat16:
+                self.packed_layers = pack_linear_layers(model)
+            if self.num_params < REDUCED_MIN_PARAMS:
+                self.threads = 1  # tiny matrices: a second thread costs more than it saves
+        self.dtype = dtype_name(dtype)
+        self.model = model
         return self
+
+    def size_bytes(self) -> int:
+        """Memory the loaded model holds: weights + adapters + prepacked copies."""
+        from engines.memory import module_bytes
+        from engines.precision import packed_bytes
+
+        if self.model is None:
+            return 0
+        return module_bytes(self.model) + packed_bytes(self.model)
 
     @property
     def context_length(self) -> int:
@@ -157,6 +190,8 @@ class TextEngine:
     ) -> TextGenerationResult:
         import torch
 
+        from engines.precision import cpu_threads
+
         # 1. Check inputs
         if request.num_outputs < 1:
             raise ValueError("num_outputs must be at least 1")
@@ -191,17 +226,21 @@ class TextEngine:
         controls = _Controls(self.tokenizer, n, request.stop, stop_event, on_text, input_ids.shape[1])
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new,
+            min_new_tokens=min(request.min_new_tokens, max_new),
             do_sample=do_sample,
             repetition_penalty=request.repetition_penalty,
             pad_token_id=self.tokenizer.pad_token_id,
-            streamer=controls,
-            stopping_criteria=[controls],
         )
+        # The streamer and the stopping check run once per token: only hook them in when needed.
+        if on_text is not None:
+            kwargs["streamer"] = controls
+        if stop_event is not None or controls.stop_strings:
+            kwargs["stopping_criteria"] = [controls]
         if do_sample:
             kwargs.update(temperature=request.temperature, top_p=request.top_p, top_k=request.top_k)
 
         # 4. Generate, all variations in one batch
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), cpu_threads(self.threads):
             if self.adapters:
                 if adapter is None:
                     ctx_mgr = self.model.disable_adapter()
@@ -212,6 +251,8 @@ class TextEngine:
                 ctx_mgr = _nullcontext()
             with ctx_mgr, torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
                 torch.manual_seed(seed)
+                if n > 1 and input_ids.shape[1] > 1:  # variations share one prompt: read it once
+                    kwargs["past_key_values"] = self._prompt_cache(input_ids[:1, :-1], n)
                 out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
         # 5. Decode, cut at stop strings
@@ -234,6 +275,20 @@ class TextEngine:
             elapsed_s=time.perf_counter() - t0,
             stopped=controls.stopped,
         )
+
+    def _prompt_cache(self, prefix, n: int):
+        """The KV cache of `prefix` (1, T-1), computed once and repeated for n rows; generate then reads
+        only the prompt's last token per row instead of the whole prompt n times. None → no sharing."""
+        import torch
+        from transformers import DynamicCache
+
+        try:
+            cache = DynamicCache(config=self.base_model.config)
+            self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix), past_key_values=cache, use_cache=True)
+            cache.batch_repeat_interleave(n)  # (1, heads, T-1, d) → (n, heads, T-1, d) per layer
+        except (TypeError, ValueError, AttributeError, NotImplementedError):  # a model whose cache can't be shared
+            return None
+        return cache
 
 
 class _nullcontext:

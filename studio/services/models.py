@@ -92,7 +92,16 @@ class ModelService:
         return MemoryManager(int(budget * 1024**3) if budget else default_budget_bytes(self.device))
 
     def health(self) -> dict:
-        return {"status": "ok", "version": __version__, "device": self.device, "offline": self.offline}
+        return {"status": "ok", "version": __version__, "device": self.device, "offline": self.offline,
+                "precision": self.precision()}
+
+    def precision(self) -> dict:
+        """The precision settings and what `auto` means here: {"text": "auto", …, "reduced": "bfloat16"|None}.
+        `reduced` is the dtype `auto` runs models of ≥ 20M weights in on this device (None: fp32)."""
+        from engines.precision import dtype_name, reduced_dtype
+
+        reduced = reduced_dtype(self.device)
+        return {**self.config.precision, "reduced": dtype_name(reduced) if reduced is not None else None}
 
     # -- listing ---------------------------------------------------------------------------------
     def sync_trained(self) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.services import Studio
-from studio.ui.common import require_admin
+from studio.services.errors import StudioError
+from studio.ui.common import require_admin, ui_error
 
 
 def _models_table(studio: Studio) -> list[list]:
@@ -31,6 +32,13 @@ def _status(studio: Studio) -> str:
     return "\n\n".join(lines)
 
 
+def _precision_note(studio: Studio) -> str:
+    p = studio.models.precision()
+    reduced = p["reduced"] or "fp32 (this device has no fast reduced precision)"
+    return (f"**Text precision** `{p['text']}` — `auto` on this device means **{reduced}** for models of "
+            "20M+ weights and fp32 for the tiny starter models. Image and speech engines pick their own for now.")
+
+
 def build(studio: Studio):
     """Returns (loader, inputs, outputs) so the shell fills the tab when a page opens."""
     status = gr.Markdown()
@@ -51,8 +59,25 @@ def build(studio: Studio):
 
     content_filter.input(set_filter, inputs=[content_filter])
 
-    def load():
-        return _status(studio), _models_table(studio)
+    # Precision: what text models run in. Switching reloads a loaded model in the other variant.
+    precision_note = gr.Markdown(elem_id="settings-precision-note")  # filled on page load (needs torch)
+    precision = gr.Radio(["auto", "fp32", "bf16", "fp16"], value=studio.config.precision["text"],
+                         elem_id="settings-precision",
+                         label="Text model precision (auto: reduced precision where this device runs it fast)")
 
-    refresh.click(load, outputs=[status, table])
-    return load, [], [status, table]
+    def set_precision(choice: str, request: gr.Request):
+        require_admin(studio, request)
+        try:
+            studio.text.set_precision(choice)
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        gr.Info(f"Text models now run in {choice}; a loaded model switches on its next request.")
+        return _precision_note(studio)
+
+    precision.input(set_precision, inputs=[precision], outputs=[precision_note])
+
+    def load():
+        return _status(studio), _models_table(studio), studio.text.precision, _precision_note(studio)
+
+    refresh.click(load, outputs=[status, table, precision, precision_note])
+    return load, [], [status, table, precision, precision_note]
