@@ -177,12 +177,14 @@ def read_events(path: Path, since_step: int = 0) -> list[dict[str, Any]]:
 
 
 class EventLog:
-    """Appends one durable JSON line per logged step and mirrors numbers to TensorBoard.
+    """Appends one JSON line per logged step and mirrors numbers to TensorBoard.
 
     On resume pass `resume_step` (the checkpoint's step): events logged after that checkpoint by
     the interrupted run are dropped, so the log reads as one run with no repeated step.
     A trainer may log `total_steps` once it knows it (epoch-based runs); the studio picks it up.
     """
+
+    SYNC_EVERY_S = 1.0  # how often the log is fsync'ed while training
 
     def __init__(self, run_dir: RunDir, *, resume_step: int | None = None, tensorboard: bool = True):
         self.path = run_dir.events_path
@@ -193,6 +195,7 @@ class EventLog:
             tmp.write_text("".join(kept), encoding="utf-8")
             os.replace(tmp, self.path)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._synced_at = time.monotonic()
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -203,17 +206,29 @@ class EventLog:
     def append(self, step: int, **fields: Any) -> dict[str, Any]:
         event = {"step": int(step), "time": round(time.time(), 3), **fields}
         self._file.write(json.dumps(event, default=_jsonable) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._file.flush()  # visible to the studio at once; on disk within SYNC_EVERY_S
         if self._writer is not None:
             for key, value in fields.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     self._writer.add_scalar(f"train/{key}", value, step)
-            self._writer.flush()
+        now = time.monotonic()
+        if now - self._synced_at >= self.SYNC_EVERY_S:
+            self.sync()
+            self._synced_at = now
         return event
 
+    def sync(self) -> None:
+        """fsync the log and flush TensorBoard: done at most once a second while training (a sync
+        per step cost more than a small model's step) and at close. A killed process loses nothing it
+        wrote: the lines are in the OS page cache; only a power cut can cost the last second."""
+        os.fsync(self._file.fileno())
+        if self._writer is not None:
+            self._writer.flush()
+
     def close(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self.sync()
+            self._file.close()
         if self._writer is not None:
             self._writer.close()
 
