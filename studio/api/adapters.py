@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from pathlib import Path
-from typing import BinaryIO
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from studio.api.deps import get_studio, require_admin, require_user
+from studio.api.multipart import multipart_boundary, read_form
 from studio.services import Studio
 from studio.services.auth import User
-from studio.services.datasets import IncomingFile
-from studio.services.datasets.uploads import mb
-from studio.services.errors import BadRequest, Invalid, TooLarge
 
 router = APIRouter(tags=["adapters"])
 
 IMPORT_FIELDS = ("base_model", "name")
-MAX_FIELD_BYTES = 4096
 MAX_FILES = 32  # an adapter folder is three files; a zip counts as one
-FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 class AdapterRename(BaseModel):
@@ -152,18 +144,14 @@ _IMPORT_BODY = {
 async def import_adapter(request: Request, studio: Studio = Depends(get_studio)) -> dict:
     """Import a LoRA adapter (safetensors only), checked against the base model: 422 if it does not fit."""
     limits = studio.config.uploads
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != b"multipart/form-data" or not params.get(b"boundary"):
-        raise Invalid("Send the import as multipart/form-data with 'file', 'base_model' and 'name'.",
-                      code="missing_file")  # fmt: skip
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limits.max_total_bytes + FORM_OVERHEAD_BYTES:
-        raise TooLarge(f"The upload is {mb(int(length))}; the limit is {mb(limits.max_total_bytes)}.",
-                       code="upload_too_large")  # fmt: skip
+    boundary = multipart_boundary(request, max_bytes=limits.max_total_bytes,
+                                  expected="'file', 'base_model' and 'name'")
     folder = studio.data_dir / "tmp" / f"upload-{secrets.token_hex(8)}"
     folder.mkdir(parents=True)
     try:
-        files, fields = await _read_form(request, params[b"boundary"], folder, limits.max_total_bytes)
+        form = await read_form(request, boundary, folder, fields=IMPORT_FIELDS, max_files=MAX_FILES,
+                               max_bytes=limits.max_total_bytes)
+        files, fields = form.files, form.fields
         user = request.state.user
         return await run_in_threadpool(
             studio.adapters.import_adapter,
@@ -174,117 +162,3 @@ async def import_adapter(request: Request, studio: Studio = Depends(get_studio))
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-async def _read_form(
-    request: Request, boundary: bytes, folder: Path, max_bytes: int
-) -> tuple[list[IncomingFile], dict[str, str]]:
-    """Files to `folder` under generated names (never the client's), the few text fields in memory."""
-    form = _ImportForm(boundary, folder, max_bytes)
-    try:
-        async for chunk in request.stream():
-            form.write(chunk)
-        form.finish()
-    finally:
-        form.close()
-    return form.files, form.fields
-
-
-class _ImportForm:
-    """multipart/form-data parsed as it arrives: 'file' parts to disk, 'base_model'/'name' in memory."""
-
-    def __init__(self, boundary: bytes, folder: Path, max_bytes: int):
-        self.folder, self.max_bytes = folder, max_bytes
-        self.files: list[IncomingFile] = []
-        self.fields: dict[str, str] = {}
-        self.total = 0
-        self.ended = False
-        self._headers: dict[bytes, bytes] = {}
-        self._field, self._value = b"", b""
-        self._part = ""
-        self._file: BinaryIO | None = None
-        self._file_name = ""
-        self._buffer = bytearray()
-        self._parser = MultipartParser(boundary, callbacks={
-            "on_part_begin": self._begin,
-            "on_header_field": lambda d, s, e: setattr(self, "_field", self._field + d[s:e]),
-            "on_header_value": lambda d, s, e: self._header_value(d[s:e]),
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_done,
-            "on_part_data": lambda d, s, e: self._data(d[s:e]),
-            "on_part_end": self._end,
-            "on_end": lambda: setattr(self, "ended", True),
-        })  # fmt: skip
-
-    def write(self, chunk: bytes) -> None:
-        try:
-            self._parser.write(chunk)
-        except MultipartParseError as exc:
-            raise BadRequest(
-                f"The multipart body is malformed ({exc}). Send it again.", code="bad_multipart"
-            ) from exc
-
-    def finish(self) -> None:
-        self._parser.finalize()
-        if not self.ended:
-            raise BadRequest("The upload ended before the multipart body was complete.", code="bad_multipart")
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def _begin(self) -> None:
-        self._headers, self._field, self._value = {}, b"", b""
-
-    def _header_value(self, data: bytes) -> None:
-        self._value += data
-        if len(self._value) > MAX_FIELD_BYTES:
-            raise BadRequest("A multipart header is too long.", code="bad_multipart")
-
-    def _header_end(self) -> None:
-        self._headers[self._field.strip().lower()] = self._value.strip()
-        self._field, self._value = b"", b""
-
-    def _headers_done(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        self._part = options.get(b"name", b"").decode("utf-8", "replace")
-        if self._part == "file":
-            if len(self.files) >= MAX_FILES:
-                raise TooLarge(f"Send at most {MAX_FILES} files: the adapter's folder, or one .zip of it.",
-                               code="too_many_files")  # fmt: skip
-            self._file_name = options.get(b"filename", b"").decode("utf-8", "replace")
-            path = self.folder / f"{len(self.files):05d}.part"
-            self._file = open(path, "wb")  # noqa: SIM115 - closed in _end() or close()
-            self.files.append(IncomingFile(name=self._file_name or "upload", path=path))
-        elif self._part in IMPORT_FIELDS:
-            self._buffer = bytearray()
-        else:
-            raise Invalid(
-                f"Unknown form field '{self._part[:40]}'; expected file, {', '.join(IMPORT_FIELDS)}."
-            )
-
-    def _data(self, data: bytes) -> None:
-        if self._file is not None:
-            self.total += len(data)
-            if self.total > self.max_bytes:
-                raise TooLarge(
-                    f"The upload is over the limit of {mb(self.max_bytes)}.", code="upload_too_large"
-                )
-            self._file.write(data)
-            return
-        self._buffer += data
-        if len(self._buffer) > MAX_FIELD_BYTES:
-            raise Invalid(f"The field '{self._part}' is too long.")
-
-    def _end(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            if not self._file_name and self.files[-1].path.stat().st_size == 0:
-                self.files.pop()  # a browser's empty file input
-            return
-        try:
-            self.fields[self._part] = self._buffer.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Invalid(f"The field '{self._part}' is not valid UTF-8.") from None
