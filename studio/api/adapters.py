@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
@@ -90,13 +91,14 @@ async def export_adapter(
     merged: bool = Query(
         False, description="text adapters: fold into the base and export a full model (admin)"
     ),
+    precision: Literal["fp32", "bf16", "fp16"] = Query("fp32", description="with merged=true: the weights' precision"),
     studio: Studio = Depends(get_studio),
     user: User = Depends(require_user),
 ) -> FileResponse:
     """A zip of the adapter's folder (PEFT format), or with `merged=true` of the merged full model."""
     if merged:
         admin = require_admin(request)
-        path = await run_in_threadpool(studio.adapters.merge_export, adapter_id, admin)
+        path = await run_in_threadpool(studio.adapters.merge_export, adapter_id, admin, precision)
     else:
         path = await run_in_threadpool(studio.adapters.export, adapter_id)
     return FileResponse(

@@ -116,9 +116,12 @@ class AdapterService:
         out = self._export_dir() / f"{adapter_id}.zip"
         return export_zip(folder, out, root_name=adapter_id)
 
-    def merge_export(self, adapter_id: str, user: Any = None) -> Path:
-        """A text adapter folded into its base, as a zip of a full model folder (safetensors + tokenizer)."""
+    def merge_export(self, adapter_id: str, user: Any = None, precision: str = "fp32") -> Path:
+        """A text adapter folded into its base, as a zip of a full model folder (safetensors + tokenizer),
+        with its weights saved in `precision` (fp32 | bf16 | fp16) for deployment."""
         _require_admin(user, "merge adapters")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise Invalid("precision must be fp32, bf16 or fp16.")
         row = self._row(adapter_id)
         if row["type"] == "text_model":
             return self.export(adapter_id)  # already a full model
@@ -133,9 +136,10 @@ class AdapterService:
             f"---\nbase_model: {spec.id}\nlibrary_name: transformers\ntags: [aigc-studio, merged-lora]\n---\n\n"
             f"# {row['name']} (merged)\n\n`{spec.id}` with the LoRA adapter `{adapter_id}` folded into its "
             "weights by AIGC Studio: a plain model folder that loads with `from_pretrained`, no peft needed.\n"
+            f"\nWeights saved in {precision}.\n"
         )
         try:
-            merge_adapter(location, self._folder(row), merged, card=card)
+            merge_adapter(location, self._folder(row), merged, card=card, dtype=precision)
         except (AdapterError, ValueError, RuntimeError) as exc:
             shutil.rmtree(work, ignore_errors=True)
             raise Invalid(

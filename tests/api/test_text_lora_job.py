@@ -228,6 +228,13 @@ def test_rename_merged_export_and_delete(client, jobs):
     assert merged.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(merged.content)).namelist()
     assert f"{a}-merged/model.safetensors" in names and f"{a}-merged/tokenizer.json" in names
+    # deployment in reduced precision: the merged weights are saved as bf16 safetensors
+    from safetensors.torch import load
+
+    bf16 = client.get(f"/api/v1/adapters/{a}/export?merged=true&precision=bf16")
+    weights = load(zipfile.ZipFile(io.BytesIO(bf16.content)).read(f"{a}-merged/model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.bfloat16}
+    assert client.get(f"/api/v1/adapters/{a}/export?merged=true&precision=int3").status_code == 422
 
     r = client.post("/api/v1/adapters/mix", json={"adapters": [{"id": a}, {"id": full_id}]})
     assert r.status_code == 422  # a full model is not an adapter
