@@ -37,11 +37,11 @@ from engines.text.adapters import (
 from studio.config import StudioConfig
 from studio.services.datasets.uploads import (  # the dataset uploads' zip checks: one place for zip safety
     IncomingFile,
-    _check_entry,
-    _check_entry_count,
-    _copy_entry,
-    _is_junk,
+    check_entry,
+    check_entry_count,
+    copy_entry,
     display_name,
+    is_junk,
     mb,
 )
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
@@ -210,13 +210,13 @@ class AdapterService:
 
     def _stage_zip(self, path: Path, label: str, staged: Path) -> list[str]:
         limits = self.config.uploads
-        _check_entry_count(path, label, limits)
+        check_entry_count(path, label, limits)
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
             raise Invalid(f"{label} is not a readable zip archive ({exc}).", code="bad_archive") from exc
         with zf:
-            entries = [i for i in zf.infolist() if not _is_junk(_check_entry(i, label)) and not i.is_dir()]
+            entries = [i for i in zf.infolist() if not is_junk(check_entry(i, label)) and not i.is_dir()]
             if len(entries) > limits.max_files:
                 raise TooLarge(f"{label} has {len(entries):,} files; the limit is {limits.max_files:,}.",
                                code="too_many_files")  # fmt: skip
@@ -254,7 +254,7 @@ class AdapterService:
                                    code="compression_ratio_too_high")  # fmt: skip
                 if info.flag_bits & 0x1:
                     raise Invalid(f"{label} is password-protected.", code="bad_archive")
-                _copy_entry(zf, info, staged / posixpath.basename(info.filename), f"{label}/{info.filename}")
+                copy_entry(zf, info, staged / posixpath.basename(info.filename), f"{label}/{info.filename}")
         return _left_out(ignored + pickled)
 
     # -- mix -------------------------------------------------------------------------------------

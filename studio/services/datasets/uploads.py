@@ -226,7 +226,7 @@ def _unpack_zip(
     path: Path, label: str, work_dir: Path, budget: _ArchiveBudget, ignored: list[str]
 ) -> list[Member]:
     limits = budget.limits
-    _check_entry_count(path, label, limits)
+    check_entry_count(path, label, limits)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
@@ -238,8 +238,8 @@ def _unpack_zip(
         wanted: list[zipfile.ZipInfo] = []
         budget.files -= 1  # the archive itself is not a dataset file; its entries are
         for info in zf.infolist():
-            name = _check_entry(info, label)
-            if info.is_dir() or _is_junk(name):
+            name = check_entry(info, label)
+            if info.is_dir() or is_junk(name):
                 continue
             ext = posixpath.splitext(name)[1].lower()
             if ext in ARCHIVE_EXTS:
@@ -287,7 +287,7 @@ def _unpack_zip(
             name = info.filename
             budget.counter += 1
             dest = work_dir / f"{budget.counter:06d}.member"
-            _copy_entry(zf, info, dest, f"{label}/{name}")
+            copy_entry(zf, info, dest, f"{label}/{name}")
             claimed = FAMILY_OF_EXT[posixpath.splitext(name)[1].lower()]
             member_label = f"{label}/{name}"
             if info.file_size == 0:
@@ -317,7 +317,7 @@ def _unpack_zip(
         return members
 
 
-def _check_entry_count(path: Path, label: str, limits: UploadLimits) -> None:
+def check_entry_count(path: Path, label: str, limits: UploadLimits) -> None:
     """Refuse an archive with absurdly many entries before zipfile reads its whole directory into
     memory. Folders and macOS metadata count here, hence the slack; the exact count comes later."""
     end_record = getattr(zipfile, "_EndRecData", None)  # private but stable; without it, skip this guard
@@ -336,7 +336,7 @@ def _check_entry_count(path: Path, label: str, limits: UploadLimits) -> None:
         )
 
 
-def _check_entry(info: zipfile.ZipInfo, label: str) -> str:
+def check_entry(info: zipfile.ZipInfo, label: str) -> str:
     """The entry's name if it is a plain file or folder with a relative, clean name."""
     name = info.filename
     raw = info.orig_filename
@@ -364,13 +364,13 @@ def _check_entry(info: zipfile.ZipInfo, label: str) -> str:
     return name
 
 
-def _is_junk(name: str) -> bool:
+def is_junk(name: str) -> bool:
     """macOS resource forks and dotfiles (.DS_Store, .git/…) are skipped quietly."""
     parts = [p for p in name.split("/") if p]
     return not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)
 
 
-def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, label: str) -> None:
+def copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, label: str) -> None:
     declared = info.file_size
     written = 0
     try:
