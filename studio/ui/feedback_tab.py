@@ -14,6 +14,7 @@ from studio.services.errors import StudioError
 from studio.ui.common import require_admin, ui_error, user_for
 
 NO_ADAPTER = "(none)"
+LATEST_COLUMNS = ["updated_at", "user", "rating", "comment", "id", "kind", "model", "adapter", "prompt", "text"]
 
 
 def _versions(studio: Studio) -> list[str]:
@@ -31,7 +32,7 @@ def _side(version: str) -> Side:
 def build(studio: Studio):
     with gr.Tab("Dashboard"):
         totals = gr.Markdown(elem_id="feedback-totals")
-        by_model = gr.Dataframe(headers=["kind", "model", "adapter", "👍", "👎", "approval"], interactive=False,
+        by_model = gr.Dataframe(headers=["kind", "model", "adapter", "up", "down", "approval"], interactive=False,
                                 label="Approval per model / adapter version")
         over_time = gr.LinePlot(x="day", y="approval", color="version", title="Approval over time",
                                 y_lim=[0, 1], height=260)
@@ -85,7 +86,8 @@ def build(studio: Studio):
         rows = [[r["kind"], r["model"], r["adapter"] or "", r["up"], r["down"],
                  f"{r['approval']:.0%}" if r["approval"] is not None else "–"] for r in s["by_model"]]
         points = pd.DataFrame(studio.feedback.over_time() or [], columns=["day", "version", "approval", "ratings"])
-        rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None))
+        rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None),
+                             columns=LATEST_COLUMNS)
         return text, rows, points, rated
 
     def leaderboard():
