@@ -344,6 +344,26 @@ def load_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
     return Checkpoint(step=int(meta.get("step", 0)), path=path, tensors=tensors, extra_state=extra, meta=meta)
 
 
+def resume_training(run_dir: RunDir | Path, model: Any, optimizer: Any, scheduler: Any) -> Checkpoint | None:
+    """Load the newest checkpoint's trainable weights and optimizer/scheduler states into place.
+
+    Returns the checkpoint (its step, meta and extra state — restore its RNG with `restore_rng`
+    once the model is ready), or None when there is none. A checkpoint that lacks some of the
+    model's trainable weights is refused: it belongs to another configuration."""
+    found = latest_checkpoint(run_dir)
+    if found is None:
+        return None
+    ckpt = load_checkpoint(found[1])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    missing = trainable - set(ckpt.tensors)
+    if missing:
+        raise ValueError(f"Checkpoint {found[1].name} does not match this model ({len(missing)} weights missing).")
+    model.load_state_dict(ckpt.tensors, strict=False)
+    optimizer.load_state_dict(ckpt.extra_state["optimizer"])
+    scheduler.load_state_dict(ckpt.extra_state["scheduler"])
+    return ckpt
+
+
 def current_rng_state() -> dict[str, Any]:
     """The random state a checkpoint needs for an exact resume (CPU, and every GPU if any)."""
     import torch

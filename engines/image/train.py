@@ -37,10 +37,9 @@ from engines.training import (
     RunDir,
     current_rng_state,
     is_main_process,
-    latest_checkpoint,
-    load_checkpoint,
     read_events,
     restore_rng,
+    resume_training,
     save_checkpoint,
     trainer_main,
 )
@@ -443,7 +442,6 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     )
     cast_training_params(unet, dtype=torch.float32)
     trainable = [p for p in unet.parameters() if p.requires_grad]
-    names = [n for n, p in unet.named_parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
@@ -470,22 +468,13 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
         num_training_steps=config.max_steps,
     )
     start_step, eval_before = 0, None
-    found = latest_checkpoint(run_dir) if job.resume else None
+    ckpt = resume_training(run_dir, unet, optimizer, scheduler) if job.resume else None
     rng_state = None
-    if found is not None:
-        ckpt = load_checkpoint(found[1])
-        missing = set(names) - set(ckpt.tensors)
-        if missing:
-            raise ValueError(
-                f"Checkpoint {found[1].name} does not match this LoRA ({len(missing)} weights missing)."
-            )
-        unet.load_state_dict(ckpt.tensors, strict=False)
-        optimizer.load_state_dict(ckpt.extra_state["optimizer"])
-        scheduler.load_state_dict(ckpt.extra_state["scheduler"])
+    if ckpt is not None:
         rng_state = ckpt.extra_state
         start_step = ckpt.step
         eval_before = ckpt.meta.get("eval_loss_before")
-        print(f"image-lora: resumed from step {start_step} ({found[1].name})", flush=True)
+        print(f"image-lora: resumed from step {start_step} ({ckpt.path.name})", flush=True)
     unet, optimizer = accelerator.prepare(unet, optimizer)
     raw_unet = accelerator.unwrap_model(unet)
     evaluate = partial(

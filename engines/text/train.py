@@ -32,9 +32,8 @@ from engines.training import (
     RunDir,
     current_rng_state,
     is_main_process,
-    latest_checkpoint,
-    load_checkpoint,
     restore_rng,
+    resume_training,
     save_checkpoint,
     trainer_main,
 )
@@ -378,25 +377,15 @@ def _run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
         config.lr_scheduler if config.lr_scheduler != "constant" else "constant_with_warmup",
         optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=total_steps,
     )  # fmt: skip
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
     start_step, ppl_before, eval_before = 0, None, None
-    found = latest_checkpoint(run_dir) if job.resume else None
+    ckpt = resume_training(run_dir, model, optimizer, scheduler) if job.resume else None
     rng_state = None
-    if found is not None:
-        ckpt = load_checkpoint(found[1])
-        missing = set(names) - set(ckpt.tensors)
-        if missing:
-            raise ValueError(
-                f"Checkpoint {found[1].name} does not match this model ({len(missing)} weights missing)."
-            )
-        model.load_state_dict(ckpt.tensors, strict=False)
-        optimizer.load_state_dict(ckpt.extra_state["optimizer"])
-        scheduler.load_state_dict(ckpt.extra_state["scheduler"])
+    if ckpt is not None:
         rng_state = ckpt.extra_state
         start_step = ckpt.step
         eval_before = ckpt.meta.get("eval_loss_before")
         ppl_before = ckpt.meta.get("perplexity_before")
-        print(f"text-lora: resumed from step {start_step} ({found[1].name})", flush=True)
+        print(f"text-lora: resumed from step {start_step} ({ckpt.path.name})", flush=True)
     model, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
     raw = accelerator.unwrap_model(model)
