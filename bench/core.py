@@ -2,7 +2,8 @@
 
 A benchmark *group* is a function `run(ctx, names) -> list[Figure]` that measures the studio and the
 plain-library baseline in the same process, interleaved (A B A B …) after warm-up, and reports the
-medians. `names` are the figure names wanted from that group (it may skip the others).
+medians; a figure's ratio is the median of the ratios of neighbouring runs (`paired_ratio`). `names`
+are the figure names wanted from that group (it may skip the others).
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ def interleaved(variants: dict[str, Callable[[], float]], reps: int, warmup: int
 
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def paired_ratio(studio: list[float], plain: list[float], *, higher_is_better: bool) -> float | None:
+    """The median of the ratios of neighbouring runs (studio run i against plain run i, measured one
+    after the other): load that comes and goes on a shared machine hits both runs of a pair alike,
+    so it cancels out, where a ratio of the two medians can pair a slow minute with a quick one."""
+    ratios = [speed_ratio(s, p, higher_is_better=higher_is_better) for s, p in zip(studio, plain, strict=True)]
+    ratios = [r for r in ratios if r is not None]
+    return statistics.median(ratios) if ratios else None
 
 
 def timed(fn: Callable[[], Any], sync: Callable[[], None] | None = None) -> tuple[float, Any]:

@@ -4,7 +4,7 @@ call on the starter Stable Diffusion, same scheduler, steps, guidance, size and 
 from __future__ import annotations
 
 from bench import fixtures
-from bench.core import Context, Figure, device_sync, interleaved, median, speed_ratio, timed
+from bench.core import Context, Figure, device_sync, interleaved, median, paired_ratio, timed
 
 PROMPT = "a red fox in the snow, watercolor"
 STEPS, GUIDANCE, SIZE, SEED = 4, 5.0, 64, 11
@@ -37,6 +37,6 @@ def run(ctx: Context, names: set[str]) -> list[Figure]:
     runs = interleaved({"studio": lambda: timed(studio_image, sync)[0], "plain": lambda: timed(plain_image, sync)[0]},
                        4 * ctx.reps, 0)
     s, p = median(runs["studio"]), median(runs["plain"])
-    return [Figure("image.generate", s, "s/image", p, speed_ratio(s, p, higher_is_better=False),
+    return [Figure("image.generate", s, "s/image", p, paired_ratio(runs["studio"], runs["plain"], higher_is_better=False),
                    f"starter SD {SIZE}×{SIZE}, {STEPS} steps, {studio.pipe.scheduler.__class__.__name__}, fp32",
                    {"same_pixels_as_plain": same, "runs": runs})]

@@ -6,7 +6,7 @@ pause that follows a sentence."""
 from __future__ import annotations
 
 from bench import fixtures
-from bench.core import Context, Figure, device_sync, interleaved, median, speed_ratio, timed
+from bench.core import Context, Figure, device_sync, interleaved, median, paired_ratio, timed
 
 TEXT = "the lighthouse keeper climbed the stairs every evening and wrote down the color of the sea"
 SEED = 5
@@ -39,6 +39,6 @@ def run(ctx: Context, names: set[str]) -> list[Figure]:
     runs = interleaved({"studio": lambda: timed(studio_say, sync)[0] / seconds,
                         "plain": lambda: timed(plain_say, sync)[0] / seconds}, 4 * ctx.reps, ctx.warmup)
     s, p = median(runs["studio"]), median(runs["plain"])
-    return [Figure("speech.generate", s, "RTF", p, speed_ratio(s, p, higher_is_better=False),
+    return [Figure("speech.generate", s, "RTF", p, paired_ratio(runs["studio"], runs["plain"], higher_is_better=False),
                    f"starter VITS, {seconds:.2f} s of speech, real-time factor (lower is better)",
                    {"plain_samples": plain_samples, "studio_samples": studio_samples, "runs": runs})]

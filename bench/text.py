@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.core import Context, Figure, device_sync, interleaved, median, speed_ratio, timed
+from bench.core import Context, Figure, device_sync, interleaved, median, paired_ratio, timed
 
 PROMPT = "Every evening at six, Mara climbed the ninety-seven steps of the old lighthouse and"
 SAMPLING = dict(temperature=0.8, top_p=0.95, top_k=50, repetition_penalty=1.0)
@@ -81,7 +81,7 @@ def _compare(name: str, studio, plain, batch: int, new_tokens: int, ctx: Context
     detail: dict[str, Any] = {"batch": batch, "new_tokens": new_tokens, "runs": runs}
     if same is not None:
         detail["same_text_as_plain"] = same
-    return Figure(name, s, "tok/s", p, speed_ratio(s, p, higher_is_better=True), note, detail)
+    return Figure(name, s, "tok/s", p, paired_ratio(runs["studio"], runs["plain"], higher_is_better=True), note, detail)
 
 
 def reduced_choice(device: str) -> str:
@@ -126,7 +126,7 @@ def run_gpt2(ctx: Context, names: set[str]) -> list[Figure]:
                            max(3, ctx.reps - 2), ctx.warmup)
         b, s = median(runs["batched"]), median(runs["sequential"])
         figures.append(Figure("text.variations.batched_vs_sequential", b, "tok/s", s,
-                              speed_ratio(b, s, higher_is_better=True),
+                              paired_ratio(runs["batched"], runs["sequential"], higher_is_better=True),
                               f"studio {rp.engine.dtype}: num_outputs=8 in one call vs 8 calls of 1 (baseline)",
                               {"new_tokens": n8, "runs": runs}))
     return figures

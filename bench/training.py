@@ -6,7 +6,8 @@ plain libraries on the same data and settings.
 
 Both sides are timed over a window of steps (wall clock between step ends, logging and all), whole
 runs alternating studio / plain; the first few steps warm up, and the studio's last step also scores
-and saves, so both are left out. The median run counts.
+and saves, so both are left out. The median run counts; the ratio is the median over neighbouring
+(studio, plain) pairs of runs.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.core import Context, Figure, median, speed_ratio
+from bench.core import Context, Figure, median, paired_ratio
 
 SKIP = 3  # warm-up steps left out of the window
+PAIRS, PAIRS_QUICK = 7, 3  # whole runs per side, alternating
 
 
 def _window_rate(stamps: list[float], per_step: float) -> float:
@@ -66,7 +68,7 @@ def run_text_lora(ctx: Context, names: set[str]) -> list[Figure]:
 
     base = fixtures.starter(ctx, "text")
     dataset = fixtures.text_dataset(ctx)
-    steps = 16 if ctx.quick else 30
+    steps = 40 if ctx.quick else 80  # a step is ~50 ms: long enough runs that a hiccup is not the result
     mixed = "bf16" if ctx.device == "cuda" and torch.cuda.is_bf16_supported() else "no"
     params = dict(method="lora", max_steps=steps, batch_size=8, block_size=128, learning_rate=2e-4, lora_rank=8,
                   lora_alpha=16.0, lora_dropout=0.05, save_every=0, eval_fraction=0.1, seed=0, mixed_precision=mixed)
@@ -88,11 +90,11 @@ def run_text_lora(ctx: Context, names: set[str]) -> list[Figure]:
         return _plain_lora(base, dataset, params, ctx, per_step)
 
     runs: dict[str, list[float]] = {"studio": [], "plain": []}
-    for _ in range(3 if ctx.quick else 5):  # whole runs, alternating
+    for _ in range(PAIRS_QUICK if ctx.quick else PAIRS):  # whole runs, alternating
         runs["studio"].append(studio())
         runs["plain"].append(plain())
     s, p = median(runs["studio"]), median(runs["plain"])
-    return [Figure("train.text_lora", s, "tok/s", p, speed_ratio(s, p, higher_is_better=True),
+    return [Figure("train.text_lora", s, "tok/s", p, paired_ratio(runs["studio"], runs["plain"], higher_is_better=True),
                    f"LoRA r=8 on starter GPT-2, batch 8×128 tokens, {steps} steps, "
                    f"{'bf16 autocast' if mixed == 'bf16' else 'fp32'}; vs peft + transformers.Trainer",
                    {"runs": runs, "steps": steps, "studio_compute_only_tok_s": median(compute_only),
@@ -162,7 +164,7 @@ def run_gan(ctx: Context, names: set[str]) -> list[Figure]:
     from engines.training import resolve_params
 
     dataset = fixtures.image_dataset(ctx)
-    steps = 16 if ctx.quick else 30
+    steps = 24 if ctx.quick else 50
     params = dict(resolution=32, max_steps=steps, batch_size=64, save_every=0, eval_every=0, log_every=1,
                   quality_samples=8, augment=["flip"], seed=0)
     config = resolve_params(GanTrainConfig, params)
@@ -175,12 +177,12 @@ def run_gan(ctx: Context, names: set[str]) -> list[Figure]:
 
     images = _load_images(dataset, 32)
     runs: dict[str, list[float]] = {"studio": [], "plain": []}
-    for _ in range(3 if ctx.quick else 5):
+    for _ in range(PAIRS_QUICK if ctx.quick else PAIRS):
         runs["studio"].append(studio())
         runs["plain"].append(_plain_dcgan(images, config, ctx))
     s, p = median(runs["studio"]), median(runs["plain"])
     model = config.model_config()
-    return [Figure("train.gan", s, "images/s", p, speed_ratio(s, p, higher_is_better=True),
+    return [Figure("train.gan", s, "images/s", p, paired_ratio(runs["studio"], runs["plain"], higher_is_better=True),
                    f"DCGAN 32 px (ngf={model.ngf}, ndf={model.ndf}), batch 64, {steps} steps; vs a plain PyTorch loop",
                    {"runs": runs, "steps": steps})]
 
