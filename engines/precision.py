@@ -124,6 +124,19 @@ def resolve_precision(choice: str, device: str, *, num_params: int | None = None
     return dtype
 
 
+def load_dtype(choice: str, device: str):
+    """The dtype to load weights in: the one they will run in, or None where `auto` on a CPU depends
+    on the model's size — then load fp32, count, and call `resolve_precision(…, num_params=…)`."""
+    if normalize(choice) == "auto" and device == "cpu":
+        return None
+    return resolve_precision(choice, device)
+
+
+def count_params(*modules) -> int:
+    """Weights in these torch modules, together."""
+    return sum(p.numel() for m in modules if m is not None for p in m.parameters())
+
+
 def dtype_name(dtype) -> str:
     """'float32' for torch.float32 (and for 'fp32', 'float32' …)."""
     if isinstance(dtype, str):

@@ -136,14 +136,35 @@ class _StepWatcher:
         return {}
 
 
+def _cast(pipe, safety_checker, dtype) -> None:
+    """Convert a loaded fp32 pipeline (and its safety checker) to `dtype`. Stable Diffusion keeps no
+    module in fp32, so diffusers' warning about casting after loading does not apply."""
+    from diffusers.utils import logging as d_logging
+
+    level = d_logging.get_verbosity()
+    d_logging.set_verbosity_error()
+    try:
+        pipe.to(dtype=dtype)
+        if safety_checker is not None:
+            safety_checker.to(dtype=dtype)
+    finally:
+        d_logging.set_verbosity(level)
+
+
 class ImageEngine:
-    """One Stable Diffusion pipeline; LoRAs are attached to it by name."""
+    """One Stable Diffusion pipeline; LoRAs are attached to it by name.
+
+    `dtype` is a precision choice (`auto`, `fp32`, `bf16`, `fp16`, or a torch dtype name, see
+    engines/precision.py); after `load()`, `self.dtype` is what the pipeline runs in ("bfloat16" …)."""
 
     def __init__(self, location: str | Path, device: str = "cpu", dtype: str = "float32",
                  budget_bytes: int | None = None):
+        from engines.precision import normalize
+
         self.location = str(location)
         self.device = device
-        self.dtype = dtype
+        self.precision = normalize(dtype)  # what was asked for: auto | fp32 | bf16 | fp16 (or a dtype name)
+        self.dtype = dtype  # what runs (e.g. "bfloat16"): resolved by load(), see engines/precision.py
         self.budget_bytes = budget_bytes  # the memory manager's budget: decides slicing / offload
         self.pipe: Any = None  # StableDiffusionPipeline
         self.safety_checker: Any = None  # run by this engine, per request, when the filter is on
@@ -162,8 +183,11 @@ class ImageEngine:
 
         if self.pipe is not None:
             return self
+        from engines.precision import count_params, dtype_name, load_dtype, resolve_precision
+
         path = Path(self.location)
-        dtype = getattr(torch, self.dtype)
+        wanted = load_dtype(self.precision, self.device)  # None: `auto` on a CPU, decided by size below
+        dtype = wanted or torch.float32
         suffix = path.suffix.lower()
         if suffix in UNSAFE_CHECKPOINT_SUFFIXES:
             raise UnsupportedCheckpoint(
@@ -180,6 +204,12 @@ class ImageEngine:
             pipe = StableDiffusionPipeline.from_pretrained(self.location, dtype=dtype, use_safetensors=True)
         self.safety_checker, self.feature_extractor = pipe.safety_checker, pipe.feature_extractor
         pipe.register_modules(safety_checker=None)  # this engine runs it, so the studio setting decides
+        if wanted is None:
+            num_params = count_params(pipe.unet, pipe.text_encoder, pipe.vae)
+            dtype = resolve_precision("auto", self.device, num_params=num_params)
+            if dtype != torch.float32:
+                _cast(pipe, self.safety_checker, dtype)
+        self.dtype = dtype_name(dtype)
         pipe.set_progress_bar_config(disable=True)
         self._schedulers = {DEFAULT: pipe.scheduler}
         self.pipe = pipe

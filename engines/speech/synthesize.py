@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from engines.precision import count_params, load_dtype, resolve_precision
+from engines.precision import normalize as normalize_precision
 from engines.speech.text_normalize import normalize_english, split_for_speech, tidy_whitespace
 
 ENGLISH = ("eng", "en")
@@ -100,11 +102,15 @@ class _Vits:
 
     controls = ("speed", "noise_scale")
 
-    def __init__(self, location: str, device: str):
+    def __init__(self, location: str, device: str, precision: str):
+        import torch
         from transformers import AutoTokenizer, VitsModel
 
         self.tokenizer = AutoTokenizer.from_pretrained(location)
-        self.model = VitsModel.from_pretrained(location).to(device).eval()
+        wanted = load_dtype(precision, device)
+        model = VitsModel.from_pretrained(location, dtype=wanted or torch.float32)
+        self.dtype = wanted or resolve_precision(precision, device, num_params=count_params(model))
+        self.model = model.to(device=device, dtype=self.dtype).eval()
         self.device = device
         self.sample_rate = int(self.model.config.sampling_rate)
         self.default_noise_scale = float(self.model.noise_scale)
@@ -144,14 +150,19 @@ class _SpeechT5:
     SPEAKERS = {"slt": "US female", "clb": "US female", "bdl": "US male", "rms": "US male",
                 "jmk": "Canadian male", "awb": "Scottish male", "ksp": "Indian male"}
 
-    def __init__(self, location: str, device: str, voices_dir: Path | None):
+    def __init__(self, location: str, device: str, voices_dir: Path | None, precision: str):
+        import torch
         from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Processor
 
         self.processor = SpeechT5Processor.from_pretrained(location)
-        self.model = SpeechT5ForTextToSpeech.from_pretrained(location).to(device).eval()
+        wanted = load_dtype(precision, device)
+        model = SpeechT5ForTextToSpeech.from_pretrained(location, dtype=wanted or torch.float32)
         local_vocoder = Path(location) / "vocoder"
         vocoder_from = str(local_vocoder) if local_vocoder.is_dir() else self.VOCODER
-        self.vocoder = SpeechT5HifiGan.from_pretrained(vocoder_from).to(device).eval()
+        vocoder = SpeechT5HifiGan.from_pretrained(vocoder_from, dtype=wanted or torch.float32)
+        self.dtype = wanted or resolve_precision(precision, device, num_params=count_params(model, vocoder))
+        self.model = model.to(device=device, dtype=self.dtype).eval()
+        self.vocoder = vocoder.to(device=device, dtype=self.dtype).eval()
         self.device = device
         self.sample_rate = int(self.vocoder.config.sampling_rate)
         self.default_noise_scale = None
@@ -191,7 +202,7 @@ class _SpeechT5:
                     name = sorted(n for n in z.namelist() if f"_{voice}_" in n and n.endswith(".npy"))[0]
                     vector = np.load(io.BytesIO(z.read(name)))
             self._embeddings[voice] = torch.tensor(vector, dtype=torch.float32).reshape(1, -1)  # (1, 512)
-        return self._embeddings[voice].to(self.device)
+        return self._embeddings[voice].to(device=self.device, dtype=self.dtype)
 
     def say(self, text: str, *, voice: str | None, speed: float, noise_scale: float | None):
         inputs = self.processor(text=text, return_tensors="pt")
@@ -252,12 +263,16 @@ class _AudioBuffer:
 
 # -- the engine ---------------------------------------------------------------------------------------
 class SpeechEngine:
-    """One TTS model, loaded once; `synthesize` turns any length of text into one clip."""
+    """One TTS model, loaded once; `synthesize` turns any length of text into one clip.
+
+    `dtype` is a precision choice (`auto`, `fp32`, `bf16`, `fp16`, see engines/precision.py); after
+    loading, `dtype` tells what the model runs in. The waveform always comes back as float32."""
 
     def __init__(self, location: str | Path, device: str = "cpu", *, language: str | None = None,
-                 voices_dir: Path | None = None, max_chunk_chars: int = MAX_CHUNK_CHARS):
+                 voices_dir: Path | None = None, max_chunk_chars: int = MAX_CHUNK_CHARS, dtype: str = "fp32"):
         self.location = str(location)
         self.device = device
+        self.precision = normalize_precision(dtype)  # what was asked for: auto | fp32 | bf16 | fp16
         self.voices_dir = voices_dir
         self.max_chunk_chars = max_chunk_chars
         self._language = language
@@ -269,9 +284,9 @@ class SpeechEngine:
         if self.backend is None:
             self.family = model_family(self.location)
             if self.family == "vits":
-                self.backend = _Vits(self.location, self.device)
+                self.backend = _Vits(self.location, self.device, self.precision)
             else:
-                self.backend = _SpeechT5(self.location, self.device, self.voices_dir)
+                self.backend = _SpeechT5(self.location, self.device, self.voices_dir, self.precision)
         return self
 
     @property
@@ -283,6 +298,13 @@ class SpeechEngine:
     @property
     def sample_rate(self) -> int:
         return self.load().backend.sample_rate
+
+    @property
+    def dtype(self) -> str:
+        """What the model runs in, e.g. "float32" (loads the model)."""
+        from engines.precision import dtype_name
+
+        return dtype_name(self.load().backend.dtype)
 
     @property
     def language(self) -> str | None:

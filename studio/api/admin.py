@@ -1,4 +1,6 @@
-"""API tokens: admins create and revoke bearer tokens for scripts."""
+"""Admin settings: bearer tokens for scripts, and the precision each engine runs in."""
+
+from typing import Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,3 +32,30 @@ def list_tokens(studio: Studio = Depends(get_studio), user: User = Depends(requi
 def revoke_token(token_id: str, studio: Studio = Depends(get_studio), user: User = Depends(require_admin)) -> dict:
     studio.auth.revoke_token(token_id)
     return {"revoked": token_id}
+
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+class PrecisionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Precision | None = Field(None, description="text models; omitted: unchanged")
+    image: Precision | None = Field(None, description="image models; omitted: unchanged")
+    speech: Precision | None = Field(None, description="speech models; omitted: unchanged")
+
+
+@router.get("/settings/precision")
+def get_precision(studio: Studio = Depends(get_studio)) -> dict:
+    """The precision per engine (auto | fp32 | bf16 | fp16) and `reduced`: what `auto` runs models of
+    20M+ weights in on this device (null: fp32, no fast reduced precision here)."""
+    return studio.models.precision()
+
+
+@router.put("/settings/precision")
+def set_precision(body: PrecisionSettings, studio: Studio = Depends(get_studio),
+                  user: User = Depends(require_admin)) -> dict:
+    """Change the precision of one or more engines. A loaded model reloads in the new precision on its
+    next request."""
+    for kind, choice in body.model_dump(exclude_none=True).items():
+        studio.models.set_precision(kind, choice)
+    return studio.models.precision()

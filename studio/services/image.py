@@ -130,14 +130,14 @@ class ImageService:
 
         memory = self.models.memory
         device = self.models.device
-        dtype = "float16" if device == "cuda" else "float32"
+        precision = self.models.precision_of("image")
 
         def load():
             location = self.models.registry.location(spec)
-            return ImageEngine(location, device=device, dtype=dtype, budget_bytes=memory.budget_bytes).load()
+            return ImageEngine(location, device=device, dtype=precision, budget_bytes=memory.budget_bytes).load()
 
-        return memory.get(f"image:{spec.id}", load, size_bytes=lambda e: e.size_bytes(),
-                          unload=lambda e: e.unload())
+        return self.models.loaded_in("image", f"image:{spec.id}", load, size_bytes=lambda e: e.size_bytes(),
+                                     unload=lambda e: e.unload())
 
     @property
     def content_filter(self) -> bool:

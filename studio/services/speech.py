@@ -70,12 +70,15 @@ class SpeechService:
 
         location = self.models.registry.location(spec)
 
+        precision = self.models.precision_of("speech")
+
         def load():
             return SpeechEngine(location, device=self.models.device, language=language_of(spec.id),
-                                voices_dir=self.voices_dir).load()
+                                voices_dir=self.voices_dir, dtype=precision).load()
 
         try:
-            return self.models.memory.get(f"speech:{spec.id}", load, size_bytes=lambda e: module_bytes(e.modules))
+            return self.models.loaded_in("speech", f"speech:{spec.id}", load,
+                                         size_bytes=lambda e: module_bytes(e.modules))
         except SpeechInputError as exc:  # not a TTS model
             raise Invalid(str(exc)) from exc
 

@@ -66,34 +66,22 @@ class TextService:
     @property
     def precision(self) -> str:
         """The precision setting for text models (auto | fp32 | bf16 | fp16)."""
-        return self.models.config.precision.get("text", "auto")
+        return self.models.precision_of("text")
 
     def set_precision(self, choice: str) -> str:
         """Change the setting; loaded models switch on their next request (the other variant loads)."""
-        from engines.precision import normalize
-
-        try:
-            self.models.config.precision["text"] = normalize(choice)
-        except ValueError as exc:
-            raise Invalid(str(exc)) from exc
-        return self.precision
+        return self.models.set_precision("text", choice)
 
     def engine(self, spec):
         from engines.text import TextEngine
 
-        memory = self.models.memory
         location = self.models.registry.location(spec)
         precision = self.precision
-        key = f"text:{spec.id}"
 
         def load():
             return TextEngine(location, device=self.models.device, dtype=precision).load()
 
-        engine = memory.get(key, load, size_bytes=lambda e: e.size_bytes())
-        if engine.precision != precision:  # the setting changed since it was loaded: load the other variant
-            memory.evict(key)
-            engine = memory.get(key, load, size_bytes=lambda e: e.size_bytes())
-        return engine
+        return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
 
     def generate(self, params: TextGenerateParams, *, user: str,
                  on_text: Callable[[list[str]], None] | None = None,

@@ -6,6 +6,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.errors import StudioError
+from studio.services.models import PRECISION_KINDS
 from studio.ui.common import require_admin, ui_error
 
 
@@ -35,8 +36,10 @@ def _status(studio: Studio) -> str:
 def _precision_note(studio: Studio) -> str:
     p = studio.models.precision()
     reduced = p["reduced"] or "fp32 (this device has no fast reduced precision)"
-    return (f"**Text precision** `{p['text']}` — `auto` on this device means **{reduced}** for models of "
-            "20M+ weights and fp32 for the tiny starter models. Image and speech engines pick their own for now.")
+    settings = " · ".join(f"{kind} `{p[kind]}`" for kind in PRECISION_KINDS)
+    return (f"**Precision** {settings} — `auto` on this device means **{reduced}** for models of 20M+ "
+            "weights and fp32 for the tiny starter models. A loaded model reloads in a new setting on its "
+            "next request.")
 
 
 def build(studio: Studio):
@@ -59,25 +62,34 @@ def build(studio: Studio):
 
     content_filter.input(set_filter, inputs=[content_filter])
 
-    # Precision: what text models run in. Switching reloads a loaded model in the other variant.
+    # Precision per engine. Switching reloads a loaded model of that kind in the other variant.
     precision_note = gr.Markdown(elem_id="settings-precision-note")  # filled on page load (needs torch)
-    precision = gr.Radio(["auto", "fp32", "bf16", "fp16"], value=studio.config.precision["text"],
-                         elem_id="settings-precision",
-                         label="Text model precision (auto: reduced precision where this device runs it fast)")
+    radios = {}
+    with gr.Row():
+        for kind in PRECISION_KINDS:
+            radios[kind] = gr.Radio(["auto", "fp32", "bf16", "fp16"], value=studio.config.precision[kind],
+                                    elem_id=f"settings-precision-{kind}",
+                                    label=f"{kind.capitalize()} precision")
 
-    def set_precision(choice: str, request: gr.Request):
-        require_admin(studio, request)
-        try:
-            studio.text.set_precision(choice)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
-        gr.Info(f"Text models now run in {choice}; a loaded model switches on its next request.")
-        return _precision_note(studio)
+    def setter(kind: str):
+        def set_precision(choice: str, request: gr.Request):
+            require_admin(studio, request)
+            try:
+                studio.models.set_precision(kind, choice)
+            except StudioError as exc:
+                raise ui_error(exc) from exc
+            gr.Info(f"{kind.capitalize()} models now run in {choice}; a loaded model switches on its next request.")
+            return _precision_note(studio)
 
-    precision.input(set_precision, inputs=[precision], outputs=[precision_note])
+        return set_precision
+
+    for kind, radio in radios.items():
+        radio.input(setter(kind), inputs=[radio], outputs=[precision_note])
 
     def load():
-        return _status(studio), _models_table(studio), studio.text.precision, _precision_note(studio)
+        return (_status(studio), _models_table(studio), *(studio.models.precision_of(k) for k in PRECISION_KINDS),
+                _precision_note(studio))
 
-    refresh.click(load, outputs=[status, table, precision, precision_note])
-    return load, [], [status, table, precision, precision_note]
+    outputs = [status, table, *radios.values(), precision_note]
+    refresh.click(load, outputs=outputs)
+    return load, [], outputs

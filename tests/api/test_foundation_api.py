@@ -137,6 +137,7 @@ def test_visitors_get_403_on_uploads_jobs_and_deletes(tmp_path):
             c.post("/api/v1/adapters/mix", json={"adapters": [], "name": "x"}),
             c.post("/api/v1/datasets/demo", json={}),
             c.delete("/api/v1/tokens/tok_0123456789abcdef"),
+            c.put("/api/v1/settings/precision", json={"text": "fp32"}),
         ]
         assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused]
         assert all(r.json()["error"]["code"] == "forbidden" for r in refused)

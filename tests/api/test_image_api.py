@@ -204,6 +204,22 @@ def test_lora_scale_changes_the_image_and_scale_zero_is_the_base_model(api):
     assert api.studio.models.memory.load_counts["image:starter/sd-tiny"] == 1  # switching never reloads
 
 
+def test_image_precision_setting_reloads_the_pipeline_in_bf16_and_loras_still_apply(api):
+    lora = make_lora(api)
+    base32 = pixels(png(api, gen(api, seed=5)["outputs"][0]))
+    r = api.put("/api/v1/settings/precision", json={"image": "bf16"})
+    assert r.status_code == 200 and r.json()["image"] == "bf16"
+    base16 = pixels(png(api, gen(api, seed=5)["outputs"][0]))
+    engine = api.studio.image.engine(api.studio.image.resolve(None)[0])
+    assert engine.dtype == "bfloat16" and next(engine.pipe.unet.parameters()).dtype is torch.bfloat16
+    assert api.studio.models.memory.load_counts["image:starter/sd-tiny"] == 2
+    assert base16.shape == base32.shape and np.array_equal(base16, pixels(png(api, gen(api, seed=5)["outputs"][0])))
+    assert np.abs(base16.astype(int) - base32.astype(int)).mean() < 8  # the same picture, rounded differently
+    styled = pixels(png(api, gen(api, seed=5, lora=lora, lora_scale=1.0)["outputs"][0]))
+    assert not np.array_equal(styled, base16)
+    assert api.studio.models.memory.load_counts["image:starter/sd-tiny"] == 2
+
+
 def test_lora_errors(api):
     other = make_lora(api, base_model="stable-diffusion-v1-5/stable-diffusion-v1-5")
     r = api.post("/api/v1/image/generate", json={"prompt": "x", "lora": other, "model": STARTER_IMAGE})

@@ -61,6 +61,14 @@ def test_admin_signs_in_and_sees_training(browser, studio_server):
         page.click("#signin")
         page.locator("#studio-user").get_by_text("Signed in as").wait_for()
         page.locator("button[role=tab]", has_text="Training").wait_for()
+        # Settings: the speech engine's precision, switched in the page, is what the studio now runs
+        open_tab(page, "Models / Settings")
+        page.locator("#settings-precision-speech").get_by_text("bf16").click()
+        expect(page.locator("#settings-precision-note")).to_contain_text("speech bf16")
+        assert httpx.get(studio_server.url + "/api/v1/health", auth=("admin", "admin-pass")).json()[
+            "precision"]["speech"] == "bf16"
+        page.locator("#settings-precision-speech").get_by_text("fp32").click()
+        expect(page.locator("#settings-precision-note")).to_contain_text("speech fp32")
     finally:
         context.close()
 

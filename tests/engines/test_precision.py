@@ -159,3 +159,45 @@ def test_the_studio_setting_is_in_health_and_switching_loads_the_other_variant(a
     assert api_client.get("/api/v1/health").json()["precision"]["text"] == "bf16"
     with pytest.raises(Exception, match="Unknown precision"):
         studio.text.set_precision("int4")
+
+
+def test_each_engine_has_its_own_setting_changed_through_the_api(api_client):
+    r = api_client.get("/api/v1/settings/precision")
+    assert r.status_code == 200 and {k: r.json()[k] for k in ("text", "image", "speech")} == {
+        "text": "auto", "image": "auto", "speech": "fp32"}
+    r = api_client.put("/api/v1/settings/precision", json={"image": "bf16", "speech": "bf16"})
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in ("text", "image", "speech")} == {"text": "auto", "image": "bf16", "speech": "bf16"}
+    assert api_client.get("/api/v1/health").json()["precision"]["speech"] == "bf16"
+    for bad in ({"image": "int4"}, {"video": "bf16"}, {"text": None, "image": 3}):
+        r = api_client.put("/api/v1/settings/precision", json=bad)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field", r.text
+    assert api_client.studio.config.precision == {"text": "auto", "image": "bf16", "speech": "bf16"}  # unchanged
+    with pytest.raises(Exception, match="per engine"):
+        api_client.studio.models.set_precision("gan", "bf16")
+
+
+def test_speech_runs_in_the_chosen_precision_and_reloads_when_it_changes(api_client):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    studio = api_client.studio
+    body = {"text": "Hello there, twelve cats.", "seed": 3}
+
+    def speak() -> tuple[np.ndarray, str]:
+        r = api_client.post("/api/v1/speech/generate", json=body)
+        assert r.status_code == 200, r.text
+        audio, _ = sf.read(io.BytesIO(api_client.get(r.json()["outputs"][0]["url"]).content), dtype="float32")
+        return audio, studio.speech.engine(studio.speech.resolve(None)).dtype
+
+    fp32, dtype = speak()
+    assert dtype == "float32"
+    assert api_client.put("/api/v1/settings/precision", json={"speech": "bf16"}).status_code == 200
+    bf16, dtype = speak()
+    again, _ = speak()
+    assert dtype == "bfloat16" and np.isfinite(bf16).all() and len(bf16) > 0
+    assert np.array_equal(bf16, again)  # reproducible in bf16 too
+    loads = {k: v for k, v in studio.models.memory.load_counts.items() if k.startswith("speech:")}
+    assert list(loads.values()) == [2]  # loaded once per precision, not per request
