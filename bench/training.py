@@ -13,6 +13,7 @@ and saves, so both are left out. The median run counts; the ratio is the median 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -171,7 +172,17 @@ def run_gan(ctx: Context, names: set[str]) -> list[Figure]:
 
     def studio() -> float:
         run_dir = _job(ctx, "gan", params, dataset, None, "studio")
-        run(config, run_dir)
+        # the trainer picks its threads from the machine's load; OMP_NUM_THREADS (its documented
+        # override) gives it the baseline's count instead, so both sides run the same settings
+        before = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(ctx.threads)
+        try:
+            run(config, run_dir)
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
         torch.set_num_threads(ctx.threads)
         return _window_rate(_event_times(run_dir), params["batch_size"])
 
