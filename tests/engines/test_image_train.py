@@ -16,13 +16,12 @@ from PIL import Image, ImageDraw
 
 from engines.image.train import (
     ImageLoraConfig,
-    batch_indices,
     default_learning_rate,
-    read_captioned_images,
     resolve_mixed_precision,
     run,
     sample_settings,
 )
+from engines.image.train_data import batch_indices, read_captioned_images
 from engines.starter import STARTER_IMAGE, ensure_starter
 from engines.training import JobConfig, RunDir, describe_config, latest_checkpoint, resolve_params
 

@@ -18,15 +18,8 @@ from engines.text.adapters import (
     merge_adapter,
     mix_adapters,
 )
-from engines.text.train import (
-    TextLoraConfig,
-    micro_batch_indices,
-    pack_documents,
-    prompt_completion_example,
-    resolve_method,
-    run,
-    split_rows,
-)
+from engines.text.train import TextLoraConfig, resolve_method, run
+from engines.text.train_data import micro_batch_indices, pack_documents, prompt_completion_example, split_rows
 from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
 
 COLORS = ["red", "brown", "grey", "white", "black", "quick"]
