@@ -68,6 +68,12 @@ class MemoryManager:
         with self._lock:
             return key in self._entries
 
+    def peek(self, key: str) -> Any | None:
+        """The loaded value under `key` (None when not loaded), without counting as a use."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else entry.value
+
     def get(
         self,
         key: str,

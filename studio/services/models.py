@@ -160,15 +160,16 @@ class ModelService:
         memory = self.__dict__.get("memory")
         out: dict[str, list] = {}
         for kind in KINDS:
-            out[kind] = [
-                {
+            out[kind] = []
+            for s in self.registry.list(kind):
+                engine = memory.peek(f"{kind}:{s.id}") if memory else None
+                out[kind].append({
                     "id": s.id,
                     "source": s.source,
-                    "loaded": bool(memory and memory.is_loaded(f"{kind}:{s.id}")),
+                    "loaded": engine is not None,
+                    "dtype": _running_dtype(engine),  # what a loaded model runs in, e.g. "bfloat16"
                     "default": s.id == self.registry.default_id(kind),
-                }
-                for s in self.registry.list(kind)
-            ]
+                })
         for adapter_type, key in ADAPTER_TYPES_LISTED.items():
             rows = self.store.query(
                 "SELECT id, name, base_model, job_id, created_at, meta FROM adapters WHERE type = ? "
@@ -187,3 +188,9 @@ class ModelService:
                 for r in rows
             ]
         return out
+
+
+def _running_dtype(engine: Any) -> str | None:
+    """"float32", "bfloat16" … for a loaded text, image or speech engine; None otherwise."""
+    dtype = getattr(engine, "dtype", None) if engine is not None else None
+    return str(dtype) if isinstance(dtype, str) else None

@@ -15,7 +15,8 @@ def _models_table(studio: Studio) -> list[list]:
     rows = []
     for kind in ("text", "image", "gan", "speech"):
         for m in listing[kind]:
-            rows.append([kind, m["id"], m["source"], "yes" if m["loaded"] else "", "default" if m["default"] else ""])
+            loaded = f"yes ({m['dtype']})" if m["loaded"] and m.get("dtype") else "yes" if m["loaded"] else ""
+            rows.append([kind, m["id"], m["source"], loaded, "default" if m["default"] else ""])
     for key, label in (("text_adapters", "text adapter"), ("image_loras", "image LoRA")):
         for a in listing[key]:
             rows.append([label, a["id"], f"trained on {a['base_model']}", "", a.get("name", "")])

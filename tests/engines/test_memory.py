@@ -26,6 +26,16 @@ def test_least_recently_used_is_evicted_first():
     assert loads == ["a", "b", "c", "d", "e"]  # getting a loaded entry never reloads it
 
 
+def test_peeking_neither_loads_nor_counts_as_a_use():
+    mm = MemoryManager(budget_bytes=200)
+    loads: list[str] = []
+    for name in ("a", "b"):
+        mm.get(name, loader(name, loads), size_bytes=100)
+    assert mm.peek("a") == {"name": "a"} and mm.peek("zzz") is None
+    mm.get("c", loader("c", loads), size_bytes=100)  # a stays the oldest although it was peeked at
+    assert mm.loaded() == ["b", "c"] and loads == ["a", "b", "c"]
+
+
 def test_an_entry_bigger_than_the_budget_loads_alone():
     mm = MemoryManager(budget_bytes=100)
     mm.get("small", lambda: 1, size_bytes=50)
