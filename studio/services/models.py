@@ -191,6 +191,6 @@ class ModelService:
 
 
 def _running_dtype(engine: Any) -> str | None:
-    """"float32", "bfloat16" … for a loaded text, image or speech engine; None otherwise."""
+    """What a loaded text, image or speech engine runs in ("float32", "bfloat16" …); None otherwise."""
     dtype = getattr(engine, "dtype", None) if engine is not None else None
     return str(dtype) if isinstance(dtype, str) else None
