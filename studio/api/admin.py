@@ -54,8 +54,8 @@ def get_precision(studio: Studio = Depends(get_studio)) -> dict:
 @router.put("/settings/precision")
 def set_precision(body: PrecisionSettings, studio: Studio = Depends(get_studio),
                   user: User = Depends(require_admin)) -> dict:
-    """Change the precision of one or more engines. A loaded model reloads in the new precision on its
-    next request."""
+    """Change the precision of one or more engines (kept across restarts). A loaded model reloads in
+    the new precision on its next request."""
     for kind, choice in body.model_dump(exclude_none=True).items():
-        studio.models.set_precision(kind, choice)
+        studio.settings.set_precision(kind, choice, user.name)
     return studio.models.precision()

@@ -13,14 +13,12 @@ from engines import hub
 from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec
 from studio import __version__
 from studio.config import StudioConfig
-from studio.services.errors import Invalid
 from studio.store import Store
 
 log = logging.getLogger("studio.models")
 
 ADAPTER_TYPES_LISTED = {"text_adapter": "text_adapters", "image_lora": "image_loras"}
 MODEL_TYPES = {"text_model": "text", "gan": "gan"}
-PRECISION_KINDS = ("text", "image", "speech")  # engines with a precision setting
 
 
 class ModelService:
@@ -108,21 +106,9 @@ class ModelService:
         return {**self.config.precision, "reduced": dtype_name(reduced) if reduced is not None else None}
 
     def precision_of(self, kind: str) -> str:
-        """The precision setting of one engine kind (text | image | speech): auto | fp32 | bf16 | fp16."""
+        """The precision setting of one engine kind (text | image | speech): auto | fp32 | bf16 | fp16.
+        Admins change it through `Studio.settings`."""
         return self.config.precision.get(kind, "auto")
-
-    def set_precision(self, kind: str, choice: str) -> str:
-        """Change one engine kind's setting; a loaded model of that kind reloads in the new precision on
-        its next request (see `loaded_in`)."""
-        from engines.precision import normalize
-
-        if kind not in PRECISION_KINDS:
-            raise Invalid(f"Precision is set per engine: one of {', '.join(PRECISION_KINDS)}, not '{kind}'.")
-        try:
-            self.config.precision[kind] = normalize(choice)
-        except ValueError as exc:
-            raise Invalid(str(exc)) from exc
-        return self.config.precision[kind]
 
     def loaded_in(self, kind: str, key: str, load: Callable[[], Any], **kwargs) -> Any:
         """The memory manager's engine under `key`, in the kind's current precision: an engine loaded

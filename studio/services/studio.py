@@ -10,6 +10,7 @@ from pathlib import Path
 from studio.config import StudioConfig
 from studio.services.auth import AuthService
 from studio.services.limits import RequestGate
+from studio.services.settings import SettingsService
 from studio.store import Store
 
 log = logging.getLogger("studio")
@@ -22,6 +23,8 @@ class Studio:
         for sub in ("datasets", "runs", "outputs", "models", "tmp"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "studio.db")
+        self.settings = SettingsService(config, self.store)
+        self.settings.load()  # admin settings from earlier runs (precision, content filter)
         self.auth = AuthService(config.accounts, config.guest_access, self.store)
         self.gate = RequestGate(config.max_running, config.max_per_user, config.max_queue)
 

@@ -68,10 +68,6 @@ class TextService:
         """The precision setting for text models (auto | fp32 | bf16 | fp16)."""
         return self.models.precision_of("text")
 
-    def set_precision(self, choice: str) -> str:
-        """Change the setting; loaded models switch on their next request (the other variant loads)."""
-        return self.models.set_precision("text", choice)
-
     def engine(self, spec):
         from engines.text import TextEngine
 

@@ -94,4 +94,14 @@ MIGRATIONS: list[str] = [
         revoked_at  TEXT
     );
     """,
+    # 3 — admin settings changed while the studio runs (precision per engine, content filter),
+    # kept across restarts; the value is JSON
+    """
+    CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        updated_by  TEXT
+    );
+    """,
 ]

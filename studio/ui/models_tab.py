@@ -6,7 +6,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.errors import StudioError
-from studio.services.models import PRECISION_KINDS
+from studio.services.settings import PRECISION_KINDS
 from studio.ui.common import require_admin, ui_error
 
 
@@ -57,8 +57,8 @@ def build(studio: Studio):
                                  label="Image content filter (the model's safety checker, where it ships one)")
 
     def set_filter(on: bool, request: gr.Request):
-        require_admin(studio, request)
-        studio.config.image_content_filter = bool(on)
+        user = require_admin(studio, request)
+        studio.settings.set_content_filter(on, user.name)
         gr.Info(f"Image content filter {'on' if on else 'off'}.")
 
     content_filter.input(set_filter, inputs=[content_filter])
@@ -74,9 +74,9 @@ def build(studio: Studio):
 
     def setter(kind: str):
         def set_precision(choice: str, request: gr.Request):
-            require_admin(studio, request)
+            user = require_admin(studio, request)
             try:
-                studio.models.set_precision(kind, choice)
+                studio.settings.set_precision(kind, choice, user.name)
             except StudioError as exc:
                 raise ui_error(exc) from exc
             gr.Info(f"{kind.capitalize()} models now run in {choice}; a loaded model switches on its next request.")
@@ -88,9 +88,9 @@ def build(studio: Studio):
         radio.input(setter(kind), inputs=[radio], outputs=[precision_note])
 
     def load():
-        return (_status(studio), _models_table(studio), *(studio.models.precision_of(k) for k in PRECISION_KINDS),
-                _precision_note(studio))
+        return (_status(studio), _models_table(studio), studio.config.image_content_filter,
+                *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio))
 
-    outputs = [status, table, *radios.values(), precision_note]
+    outputs = [status, table, content_filter, *radios.values(), precision_note]
     refresh.click(load, outputs=outputs)
     return load, [], outputs

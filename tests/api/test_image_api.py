@@ -245,5 +245,5 @@ def test_images_the_content_filter_flags_are_withheld_not_stored(api):
     assert sum("withheld by the content filter" in w for w in body["warnings"]) == 2
     assert len(api.studio.outputs.recent("image")) == 1
     assert len(list((api.studio.data_dir / "outputs").rglob("*.png"))) == 1  # no black image on disk
-    api.studio.config.image_content_filter = False  # the Settings switch
+    api.studio.settings.set_content_filter(False, "admin")  # the Settings switch
     assert len(gen(api, seed=9)["outputs"]) == 1

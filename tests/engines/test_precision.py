@@ -151,14 +151,14 @@ def test_the_studio_setting_is_in_health_and_switching_loads_the_other_variant(a
     body = {"prompt": "the fox", "max_new_tokens": 4, "seed": 1}
     assert api_client.post("/api/v1/text/generate", json=body).status_code == 200
     assert studio.text.engine(studio.text.resolve(None, None)[0]).dtype == "float32"  # auto: starter stays fp32
-    studio.text.set_precision("bf16")
+    studio.settings.set_precision("text", "bf16")
     r = api_client.post("/api/v1/text/generate", json=body)
     assert r.status_code == 200 and len(r.json()["outputs"]) == 1
     engine = studio.text.engine(studio.text.resolve(None, None)[0])
     assert engine.dtype == "bfloat16" and studio.models.memory.load_counts[f"text:{STARTER_TEXT}"] == 2
     assert api_client.get("/api/v1/health").json()["precision"]["text"] == "bf16"
     with pytest.raises(Exception, match="Unknown precision"):
-        studio.text.set_precision("int4")
+        studio.settings.set_precision("text", "int4")
 
 
 def test_each_engine_has_its_own_setting_changed_through_the_api(api_client):
@@ -174,7 +174,7 @@ def test_each_engine_has_its_own_setting_changed_through_the_api(api_client):
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field", r.text
     assert api_client.studio.config.precision == {"text": "auto", "image": "bf16", "speech": "bf16"}  # unchanged
     with pytest.raises(Exception, match="per engine"):
-        api_client.studio.models.set_precision("gan", "bf16")
+        api_client.studio.settings.set_precision("gan", "bf16")
 
 
 def test_speech_runs_in_the_chosen_precision_and_reloads_when_it_changes(api_client):

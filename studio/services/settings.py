@@ -1,0 +1,72 @@
+"""Admin settings changed while the studio runs — the precision of each engine and the image
+content filter — kept in the store so that a restart keeps them. They live on `StudioConfig`,
+which every service reads on each request; this service applies the stored values at start and
+records each change."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from studio.config import StudioConfig
+from studio.services.errors import Invalid
+from studio.store import Store, utcnow
+
+log = logging.getLogger("studio.settings")
+
+PRECISION_KINDS = ("text", "image", "speech")  # engines with a precision setting
+
+
+class SettingsService:
+    def __init__(self, config: StudioConfig, store: Store):
+        self.config = config
+        self.store = store
+
+    def load(self) -> None:
+        """Apply what was stored over the defaults; a value that no longer validates is skipped."""
+        from engines.precision import normalize
+
+        for row in self.store.query("SELECT key, value FROM settings"):
+            key, value = row["key"], json.loads(row["value"])
+            try:
+                if key.startswith("precision.") and key.removeprefix("precision.") in PRECISION_KINDS:
+                    self.config.precision[key.removeprefix("precision.")] = normalize(value)
+                elif key == "image_content_filter":
+                    self.config.image_content_filter = bool(value)
+            except ValueError:
+                log.warning("ignoring the stored setting %s=%r", key, value)
+
+    def _store(self, key: str, value: Any, user: str | None) -> None:
+        with self.store.transaction() as c:
+            c.execute(
+                "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                (key, json.dumps(value), utcnow(), user),
+            )
+
+    def precision_of(self, kind: str) -> str:
+        """One engine kind's setting: auto | fp32 | bf16 | fp16."""
+        return self.config.precision.get(kind, "auto")
+
+    def set_precision(self, kind: str, choice: str, user: str | None = None) -> str:
+        """Change one engine kind's precision (kept across restarts); a loaded model of that kind
+        reloads in it on its next request."""
+        from engines.precision import normalize
+
+        if kind not in PRECISION_KINDS:
+            raise Invalid(f"Precision is set per engine: one of {', '.join(PRECISION_KINDS)}, not '{kind}'.")
+        try:
+            choice = normalize(choice)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
+        self._store(f"precision.{kind}", choice, user)
+        self.config.precision[kind] = choice
+        return choice
+
+    def set_content_filter(self, on: bool, user: str | None = None) -> bool:
+        """Switch the image content filter (the model's safety checker) on or off, kept across restarts."""
+        self._store("image_content_filter", bool(on), user)
+        self.config.image_content_filter = bool(on)
+        return bool(on)
