@@ -57,21 +57,22 @@ def _gan_artifact(data_dir: Path) -> Path:
 def measure(kind: str, data_dir: Path, device: str) -> float:
     from studio.app import build_app
     from studio.config import StudioConfig
+    from studio.services.auth import LOCAL_ADMIN as BENCH
 
     app = build_app(StudioConfig(data_dir=data_dir, offline=True, device=device), ui=True)
     studio = app.state.studio
     if kind == "text":
         from studio.services.text import TextGenerateParams
 
-        studio.text.generate(TextGenerateParams(prompt="The sea was gray", max_new_tokens=8, seed=1), user="bench")
+        studio.text.generate(TextGenerateParams(prompt="The sea was gray", max_new_tokens=8, seed=1), user=BENCH)
     elif kind == "image":
         from studio.services.image import ImageGenerateParams
 
-        studio.image.generate(ImageGenerateParams(prompt="a red fox", seed=1), user="bench")
+        studio.image.generate(ImageGenerateParams(prompt="a red fox", seed=1), user=BENCH)
     elif kind == "speech":
         from studio.services.speech import SpeechGenerateParams
 
-        studio.speech.generate(SpeechGenerateParams(text="the sea was gray", seed=1), user="bench")
+        studio.speech.generate(SpeechGenerateParams(text="the sea was gray", seed=1), user=BENCH)
     elif kind == "gan":
         from engines.gan.generate import GanEngine
 

@@ -35,6 +35,7 @@ class RequestLimits:
     image_outputs: int = 4
     speech_chars: int = 5_000
     gan_outputs: int = 16
+    gan_frames: int = 16  # frames of one latent walk
 
 
 @dataclass

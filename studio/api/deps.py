@@ -54,18 +54,3 @@ def require_admin(request: Request) -> User:
     if not user.is_admin:
         raise Forbidden(f"'{user.name}' may not do this: only admins upload, train, import or delete.")
     return user
-
-
-async def generate_for(studio: Studio, who: User, kind: str, params: dict, fn, *args, **kwargs):
-    """Size limits for non-admins, then a fair turn at the gate, then `fn(*args, **kwargs)` in a thread."""
-    from fastapi.concurrency import run_in_threadpool
-
-    from studio.services.limits import enforce
-
-    enforce(studio.config.limits, who, kind, params)
-
-    def gated():
-        with studio.gate.enter(who):
-            return fn(*args, **kwargs)
-
-    return await run_in_threadpool(gated)

@@ -67,8 +67,9 @@ class VoteIn(BaseModel):
 
 @router.post("/compare")
 def compare(body: CompareParams, studio: Studio = Depends(get_studio), user: User = Depends(require_user)) -> dict:
-    """Two versions answer the same prompt with the same seed; vote with /compare/{id}/vote."""
-    return studio.arena.compare(body, user=user.name)
+    """Two versions answer the same prompt with the same seed, in an order the studio picks at random;
+    neither output says which version made it until you vote with /compare/{id}/vote."""
+    return studio.arena.compare(body, user=user)
 
 
 @router.post("/compare/{comparison_id}/vote")

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from studio.api.datasets import DatasetSummary
-from studio.api.deps import generate_for, get_studio, require_admin, require_user
+from studio.api.deps import get_studio, require_admin, require_user
 from studio.services import Studio
 from studio.services.auth import User
 from studio.services.gan import DemoDatasetParams, GanGenerateParams, GanWalkParams
@@ -27,9 +27,7 @@ async def generate_gan(
     → `{"outputs": [{"id", "url", "seed"}], "model", "elapsed_s"}`. An unknown `model` is a 404
     whose message lists the trained GANs.
     """
-    return await generate_for(
-        studio, user, "gan", body.model_dump(), studio.gan.generate, body, user=user.name
-    )
+    return await run_in_threadpool(studio.gan.generate, body, user=user)
 
 
 @router.post("/gan/walk")
@@ -41,8 +39,7 @@ async def latent_walk(
     The first and last frames are pixel-identical to the two seeds' single images.
     → `{"frames": [{"id", "url", "t", "seed"}], "gif": {"id", "url"}, "model", "elapsed_s"}`.
     """
-    # A walk is cheap (one small forward pass per frame): it waits its turn but has no size limit.
-    return await generate_for(studio, user, "gan", {}, studio.gan.walk, body, user=user.name)
+    return await run_in_threadpool(studio.gan.walk, body, user=user)
 
 
 @router.get("/gan/{model}/export", response_class=FileResponse)

@@ -1,8 +1,9 @@
 """Generation routes. Each result is stored as an output with an id that can be rated."""
 
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 
-from studio.api.deps import generate_for, get_studio, require_user
+from studio.api.deps import get_studio, require_user
 from studio.services import Studio
 from studio.services.auth import User
 from studio.services.text import TextGenerateParams
@@ -14,4 +15,4 @@ router = APIRouter(tags=["generation"])
 async def generate_text(body: TextGenerateParams, studio: Studio = Depends(get_studio),
                         user: User = Depends(require_user)) -> dict:
     """Generate `num_outputs` continuations of `prompt` in one batched call."""
-    return await generate_for(studio, user, "text", body.model_dump(), studio.text.generate, body, user=user.name)
+    return await run_in_threadpool(studio.text.generate, body, user=user)

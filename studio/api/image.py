@@ -19,7 +19,7 @@ async def generate_image(body: ImageGenerateParams, studio: Studio = Depends(get
     Each PNG carries its parameters in an AUTOMATIC1111-style `parameters` chunk. Images withheld by
     the content filter are listed under `filtered` (seed only) and never stored.
     """
-    return await run_in_threadpool(studio.image.generate, body, user=user.name)
+    return await run_in_threadpool(studio.image.generate, body, user=user)
 
 
 @router.post("/image/pnginfo")

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from studio.api.deps import generate_for, get_studio, require_user
+from studio.api.deps import get_studio, require_user
 from studio.services import Studio
 from studio.services.auth import User
 from studio.services.speech import SpeechGenerateParams
@@ -15,7 +15,7 @@ router = APIRouter(tags=["generation"])
 async def generate_speech(body: SpeechGenerateParams, studio: Studio = Depends(get_studio),
                           user: User = Depends(require_user)) -> dict:
     """Speak `text` (any length: synthesised sentence by sentence and joined) into one WAV or FLAC clip."""
-    return await generate_for(studio, user, "speech", body.model_dump(), studio.speech.generate, body, user=user.name)
+    return await run_in_threadpool(studio.speech.generate, body, user=user)
 
 
 @router.get("/speech/voices")

@@ -1,5 +1,9 @@
 """Blind A/B comparisons: two versions answer the same prompt with the same seed; people vote;
-a Bradley–Terry model ranks the versions (ties count half) with bootstrap confidence intervals."""
+a Bradley–Terry model ranks the versions (ties count half) with bootstrap confidence intervals.
+
+Blindness is this service's rule, not a door's: it decides at random which version is shown as
+`a`, and an arena output says which version made it only once its comparison is voted (the vote's
+answer reveals both; `OutputService.get` hides the version of an arena output until then)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from collections import defaultdict
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from studio.services.auth import User
 from studio.services.errors import Conflict, Invalid, NotFound
+from studio.services.limits import Admission
 from studio.services.outputs import OutputService
 from studio.services.text import TextGenerateParams, TextService
 from studio.store import Store, new_id, utcnow
@@ -63,35 +69,45 @@ def bradley_terry(pairs: list[tuple[str, str, float]], iters: int = 200) -> dict
 
 
 class ArenaService:
-    def __init__(self, store: Store, outputs: OutputService, text: TextService):
+    def __init__(self, store: Store, outputs: OutputService, text: TextService, admission: Admission):
         self.store = store
         self.outputs = outputs
         self.text = text
+        self.admission = admission
+        self._random = random.SystemRandom()  # which side is shown first: nobody can predict it
 
-    def compare(self, params: CompareParams, *, user: str) -> dict:
-        seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**31)
-        results = []
-        for side in (params.a, params.b):
-            gen = self.text.generate(
-                TextGenerateParams(prompt=params.prompt, model=side.model, adapter=side.adapter,
-                                   max_new_tokens=params.max_new_tokens, seed=seed),
-                user=user,
-            )
-            results.append(gen)
-        a_id, b_id = results[0]["outputs"][0]["id"], results[1]["outputs"][0]["id"]
-        if version_label(results[0]["model"], results[0]["adapter"]) == version_label(
-            results[1]["model"], results[1]["adapter"]
-        ):
-            raise Invalid("a and b are the same version; pick two different models or adapters.")
-        comparison_id = new_id("cmp_")
+    def compare(self, params: CompareParams, *, user: User) -> dict:
+        # 1. One admission for the pair: the caller's limits, then a fair turn
+        with self.admission.admit(user, params.kind, {"max_new_tokens": params.max_new_tokens}):
+            # 2. Two different versions, checked before anything runs
+            sides = [params.a, params.b]
+            labels = []
+            for side in sides:
+                spec, adapter_row = self.text.resolve(side.model, side.adapter)
+                labels.append(version_label(spec.id, adapter_row["id"] if adapter_row is not None else None))
+            if labels[0] == labels[1]:
+                raise Invalid("a and b are the same version; pick two different models or adapters.")
+            # 3. The service, not the page, decides the order
+            if self._random.random() < 0.5:
+                sides.reverse()
+            seed = params.seed if params.seed is not None else self._random.randrange(2**31)
+            comparison_id = new_id("cmp_")
+            ids = []
+            for side in sides:
+                gen = self.text.generate_admitted(
+                    TextGenerateParams(prompt=params.prompt, model=side.model, adapter=side.adapter,
+                                       max_new_tokens=params.max_new_tokens, seed=seed),
+                    user=user, output_params={"arena": comparison_id},
+                )
+                ids.append(gen["outputs"][0]["id"])
         with self.store.transaction() as c:
             c.execute(
                 "INSERT INTO comparisons (id, kind, prompt, a_output_id, b_output_id, user, created_at) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (comparison_id, params.kind, params.prompt, a_id, b_id, user, utcnow()),
+                (comparison_id, params.kind, params.prompt, ids[0], ids[1], user.name, utcnow()),
             )
-        return {"id": comparison_id, "seed": seed, "a": self.outputs.get(a_id, user=user),
-                "b": self.outputs.get(b_id, user=user)}
+        return {"id": comparison_id, "seed": seed, "a": self.outputs.get(ids[0], user=user.name),
+                "b": self.outputs.get(ids[1], user=user.name)}
 
     def _row(self, comparison_id: str):
         row = self.store.query_one("SELECT * FROM comparisons WHERE id = ?", (comparison_id,))

@@ -19,7 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engines.registry import ModelSpec, UnknownModel
+from studio.services.auth import User
 from studio.services.errors import Forbidden, Invalid, NotFound
+from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
 from studio.store import Store
@@ -77,10 +79,11 @@ class DemoDatasetParams(BaseModel):
 
 
 class GanService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
         self.models = models
         self.outputs = outputs
         self.store = store
+        self.admission = admission
 
     @property
     def data_dir(self) -> Path:
@@ -142,9 +145,14 @@ class GanService:
         return folder
 
     # -- generating ------------------------------------------------------------------------------
-    def generate(self, params: GanGenerateParams, *, user: str) -> dict[str, Any]:
+    def generate(self, params: GanGenerateParams, *, user: User) -> dict[str, Any]:
+        with self.admission.admit(user, "gan", {"num_outputs": params.num_outputs}):
+            return self._generate_admitted(params, user)
+
+    def _generate_admitted(self, params: GanGenerateParams, user: User) -> dict[str, Any]:
         # 1. Resolve and load; 2. generate seeds seed … seed + n - 1; 3. store each PNG, then answer
         spec = self.resolve(params.model)
+        self.admission.require()
         engine = self.engine(spec)
         seed = params.seed if params.seed is not None else secrets.randbelow(2**31)
         result = engine.generate(num_outputs=params.num_outputs, seed=seed)
@@ -156,7 +164,7 @@ class GanService:
                 item.image,
                 text,
                 spec,
-                user=user,
+                user=user.name,
                 seed=item.seed,
                 params={"num_outputs": params.num_outputs, "resolution": res},
             )
@@ -169,11 +177,16 @@ class GanService:
             "resolution": res,
         }
 
-    def walk(self, params: GanWalkParams, *, user: str) -> dict[str, Any]:
+    def walk(self, params: GanWalkParams, *, user: User) -> dict[str, Any]:
         """Frames from seed_a to seed_b (each an output) and an animated GIF of them (one more output)."""
+        with self.admission.admit(user, "gan", {"frames": params.frames}):
+            return self._walk_admitted(params, user)
+
+    def _walk_admitted(self, params: GanWalkParams, user: User) -> dict[str, Any]:
         from engines.gan.generate import save_gif
 
         spec = self.resolve(params.model)
+        self.admission.require()
         engine = self.engine(spec)
         result = engine.walk(params.seed_a, params.seed_b, frames=params.frames)
         res = engine.config.resolution
@@ -186,7 +199,7 @@ class GanService:
                 image,
                 text,
                 spec,
-                user=user,
+                user=user.name,
                 seed=seed,
                 params={"walk": walk, "frame": i, "t": round(t, 6), "resolution": res},
             )
@@ -201,7 +214,7 @@ class GanService:
                 model=spec.id,
                 adapter=None,
                 seed=None,
-                user=user,
+                user=user.name,
                 file=gif_path,
                 output_id=gif_id,
             )

@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from engines.image.schedulers import DEFAULT as DEFAULT_SCHEDULER
 from engines.image.schedulers import SCHEDULER_NAMES
 from engines.registry import ModelSpec, UnknownModel
+from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
+from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OUTPUT_ID, OutputService
 from studio.store import Store
@@ -84,10 +86,11 @@ def defaults_for(spec: ModelSpec) -> ModelDefaults:
 
 
 class ImageService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
         self.models = models
         self.outputs = outputs
         self.store = store
+        self.admission = admission
 
     # -- resolving -------------------------------------------------------------------------------
     def lora_row(self, lora_id: str):
@@ -188,11 +191,18 @@ class ImageService:
         return {"width": width, "height": height, "steps": steps, "guidance_scale": guidance,
                 "scheduler": scheduler}, warnings
 
-    def check(self, params: ImageGenerateParams) -> dict:
-        """Raise the error `generate` would raise for this form, without loading anything."""
+    def check(self, params: ImageGenerateParams, *, user: User) -> dict:
+        """Raise the error `generate` would raise for this form (sizes included), without loading anything."""
         spec, _ = self.resolve(params.model, params.lora)
         resolved, _ = self._check(params, spec)
+        self.admission.check(user, "image", self._sizes(params, resolved))
         return resolved
+
+    @staticmethod
+    def _sizes(params: ImageGenerateParams, resolved: dict) -> dict:
+        """What admission weighs: the steps, pixels and images that will really run (model defaults included)."""
+        return {"steps": resolved["steps"], "width": resolved["width"], "height": resolved["height"],
+                "num_outputs": params.num_outputs}
 
     def _init_image(self, value: str, resolved: dict, explicit_size: bool, d: ModelDefaults):
         """Decode `init_image` (output id or base64) into an RGB PIL image; sets the size if not given."""
@@ -228,12 +238,9 @@ class ImageService:
         return image
 
     # -- generating ------------------------------------------------------------------------------
-    def generate(self, params: ImageGenerateParams, *, user: str,
+    def generate(self, params: ImageGenerateParams, *, user: User,
                  on_progress: Callable[[int, int, Any], None] | None = None,
                  stop_event: threading.Event | None = None) -> dict:
-        from engines.image import ImageGenerationRequest
-        from engines.image.pnginfo import format_parameters, save_png
-
         # 1. Check everything that can be checked before loading a model
         spec, lora_row = self.resolve(params.model, params.lora)
         resolved, warnings = self._check(params, spec)
@@ -242,7 +249,18 @@ class ImageService:
             explicit = params.width is not None or params.height is not None
             init = self._init_image(params.init_image, resolved, explicit, defaults_for(spec))
 
-        # 2. Load (first use) and attach the LoRA (once)
+        # 2. Admission: the caller's limits on what will really run, then a fair turn
+        with self.admission.admit(user, "image", self._sizes(params, resolved)):
+            return self._generate_admitted(params, user, spec, lora_row, resolved, warnings, init,
+                                           on_progress, stop_event)
+
+    def _generate_admitted(self, params: ImageGenerateParams, user: User, spec: ModelSpec, lora_row,
+                           resolved: dict, warnings: list[str], init, on_progress, stop_event) -> dict:
+        from engines.image import ImageGenerationRequest
+        from engines.image.pnginfo import format_parameters, save_png
+
+        # 3. Load (first use) and attach the LoRA (once)
+        self.admission.require()
         engine = self.engine(spec)
         lora_id = None
         if lora_row is not None:
@@ -252,7 +270,7 @@ class ImageService:
                 raise NotFound(f"The files of LoRA '{lora_id}' are gone ({lora_row['path']}).")
             engine.add_lora(lora_id, folder)
 
-        # 3. Generate
+        # 4. Generate
         request = ImageGenerationRequest(
             prompt=params.prompt, negative_prompt=params.negative_prompt, steps=resolved["steps"],
             guidance_scale=resolved["guidance_scale"], width=resolved["width"], height=resolved["height"],
@@ -263,7 +281,7 @@ class ImageService:
                                  stop_event=stop_event)
         warnings.extend(result.warnings)
 
-        # 4. Store each image (PNG + parameters chunk) before answering
+        # 5. Store each image (PNG + parameters chunk) before answering
         stored_params = {
             **params.model_dump(exclude={"prompt", "model", "lora", "seed", "init_image", "num_outputs"}),
             **resolved, "sampler": result.sampler,
@@ -290,7 +308,7 @@ class ImageService:
             save_png(item.image, path, text)
             try:
                 row = self.outputs.record(kind="image", prompt=params.prompt, params=stored_params, model=spec.id,
-                                          adapter=lora_id, seed=item.seed, user=user, file=path,
+                                          adapter=lora_id, seed=item.seed, user=user.name, file=path,
                                           output_id=output_id)
             except BaseException:
                 path.unlink(missing_ok=True)

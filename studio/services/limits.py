@@ -1,14 +1,19 @@
-"""Limits for a shared studio: how much one request may ask for, and how many requests wait.
+"""Admission for a shared studio: how much one request may ask for, and how many requests wait.
 
 Admins are not limited by size; everyone else is held to `RequestLimits`. Generation requests
 pass through one fair gate: at most `max_running` at a time, at most `max_per_user` per person
-in flight, and at most `max_queue` waiting — past that the answer says how busy it is."""
+in flight, and at most `max_queue` waiting — past that the answer says how busy it is.
+
+`Admission` is the one point every generation passes. It lives in the generation services, not in
+the doors (REST routes, page handlers, the arena, the OpenAI/A1111 dialects), so a new door cannot
+skip it; a service calls `require()` right before its engine runs, so a path that forgot to admit
+fails loudly in the tests instead of running unchecked."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from studio.config import RequestLimits
@@ -27,10 +32,11 @@ CHECKS = {
     ("image", "steps"): ("image_steps", "steps"),
     ("image", "num_outputs"): ("image_outputs", "images"),
     ("gan", "num_outputs"): ("gan_outputs", "images"),
+    ("gan", "frames"): ("gan_frames", "frames"),
 }
 
 
-def enforce(limits: RequestLimits, user: User, kind: str, params: dict) -> None:
+def enforce(limits: RequestLimits, user: User, kind: str, params: Mapping) -> None:
     """Raise a 422 naming the limit when a non-admin asks for more than it allows."""
     if user.is_admin:
         return
@@ -98,3 +104,32 @@ class RequestGate:
                 if not self._per_user[user.name]:
                     del self._per_user[user.name]
                 self._cond.notify_all()
+
+
+class Admission:
+    """`with admission.admit(user, kind, sizes):` checks the caller's size limits (422 naming the
+    limit), then takes a fair turn at the gate (429 when busy) for the duration of the block."""
+
+    def __init__(self, limits: RequestLimits, gate: RequestGate):
+        self.limits = limits
+        self.gate = gate
+        self._local = threading.local()  # how deep this thread is inside admitted blocks
+
+    def check(self, user: User, kind: str, sizes: Mapping) -> None:
+        """The size limits alone: a form can be refused before the page says "Generating…"."""
+        enforce(self.limits, user, kind, sizes)
+
+    @contextmanager
+    def admit(self, user: User, kind: str, sizes: Mapping) -> Iterator[None]:
+        enforce(self.limits, user, kind, sizes)
+        with self.gate.enter(user):
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+
+    def require(self) -> None:
+        """Called by a service right before its engine runs."""
+        if not getattr(self._local, "depth", 0):
+            raise RuntimeError("generation without admission: wrap it in Admission.admit()")

@@ -66,11 +66,20 @@ class OutputService:
             "created_at": row["created_at"],
             "rating": rating,
         }
+        if self._blind(out["params"]):  # an arena output names its version only after the vote
+            out.update(model=None, adapter=None, blind=True)
         if row["text"] is not None:
             out["text"] = row["text"]
         if row["file"]:
             out["url"] = f"/api/v1/outputs/{row['id']}/file"
         return out
+
+    def _blind(self, params: dict) -> bool:
+        comparison_id = params.get("arena") if isinstance(params, dict) else None
+        if not comparison_id:
+            return False
+        row = self.store.query_one("SELECT winner FROM comparisons WHERE id = ?", (comparison_id,))
+        return row is None or row["winner"] is None  # no row yet: the comparison is being made
 
     def file(self, output_id: str) -> tuple[Path | None, str | None, str]:
         """(path, text, media type) of an output's artifact."""

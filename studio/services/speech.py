@@ -11,7 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines.registry import ModelSpec, UnknownModel
+from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound
+from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
 from studio.store import Store
@@ -31,7 +33,8 @@ class SpeechGenerateParams(BaseModel):
 
 
 class SpeechService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
+        self.admission = admission
         self.models = models
         self.outputs = outputs
         self.store = store
@@ -82,14 +85,24 @@ class SpeechService:
         except SpeechInputError as exc:  # not a TTS model
             raise Invalid(str(exc)) from exc
 
-    def generate(self, params: SpeechGenerateParams, *, user: str,
+    def check(self, params: SpeechGenerateParams, *, user: User) -> None:
+        """The size limits alone, so a page can refuse a form before it says "Speaking…"."""
+        self.admission.check(user, "speech", {"text": params.text})
+
+    def generate(self, params: SpeechGenerateParams, *, user: User,
                  on_progress: Callable[[int, int], None] | None = None) -> dict:
+        with self.admission.admit(user, "speech", {"text": params.text}):
+            return self._generate_admitted(params, user, on_progress)
+
+    def _generate_admitted(self, params: SpeechGenerateParams, user: User,
+                           on_progress: Callable[[int, int], None] | None) -> dict:
         import soundfile as sf
 
         from engines.speech import SpeechInputError, SpeechRequest
 
         # 1. Model and engine (loaded once, kept by the memory manager)
         spec = self.resolve(params.model)
+        self.admission.require()
         engine = self.engine(spec)
         t0 = time.perf_counter()
 
@@ -111,7 +124,7 @@ class SpeechService:
         try:
             sf.write(path, result.audio, result.sample_rate, subtype="PCM_16", format=params.format.upper())
             row = self.outputs.record(kind="speech", prompt=params.text, params=stored_params, model=spec.id,
-                                      adapter=None, seed=result.seed, user=user, file=path, output_id=output_id)
+                                      adapter=None, seed=result.seed, user=user.name, file=path, output_id=output_id)
         except BaseException:
             path.unlink(missing_ok=True)
             raise

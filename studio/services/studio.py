@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.config import StudioConfig
 from studio.services.auth import AuthService
-from studio.services.limits import RequestGate
+from studio.services.limits import Admission, RequestGate
 from studio.services.settings import SettingsService
 from studio.store import Store
 
@@ -27,6 +27,7 @@ class Studio:
         self.settings.load()  # admin settings from earlier runs (precision, content filter)
         self.auth = AuthService(config.accounts, config.guest_access, self.store)
         self.gate = RequestGate(config.max_running, config.max_per_user, config.max_queue)
+        self.admission = Admission(config.limits, self.gate)  # every generation passes here
 
     # Services are built on first use so that startup stays light.
     @cached_property
@@ -80,31 +81,31 @@ class Studio:
     def text(self):
         from studio.services.text import TextService
 
-        return TextService(self.models, self.outputs, self.store)
+        return TextService(self.models, self.outputs, self.store, self.admission)
 
     @cached_property
     def arena(self):
         from studio.services.arena import ArenaService
 
-        return ArenaService(self.store, self.outputs, self.text)
+        return ArenaService(self.store, self.outputs, self.text, self.admission)
 
     @cached_property
     def image(self):
         from studio.services.image import ImageService
 
-        return ImageService(self.models, self.outputs, self.store)
+        return ImageService(self.models, self.outputs, self.store, self.admission)
 
     @cached_property
     def speech(self):
         from studio.services.speech import SpeechService
 
-        return SpeechService(self.models, self.outputs, self.store)
+        return SpeechService(self.models, self.outputs, self.store, self.admission)
 
     @cached_property
     def gan(self):
         from studio.services.gan import GanService
 
-        return GanService(self.models, self.outputs, self.store)
+        return GanService(self.models, self.outputs, self.store, self.admission)
 
     @cached_property
     def adapters(self):

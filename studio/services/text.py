@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from engines.registry import UnknownModel
+from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound
+from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
 from studio.store import Store
@@ -32,10 +34,21 @@ class TextGenerateParams(BaseModel):
 
 
 class TextService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
         self.models = models
         self.outputs = outputs
         self.store = store
+        self.admission = admission
+
+    @staticmethod
+    def sizes(params: TextGenerateParams) -> dict:
+        """What admission weighs of a request."""
+        return {"max_new_tokens": params.max_new_tokens, "num_outputs": params.num_outputs}
+
+    def check(self, params: TextGenerateParams, *, user: User) -> None:
+        """The errors `generate` would raise for this form's size and versions, without loading anything."""
+        self.admission.check(user, "text", self.sizes(params))
+        self.resolve(params.model, params.adapter)
 
     def adapter_row(self, adapter_id: str):
         row = self.store.query_one("SELECT * FROM adapters WHERE id = ? AND type = 'text_adapter'", (adapter_id,))
@@ -79,12 +92,22 @@ class TextService:
 
         return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
 
-    def generate(self, params: TextGenerateParams, *, user: str,
+    def generate(self, params: TextGenerateParams, *, user: User,
                  on_text: Callable[[list[str]], None] | None = None,
-                 stop_event: threading.Event | None = None) -> dict:
+                 stop_event: threading.Event | None = None, output_params: dict | None = None) -> dict:
+        """Admitted (limits + a fair turn), then `generate_admitted`."""
+        with self.admission.admit(user, "text", self.sizes(params)):
+            return self.generate_admitted(params, user=user, on_text=on_text, stop_event=stop_event,
+                                          output_params=output_params)
+
+    def generate_admitted(self, params: TextGenerateParams, *, user: User,
+                          on_text: Callable[[list[str]], None] | None = None,
+                          stop_event: threading.Event | None = None, output_params: dict | None = None) -> dict:
+        """For callers that already hold admission for this work (the arena admits a pair once)."""
         from engines.text import TextGenerationRequest
 
         spec, adapter_row = self.resolve(params.model, params.adapter)
+        self.admission.require()
         engine = self.engine(spec)
         adapter_name = None
         if adapter_row is not None:
@@ -96,11 +119,11 @@ class TextService:
             num_outputs=params.num_outputs, seed=params.seed, stop=list(params.stop),
         )
         result = engine.generate(request, adapter=adapter_name, on_text=on_text, stop_event=stop_event)
-        stored_params = params.model_dump(exclude={"prompt", "model", "adapter", "seed"})
+        stored_params = params.model_dump(exclude={"prompt", "model", "adapter", "seed"}) | (output_params or {})
         outputs = []
         for text in result.texts:
             row = self.outputs.record(kind="text", prompt=params.prompt, params=stored_params, model=spec.id,
-                                      adapter=adapter_name, seed=result.seed, user=user, text=text)
+                                      adapter=adapter_name, seed=result.seed, user=user.name, text=text)
             outputs.append({"id": row["id"], "text": text, "seed": result.seed})
         return {
             "outputs": outputs,

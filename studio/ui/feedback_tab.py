@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import gradio as gr
 import pandas as pd
@@ -111,14 +110,13 @@ def build(studio: Studio):
         if not a or not b:
             raise gr.Error("Pick two versions.")
         try:
-            result = studio.arena.compare(CompareParams(prompt=prompt or "", a=_side(a), b=_side(b)), user=user.name)
+            result = studio.arena.compare(CompareParams(prompt=prompt or "", a=_side(a), b=_side(b)), user=user)
         except StudioError as exc:
             raise ui_error(exc) from exc
         except ValueError as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
-        swap = random.random() < 0.5
-        texts = (result["b"]["text"], result["a"]["text"]) if swap else (result["a"]["text"], result["b"]["text"])
-        return {"id": result["id"], "swap": swap}, *texts, ""
+        # the arena service has already put the two versions in a random order: left is a, right is b
+        return {"id": result["id"]}, result["a"]["text"], result["b"]["text"], ""
 
     def make_vote(choice: str):
         def vote(st, request: gr.Request):
@@ -126,16 +124,13 @@ def build(studio: Studio):
             if not st:
                 raise gr.Error("Start a comparison first.")
             winner = {"left": "a", "right": "b"}.get(choice, choice)
-            if st["swap"] and winner in ("a", "b"):
-                winner = "b" if winner == "a" else "a"
             try:
                 r = studio.arena.vote(st["id"], winner, user=user.name)
             except StudioError as exc:
                 raise ui_error(exc) from exc
             a = r["a"]["model"] + (f" + {r['a']['adapter']}" if r["a"]["adapter"] else "")
             b = r["b"]["model"] + (f" + {r['b']['adapter']}" if r["b"]["adapter"] else "")
-            left_name, right_name = (b, a) if st["swap"] else (a, b)
-            return None, f"Left was **{left_name}**, right was **{right_name}**.", leaderboard()
+            return None, f"Left was **{a}**, right was **{b}**.", leaderboard()
 
         return vote
 

@@ -116,7 +116,7 @@ def build(studio: Studio):
         except Exception as exc:  # pydantic: show the field, not a trace
             raise gr.Error(f"Check the form: {exc}") from exc
         try:
-            value = studio.gan.generate(params, user=user.name)
+            value = studio.gan.generate(params, user=user)
         except StudioError as exc:
             raise ui_error(exc) from exc
         outs = value["outputs"]
@@ -143,7 +143,7 @@ def build(studio: Studio):
         except Exception as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
         try:
-            value = studio.gan.walk(params, user=user.name)
+            value = studio.gan.walk(params, user=user)
         except StudioError as exc:
             raise ui_error(exc) from exc
         items = [(str(studio.outputs.file(fr["id"])[0]), f"t = {fr['t']:.2f}") for fr in value["frames"]]

@@ -150,7 +150,7 @@ def build(studio: Studio):
 
         def work():
             try:
-                result["value"] = studio.image.generate(params, user=user.name, stop_event=stop_event,
+                result["value"] = studio.image.generate(params, user=user, stop_event=stop_event,
                                                         on_progress=lambda s, t, p: updates.put((s, t, p)))
             except Exception as exc:
                 result["error"] = exc
@@ -158,7 +158,7 @@ def build(studio: Studio):
                 updates.put(None)
 
         try:
-            studio.image.check(params)  # a bad form fails here, before the page says "Generating…"
+            studio.image.check(params, user=user)  # a bad form fails here, before the page says "Generating…"
             loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
         except StudioError as exc:
             raise ui_error(exc) from exc

@@ -8,7 +8,6 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.errors import StudioError
-from studio.services.limits import enforce
 from studio.services.speech import SpeechGenerateParams
 from studio.ui.common import ui_error, user_for
 
@@ -138,7 +137,7 @@ def build(studio: Studio):
         except Exception as exc:  # pydantic: show the field, not a trace
             raise gr.Error(f"Check the form: {exc}") from exc
         try:
-            enforce(studio.config.limits, user, "speech", params.model_dump())
+            studio.speech.check(params, user=user)
             info = studio.speech.describe(params.model)
         except StudioError as exc:
             raise ui_error(exc) from exc
@@ -151,7 +150,7 @@ def build(studio: Studio):
             progress((done, total), desc="Speaking", unit="chunks")
 
         try:
-            value = studio.speech.generate(params, user=user.name, on_progress=on_progress)
+            value = studio.speech.generate(params, user=user, on_progress=on_progress)
         except StudioError as exc:
             raise ui_error(exc) from exc
         output_id = value["outputs"][0]["id"]

@@ -9,7 +9,6 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.errors import StudioError
-from studio.services.limits import enforce
 from studio.services.text import TextGenerateParams
 from studio.ui.common import ui_error, user_for
 
@@ -96,7 +95,7 @@ def build(studio: Studio):
         user = user_for(studio, request)
         params = params_from(p, m, a, mnt, temp, tp, tk, rp, n, s, stops)
         try:
-            enforce(studio.config.limits, user, "text", params.model_dump())
+            studio.text.check(params, user=user)  # a form over the limits fails before "Generating…"
         except StudioError as exc:
             raise ui_error(exc) from exc
         n = params.num_outputs
@@ -106,7 +105,7 @@ def build(studio: Studio):
 
         def work():
             try:
-                result["value"] = studio.text.generate(params, user=user.name, stop_event=stop_event,
+                result["value"] = studio.text.generate(params, user=user, stop_event=stop_event,
                                                        on_text=lambda t: updates.put(t))
             except Exception as exc:
                 result["error"] = exc
@@ -184,9 +183,9 @@ def build(studio: Studio):
         if params.seed is None:
             params.seed = 1234
         try:
-            with_adapter = studio.text.generate(params, user=user.name)
+            with_adapter = studio.text.generate(params, user=user)
             base = studio.text.generate(params.model_copy(update={"adapter": None, "model": with_adapter["model"]}),
-                                        user=user.name)
+                                        user=user)
         except StudioError as exc:
             raise ui_error(exc) from exc
         return base["outputs"][0]["text"], with_adapter["outputs"][0]["text"]

@@ -207,7 +207,7 @@ def test_delete_removes_row_and_folder_unless_a_job_still_uses_it(studio, made, 
     from studio.services.text import TextGenerateParams
 
     out = studio.text.generate(
-        TextGenerateParams(prompt="the", adapter=row["id"], max_new_tokens=2), user="t"
+        TextGenerateParams(prompt="the", adapter=row["id"], max_new_tokens=2), user=User("t", is_admin=False)
     )
     assert out["adapter"] == row["id"] and studio.models.memory.is_loaded(f"text:{STARTER_TEXT}")
     studio.adapters.delete(row["id"])

@@ -1,0 +1,190 @@
+"""Every generation path passes the one admission point: the caller's size limits, then a fair
+turn at the gate. The REST routes and the page's generation handlers are enumerated from the app
+itself, so a door added later without a case here fails these tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+import pytest
+from fastapi.testclient import TestClient
+
+from studio.app import build_app
+from studio.config import RequestLimits, StudioConfig
+from studio.services import Studio
+from studio.services.auth import User
+from studio.services.limits import RequestGate
+
+TINY = RequestLimits(max_new_tokens=2, text_outputs=1, image_steps=1, image_pixels=32 * 32, image_outputs=1,
+                     speech_chars=5, gan_outputs=1, gan_frames=4)
+
+# POST routes that generate → a body over the tiny limits (each field named must be refused).
+OVER_LIMIT = {
+    "/text/generate": {"prompt": "Once", "max_new_tokens": 3},
+    "/image/generate": {"prompt": "a red circle", "steps": 2},
+    "/speech/generate": {"text": "Hello there."},
+    "/gan/generate": {"model": "gan_nope", "num_outputs": 2},
+    "/gan/walk": {"model": "gan_nope", "seed_a": 1, "seed_b": 2, "frames": 5},
+    "/compare": {"prompt": "Once", "a": {"model": "starter/gpt2-tiny"}, "b": {"model": "x"}, "max_new_tokens": 3},
+}
+# The same routes within the limits.
+WITHIN = {
+    "/text/generate": {"prompt": "Once", "max_new_tokens": 2},
+    "/image/generate": {"prompt": "a red circle", "steps": 1, "width": 32, "height": 32},
+    "/speech/generate": {"text": "Hi."},
+    "/gan/generate": {"model": "gan_nope"},
+    "/gan/walk": {"model": "gan_nope", "seed_a": 1, "seed_b": 2, "frames": 3},
+    "/compare": {"prompt": "Once", "a": {"model": "starter/gpt2-tiny"}, "b": {"model": "x"}, "max_new_tokens": 2},
+}
+# Every other state-changing route, and why it is not a generation.
+NOT_GENERATION = {
+    "/datasets", "/datasets/{dataset_id}", "/datasets/demo", "/jobs", "/jobs/{job_id}/cancel",
+    "/jobs/{job_id}/resume", "/image/pnginfo", "/feedback", "/compare/{comparison_id}/vote", "/tokens",
+    "/tokens/{token_id}", "/settings/precision", "/adapters/{adapter_id}", "/adapters/mix", "/adapters/import",
+}
+
+
+def shared_config(tmp_path, **kw) -> StudioConfig:
+    return StudioConfig(data_dir=tmp_path / "d", offline=True, accounts=[("admin", "pw-admin")],
+                        guest_access="generate", limits=TINY, **kw)
+
+
+def state_changing_routes(client) -> set[str]:
+    doc = client.get("/api/v1/openapi.json", auth=("admin", "pw-admin")).json()
+    return {path for path, ops in doc["paths"].items() if set(ops) & {"post", "put", "patch", "delete"}}
+
+
+def test_every_rest_generation_route_holds_a_visitor_to_the_limits(tmp_path):
+    with TestClient(build_app(shared_config(tmp_path), ui=False)) as c:
+        routes = state_changing_routes(c)
+        assert routes == set(OVER_LIMIT) | NOT_GENERATION, "classify the new route here"
+        for path, body in OVER_LIMIT.items():
+            r = c.post("/api/v1" + path, json=body)
+            assert r.status_code == 422, (path, r.text)
+            assert "at most" in r.json()["error"]["message"], (path, r.text)
+
+
+def test_image_pixels_count_the_model_defaults_too(tmp_path):
+    with TestClient(build_app(shared_config(tmp_path), ui=False)) as c:
+        # no width/height given: the starter's 64×64 default is over the 32×32 limit
+        r = c.post("/api/v1/image/generate", json={"prompt": "x", "steps": 1})
+        assert r.status_code == 422 and "pixels" in r.json()["error"]["message"]
+        img2img = c.post("/api/v1/image/generate", json={"prompt": "x", "steps": 1, "num_outputs": 2,
+                                                          "width": 32, "height": 32})
+        assert img2img.status_code == 422 and "images" in img2img.json()["error"]["message"]
+
+
+def test_every_rest_generation_route_waits_at_the_gate(tmp_path):
+    """With the only slot taken and no room to wait, every generation route answers 429 busy."""
+    config = shared_config(tmp_path, max_running=1, max_queue=0)
+    with TestClient(build_app(config, ui=False)) as c:
+        for path, body in WITHIN.items():
+            for auth in (None, ("admin", "pw-admin")):  # admins skip size limits, never the gate
+                r = c.post("/api/v1" + path, json=body, auth=auth)
+                assert r.status_code == 429, (path, auth, r.text)
+                assert r.json()["error"]["code"] == "busy"
+
+
+def test_five_concurrent_visitor_image_requests_at_most_two_run(tmp_path):
+    config = shared_config(tmp_path, max_running=4)
+    with TestClient(build_app(config, ui=False)) as c:
+        studio: Studio = c.app.state.studio
+        running, peak, lock = [0], [0], threading.Lock()
+        engine_generate = type(studio.image.engine(studio.image.resolve(None)[0])).generate
+
+        def slow_generate(self, *a, **kw):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.5)
+            try:
+                return engine_generate(self, *a, **kw)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        body = {"prompt": "a circle", "steps": 1, "width": 32, "height": 32}
+        statuses = []
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(type(studio.image.engine(studio.image.resolve(None)[0])), "generate", slow_generate)
+            threads = [threading.Thread(target=lambda: statuses.append(
+                c.post("/api/v1/image/generate", json=body).status_code)) for _ in range(5)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+        assert sorted(statuses) == [200, 200, 429, 429, 429]
+        assert peak[0] <= 2
+
+
+# -- the page ------------------------------------------------------------------------------------
+# Generation listeners of the page (module, function) → inputs by label; the rest take their defaults.
+UI_CASES = {
+    ("studio.ui.text_tab", "run"): {"Prompt": "Once upon a time"},
+    ("studio.ui.text_tab", "run_compare"): {"Prompt": "Once", "Adapter": "ad_nope"},
+    ("studio.ui.image_tab", "run"): {"Prompt": "a red circle"},
+    ("studio.ui.gan_tab", "run"): {"Trained GAN": "gan_nope"},
+    ("studio.ui.gan_tab", "on_walk"): {"Trained GAN": "gan_nope"},
+    ("studio.ui.speech_tab", "run"): {"Text": "Hello there, this is a test."},
+    ("studio.ui.feedback_tab", "start_compare"): {"Version 1": "starter/gpt2-tiny", "Version 2": "x",
+                                                  "Prompt": "Once"},
+}
+
+
+def generation_listeners(studio: Studio):
+    from studio.ui import build_ui
+
+    demo = build_ui(studio)
+    return [f for f in demo.fns.values() if f.concurrency_id in ("text", "image", "speech", "gan")]
+
+
+def call_listener(fn, overrides: dict, request: gr.Request) -> None:
+    """Call a Gradio listener as the page would, draining a generator's updates."""
+    import inspect
+
+    args = [overrides.get(c.label, c.value) for c in fn.inputs]
+    kwargs = {"request": request}
+    if "progress" in inspect.signature(fn.fn).parameters:
+        kwargs["progress"] = lambda *a, **k: None
+    result = fn.fn(*args, **kwargs)
+    if inspect.isgenerator(result):
+        for _ in result:
+            pass
+
+
+def test_every_page_generation_handler_holds_a_visitor_to_the_limits(tmp_path):
+    studio = Studio(shared_config(tmp_path))
+    try:
+        listeners = generation_listeners(studio)
+        assert {(f.fn.__module__, f.fn.__name__) for f in listeners} == set(UI_CASES), "add a case here"
+        visitor = gr.Request(username="visitor-0123456789abcdef")
+        for fn in listeners:
+            with pytest.raises(gr.Error, match="at most"):
+                call_listener(fn, UI_CASES[(fn.fn.__module__, fn.fn.__name__)], visitor)
+    finally:
+        studio.close()
+
+
+def test_every_page_generation_handler_waits_at_the_gate(tmp_path):
+    studio = Studio(StudioConfig(data_dir=tmp_path / "d", offline=True, max_running=1, max_queue=0))
+    try:
+        for fn in generation_listeners(studio):
+            with pytest.raises(gr.Error, match="busy"):
+                call_listener(fn, UI_CASES[(fn.fn.__module__, fn.fn.__name__)], gr.Request())
+    finally:
+        studio.close()
+
+
+def test_admission_is_required_before_an_engine_runs(tmp_path):
+    """A service path that forgot admission fails loudly instead of running unchecked."""
+    studio = Studio(StudioConfig(data_dir=tmp_path / "d", offline=True))
+    try:
+        with pytest.raises(RuntimeError, match="admission"):
+            studio.admission.require()
+        with studio.admission.admit(User("local", is_admin=True), "text", {}):
+            studio.admission.require()
+        assert isinstance(studio.gate, RequestGate)
+    finally:
+        studio.close()
