@@ -1,4 +1,9 @@
-"""Text generation with a causal LM and, optionally, PEFT adapters switched without reloading."""
+"""Text generation with a causal LM and, optionally, PEFT adapters switched without reloading.
+
+Chat: `chat_prompt(messages)` renders a conversation with the tokenizer's own chat template
+(transformers' `apply_chat_template`); models without one (GPT-2, the starter) get
+`DEFAULT_CHAT_TEMPLATE`, a plain "User: … / Assistant:" transcript, and generation stops where the
+model would start the user's next line."""
 
 from __future__ import annotations
 
@@ -9,6 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# A Jinja chat template for models whose tokenizer has none: a plain transcript a base LM continues.
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}User: {{ m['content'] }}\n"
+    "{% else %}Assistant: {{ m['content'] }}\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+DEFAULT_CHAT_STOP = ["\nUser:", "\nAssistant:"]  # the transcript's next turn: the reply ends there
+
+
+@dataclass
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: list[tuple[str, float]]  # the most likely tokens at this position, most likely first
 
 
 @dataclass
@@ -23,6 +46,7 @@ class TextGenerationRequest:
     seed: int | None = None  # same seed + same settings → same text
     stop: list[str] = field(default_factory=list)  # generation ends at the first of these
     min_new_tokens: int = 0  # end-of-text is not sampled before this many tokens (benchmarks fix the length)
+    logprobs: int | None = None  # report each new token's log-probability and this many alternatives
 
 
 @dataclass
@@ -34,6 +58,8 @@ class TextGenerationResult:
     warnings: list[str]
     elapsed_s: float
     stopped: bool = False  # ended early by a stop request
+    finish_reasons: list[str] = field(default_factory=list)  # per output: "stop" (end or stop string) | "length"
+    logprobs: list[list[TokenLogprob]] | None = None  # per output, per new token (when asked)
 
 
 class _Controls:
@@ -179,6 +205,17 @@ class TextEngine:
             self.model.delete_adapter(name)
             del self.adapters[name]
 
+    # -- chat ---------------------------------------------------------------------------------------
+    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
+        """(prompt, stop strings) for a conversation of {"role", "content"} messages."""
+        self.load()
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), []
+        prompt = self.tokenizer.apply_chat_template(
+            messages, chat_template=DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=True
+        )
+        return prompt, list(DEFAULT_CHAT_STOP)
+
     # -- generation -----------------------------------------------------------------------------
     def generate(
         self,
@@ -238,6 +275,8 @@ class TextEngine:
             kwargs["stopping_criteria"] = [controls]
         if do_sample:
             kwargs.update(temperature=request.temperature, top_p=request.top_p, top_k=request.top_k)
+        if request.logprobs is not None:  # the model's own distribution, before sampling settings
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
 
         # 4. Generate, all variations in one batch
         with self._lock, torch.inference_mode(), cpu_threads(self.threads):
@@ -254,18 +293,25 @@ class TextEngine:
                 if n > 1 and input_ids.shape[1] > 1:  # variations share one prompt: read it once
                     kwargs["past_key_values"] = self._prompt_cache(input_ids[:1, :-1], n)
                 out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        logits = None
+        if request.logprobs is not None:
+            out, logits = out.sequences, out.logits
 
         # 5. Decode, cut at stop strings
         new = out[:, input_ids.shape[1] :]
-        texts, counts = [], []
+        texts, counts, reasons = [], [], []
+        eos = self.tokenizer.eos_token_id
         for row in new:
+            ended = eos is not None and bool((row == eos).any())
             row = row[row != self.tokenizer.pad_token_id] if self.tokenizer.pad_token_id is not None else row
             text = self.tokenizer.decode(row, skip_special_tokens=True)
             for s in request.stop:
                 if s and s in text:
                     text = text[: text.index(s)]
+                    ended = True
             texts.append(text)
             counts.append(int(row.numel()))
+            reasons.append("stop" if ended or row.numel() < max_new else "length")
         return TextGenerationResult(
             texts=texts,
             seed=seed,
@@ -274,7 +320,28 @@ class TextEngine:
             warnings=warnings,
             elapsed_s=time.perf_counter() - t0,
             stopped=controls.stopped,
+            finish_reasons=reasons,
+            logprobs=None if logits is None else self._logprobs(new, logits, counts, request.logprobs),
         )
+
+    def _logprobs(self, new, logits, counts: list[int], top: int) -> list[list[TokenLogprob]]:
+        """Per output, each kept new token's log-probability under the model and its `top` alternatives."""
+        import torch
+
+        steps = torch.stack(logits, dim=1).float().log_softmax(-1)  # (n, new, vocab)
+        decode = self.tokenizer.decode
+        result = []
+        for i, count in enumerate(counts):
+            tokens = []
+            for t in range(min(count, steps.shape[1])):
+                token_id = int(new[i, t])
+                alt = steps[i, t].topk(top) if top else None
+                tokens.append(TokenLogprob(
+                    token=decode([token_id]), logprob=float(steps[i, t, token_id]),
+                    top=[] if alt is None else [(decode([int(k)]), float(v)) for v, k in zip(*alt, strict=True)],
+                ))
+            result.append(tokens)
+        return result
 
     def _prompt_cache(self, prefix, n: int):
         """The KV cache of `prefix` (1, T-1), computed once and repeated for n rows; generate then reads

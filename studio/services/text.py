@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +32,16 @@ class TextGenerateParams(BaseModel):
     num_outputs: int = Field(1, ge=1, le=16)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     stop: list[str] = Field(default_factory=list, max_length=8)
+    logprobs: int | None = Field(None, ge=0, le=20, description="report each new token's log-probability "
+                                 "and this many most likely alternatives")
+
+
+class ChatMessage(BaseModel):
+    """One turn of a conversation (the OpenAI shape)."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(..., max_length=100_000)
 
 
 class TextService:
@@ -92,20 +103,28 @@ class TextService:
 
         return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
 
-    def generate(self, params: TextGenerateParams, *, user: User,
-                 on_text: Callable[[list[str]], None] | None = None,
-                 stop_event: threading.Event | None = None, output_params: dict | None = None) -> dict:
-        """Admitted (limits + a fair turn), then `generate_admitted`."""
+    def generate(self, params: TextGenerateParams, *, user: User, **options) -> dict:
+        """Admitted (limits + a fair turn), then `generate_admitted` with the same options."""
         with self.admission.admit(user, "text", self.sizes(params)):
-            return self.generate_admitted(params, user=user, on_text=on_text, stop_event=stop_event,
-                                          output_params=output_params)
+            return self.generate_admitted(params, user=user, **options)
+
+    def chat(self, messages: list[ChatMessage], params: TextGenerateParams, *, user: User, **options) -> dict:
+        """The next assistant turn: the conversation rendered with the model's chat template (a plain
+        transcript for models without one); `params.prompt` is not used. Each reply is an output whose
+        prompt is the rendered conversation."""
+        if not messages:
+            raise Invalid("messages: give at least one message.")
+        return self.generate(params, user=user, messages=messages, **options)
 
     def generate_admitted(self, params: TextGenerateParams, *, user: User,
                           on_text: Callable[[list[str]], None] | None = None,
-                          stop_event: threading.Event | None = None, output_params: dict | None = None) -> dict:
-        """For callers that already hold admission for this work (the arena admits a pair once)."""
+                          stop_event: threading.Event | None = None, output_params: dict | None = None,
+                          messages: list[ChatMessage] | None = None, output_ids: list[str] | None = None) -> dict:
+        """For callers that already hold admission for this work (the arena admits a pair once).
+        `output_ids`: ids to store the outputs under (a door that names them before they exist)."""
         from engines.text import TextGenerationRequest
 
+        # 1. Model (+ adapter), loaded under admission
         spec, adapter_row = self.resolve(params.model, params.adapter)
         self.admission.require()
         engine = self.engine(spec)
@@ -113,18 +132,34 @@ class TextService:
         if adapter_row is not None:
             adapter_name = adapter_row["id"]
             engine.add_adapter(adapter_name, self.models.config.data_dir / adapter_row["path"])
+
+        # 2. The prompt: as given, or the conversation in the model's chat format
+        prompt, stop = params.prompt, list(params.stop)
+        stored_params = params.model_dump(exclude={"prompt", "model", "adapter", "seed"}) | (output_params or {})
+        if messages is not None:
+            prompt, template_stop = engine.chat_prompt([m.model_dump() for m in messages])
+            stop += template_stop
+            stored_params["messages"] = [m.model_dump() for m in messages]
+
+        # 3. Generate, then store every output before answering
         request = TextGenerationRequest(
-            prompt=params.prompt, max_new_tokens=params.max_new_tokens, temperature=params.temperature,
+            prompt=prompt, max_new_tokens=params.max_new_tokens, temperature=params.temperature,
             top_p=params.top_p, top_k=params.top_k, repetition_penalty=params.repetition_penalty,
-            num_outputs=params.num_outputs, seed=params.seed, stop=list(params.stop),
+            num_outputs=params.num_outputs, seed=params.seed, stop=stop, logprobs=params.logprobs,
         )
         result = engine.generate(request, adapter=adapter_name, on_text=on_text, stop_event=stop_event)
-        stored_params = params.model_dump(exclude={"prompt", "model", "adapter", "seed"}) | (output_params or {})
         outputs = []
-        for text in result.texts:
-            row = self.outputs.record(kind="text", prompt=params.prompt, params=stored_params, model=spec.id,
-                                      adapter=adapter_name, seed=result.seed, user=user.name, text=text)
-            outputs.append({"id": row["id"], "text": text, "seed": result.seed})
+        for i, text in enumerate(result.texts):
+            row = self.outputs.record(kind="text", prompt=prompt, params=stored_params, model=spec.id,
+                                      adapter=adapter_name, seed=result.seed, user=user.name, text=text,
+                                      output_id=output_ids[i] if output_ids else None)
+            out = {"id": row["id"], "text": text, "seed": result.seed,
+                   "finish_reason": result.finish_reasons[i], "new_tokens": result.new_tokens[i]}
+            if result.logprobs is not None:
+                out["logprobs"] = [{"token": t.token, "logprob": t.logprob,
+                                    "top": [{"token": k, "logprob": v} for k, v in t.top]}
+                                   for t in result.logprobs[i]]
+            outputs.append(out)
         return {
             "outputs": outputs,
             "model": spec.id,
@@ -133,4 +168,5 @@ class TextService:
             "warnings": result.warnings,
             "stopped": result.stopped,
             "starter": spec.is_starter,
+            "prompt_tokens": result.prompt_tokens,
         }
