@@ -118,11 +118,12 @@ class ModelRegistry:
                     return spec.id
         return None
 
-    def resolve(self, model_id: str | None, kind: Kind) -> ModelSpec:
-        """The spec for `model_id` (the kind's default when None); UnknownModel lists the choices."""
+    def resolve(self, model_id: str | None, kind: Kind, preferred: str | None = None) -> ModelSpec:
+        """The spec for `model_id` (when None: `preferred` if it is listed, else the kind's default);
+        UnknownModel lists the choices."""
         specs = self.list(kind)
         if model_id is None:
-            model_id = self.default_id(kind)
+            model_id = preferred if any(s.id == preferred for s in specs) else self.default_id(kind)
         for spec in specs:
             if spec.id == model_id:
                 return spec

@@ -54,6 +54,13 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
         return await call_next(request)
 
     app.mount(API_PREFIX, create_api(studio))
+    # The dialects the field's clients speak, over the same services.
+    from studio.api.openai_compat import create_openai_api
+
+    app.mount("/v1", create_openai_api(studio))
+    from studio.api.a1111 import create_a1111_api
+
+    app.mount("/sdapi/v1", create_a1111_api(studio))
     if ui:
         import gradio as gr
 

@@ -62,6 +62,8 @@ class StudioConfig:
     job_grace_s: float = 10.0  # SIGTERM → SIGKILL grace period on cancel
     # numeric precision per engine kind: auto | fp32 | bf16 | fp16 (see engines/precision.py);
     # auto = reduced precision where the device runs it fast (bf16-capable CPUs, any CUDA GPU)
+    # kind → the model an admin picked as the default (A1111's checkpoint switch); unlisted → the usual default
+    default_models: dict[str, str] = field(default_factory=dict)
     precision: dict[str, str] = field(
         default_factory=lambda: {"text": "auto", "image": "auto", "speech": "fp32"}
     )

@@ -99,7 +99,10 @@ class _Controls:
         pass
 
     def texts(self) -> list[str]:
-        return [self.tokenizer.decode(t, skip_special_tokens=True) for t in self.tokens]
+        """What can be shown so far: each text cut at a stop string, without a tail that may still
+        become one or a half-decoded character — always a prefix of the final text."""
+        return [_streamable(self.tokenizer.decode(t, skip_special_tokens=True), self.stop_strings)
+                for t in self.tokens]
 
     # stopping-criteria protocol
     def __call__(self, input_ids, scores, **kwargs):
@@ -114,6 +117,18 @@ class _Controls:
                     tail = self.tokenizer.decode(input_ids[i, self.prompt_len :], skip_special_tokens=True)
                     self.done[i] = any(s in tail for s in self.stop_strings)
         return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+
+def _streamable(text: str, stops: list[str]) -> str:
+    for stop in stops:
+        if stop in text:
+            text = text[: text.index(stop)]
+    for stop in stops:  # a tail that is the start of a stop string waits for the next token
+        for k in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:k]):
+                text = text[:-k]
+                break
+    return text.rstrip("\ufffd")
 
 
 class TextEngine:

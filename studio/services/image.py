@@ -31,6 +31,7 @@ from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OUTPUT_ID, OutputService
+from studio.services.progress import RunningWork
 from studio.store import Store
 
 MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
@@ -91,6 +92,7 @@ class ImageService:
         self.outputs = outputs
         self.store = store
         self.admission = admission
+        self.running = RunningWork()  # generations in flight: progress and interrupt
 
     # -- resolving -------------------------------------------------------------------------------
     def lora_row(self, lora_id: str):
@@ -123,6 +125,14 @@ class ImageService:
         return {"model": spec.id, "width": d.width, "height": d.height, "steps": d.steps,
                 "guidance_scale": d.guidance_scale, "min_size": d.min_size, "max_size": d.max_size,
                 "scheduler": DEFAULT_SCHEDULER}
+
+    def fit_size(self, model: str | None, width: int, height: int) -> tuple[int, int]:
+        """A size the model can draw, keeping the aspect ratio (clients ask for 1024×1024 whatever the model)."""
+        d = defaults_for(self.resolve(model)[0])
+        scale = min(1.0, d.max_size / max(width, height, 1))
+        scale = max(scale, d.min_size / max(1, min(width, height)))
+        w, h = (min(d.max_size, max(d.min_size, int(v * scale) // 8 * 8)) for v in (width, height))
+        return w, h
 
     def is_loaded(self, model: str | None) -> bool:
         spec, _ = self.resolve(model)
@@ -277,8 +287,15 @@ class ImageService:
             scheduler=resolved["scheduler"], num_outputs=params.num_outputs, seed=params.seed, lora=lora_id,
             lora_scale=params.lora_scale, init_image=init, strength=params.strength,
         )
-        result = engine.generate(request, content_filter=self.content_filter, on_progress=on_progress,
-                                 stop_event=stop_event)
+        stop_event = stop_event or threading.Event()
+        with self.running.track(user, resolved["steps"] * params.num_outputs, stop_event) as running:
+            def progress(step: int, total: int, preview: Any) -> None:
+                running.step, running.total = step, total
+                if on_progress is not None:
+                    on_progress(step, total, preview)
+
+            result = engine.generate(request, content_filter=self.content_filter, on_progress=progress,
+                                     stop_event=stop_event)
         warnings.extend(result.warnings)
 
         # 5. Store each image (PNG + parameters chunk) before answering

@@ -138,7 +138,7 @@ class ModelService:
     def resolve(self, model_id: str | None, kind: str) -> ModelSpec:
         self.wait_for_probe()
         self.sync_trained()
-        return self.registry.resolve(model_id, kind)  # type: ignore[arg-type]
+        return self.registry.resolve(model_id, kind, self.config.default_models.get(kind))  # type: ignore[arg-type]
 
     def list_models(self) -> dict:
         self.wait_for_probe()
@@ -147,14 +147,17 @@ class ModelService:
         out: dict[str, list] = {}
         for kind in KINDS:
             out[kind] = []
-            for s in self.registry.list(kind):
+            specs = self.registry.list(kind)
+            preferred = self.config.default_models.get(kind)
+            default = preferred if any(s.id == preferred for s in specs) else self.registry.default_id(kind)
+            for s in specs:
                 engine = memory.peek(f"{kind}:{s.id}") if memory else None
                 out[kind].append({
                     "id": s.id,
                     "source": s.source,
                     "loaded": engine is not None,
                     "dtype": _running_dtype(engine),  # what a loaded model runs in, e.g. "bfloat16"
-                    "default": s.id == self.registry.default_id(kind),
+                    "default": s.id == default,
                 })
         for adapter_type, key in ADAPTER_TYPES_LISTED.items():
             rows = self.store.query(

@@ -34,6 +34,8 @@ class SettingsService:
                     self.config.precision[key.removeprefix("precision.")] = normalize(value)
                 elif key == "image_content_filter":
                     self.config.image_content_filter = bool(value)
+                elif key.startswith("default_model."):
+                    self.config.default_models[key.removeprefix("default_model.")] = str(value)
             except ValueError:
                 log.warning("ignoring the stored setting %s=%r", key, value)
 
@@ -64,6 +66,13 @@ class SettingsService:
         self._store(f"precision.{kind}", choice, user)
         self.config.precision[kind] = choice
         return choice
+
+    def set_default_model(self, kind: str, model_id: str, user: str | None = None) -> str:
+        """The model a request of this kind gets when it names none (the caller checked that it exists);
+        kept across restarts. A model that disappears later falls back to the usual default."""
+        self._store(f"default_model.{kind}", model_id, user)
+        self.config.default_models[kind] = model_id
+        return model_id
 
     def set_content_filter(self, on: bool, user: str | None = None) -> bool:
         """Switch the image content filter (the model's safety checker) on or off, kept across restarts."""

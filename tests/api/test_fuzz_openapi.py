@@ -66,3 +66,22 @@ def test_visitor_generation_routes(case):
 @FUZZ
 def test_admin_routes(case):
     case.call_and_validate(checks=CHECKS, headers=ADMIN_HEADERS, timeout=120)
+
+
+# The dialects the field's clients speak: fuzzed as a visitor (an admin's checkpoint switch is a 403).
+openai_schema = schemathesis.openapi.from_asgi("/v1/openapi.json", APP)
+a1111_schema = schemathesis.openapi.from_asgi("/sdapi/v1/openapi.json", APP)
+
+
+@pytest.mark.slow
+@openai_schema.parametrize()
+@FUZZ
+def test_openai_dialect(case):
+    case.call_and_validate(checks=CHECKS, timeout=120)
+
+
+@pytest.mark.slow
+@a1111_schema.parametrize()
+@FUZZ
+def test_a1111_dialect(case):
+    case.call_and_validate(checks=CHECKS, timeout=120)
