@@ -8,7 +8,7 @@ import binascii
 from fastapi import Request
 
 from studio.services import Studio
-from studio.services.auth import User
+from studio.services.auth import SESSION_COOKIE, User
 from studio.services.errors import Forbidden, Unauthorized
 
 
@@ -17,7 +17,8 @@ def get_studio(request: Request) -> Studio:
 
 
 def current_user(request: Request) -> User:
-    """HTTP Basic or a bearer API token; no credentials → the anonymous user, if allowed."""
+    """HTTP Basic, a bearer API token, or the browser's session cookie from /signin; without
+    credentials → the anonymous user, if allowed."""
     cached = getattr(request.state, "user", None)
     if cached is not None:
         return cached
@@ -38,9 +39,10 @@ def current_user(request: Request) -> User:
     elif header:
         raise Unauthorized("Use HTTP Basic credentials or 'Authorization: Bearer <API token>'.")
     else:
-        user = studio.auth.anonymous()
+        # A stale or signed-out cookie counts as no credentials: the visitor, or 401.
+        user = studio.auth.user_for_session(request.cookies.get(SESSION_COOKIE)) or studio.auth.anonymous()
         if user is None:
-            raise Unauthorized("Sign in: this studio needs an account (HTTP Basic or an API token).")
+            raise Unauthorized("Sign in: this studio needs an account (HTTP Basic, an API token, or /signin).")
     request.state.user = user
     return user
 

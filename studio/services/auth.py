@@ -1,4 +1,5 @@
-"""Accounts, roles and API tokens. Passwords are kept only as salted scrypt hashes."""
+"""Accounts, roles, signed-in sessions and API tokens. Passwords are kept only as salted scrypt
+hashes; session and API tokens only as SHA-256 hashes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from studio.services.errors import Forbidden, Invalid, NotFound, Unauthorized
-from studio.store import Store, new_id, utcnow
+from studio.store import Store, new_id, sessions, utcnow
 
 HASH_PREFIX = "scrypt$"
+SESSION_COOKIE = "studio_session"
+SESSION_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class AuthService:
             stored = secret if secret.startswith(HASH_PREFIX) else hash_password(secret)
             self._accounts[name] = (stored, i == 0)
         self._verified: dict[tuple[str, str], bool] = {}
+        # Sessions of accounts removed from the configuration since, and expired ones, end here.
+        sessions.keep_only_users(store, set(self._accounts))
+        sessions.sweep_expired(store, now=utcnow())
 
     @property
     def enabled(self) -> bool:
@@ -98,6 +105,27 @@ class AuthService:
             ok = verify_password(password, entry[0])
             self._verified[key] = ok
         return User(name=name, is_admin=entry[1]) if ok else None
+
+    # -- sessions (the sign-in cookie) ----------------------------------------------------------
+    def start_session(self, user: User) -> str:
+        """A new random session token for the cookie; a fresh one at every sign-in."""
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        sessions.sweep_expired(self.store, now=_iso(now))
+        sessions.create(self.store, _token_hash(token), user.name, created_at=_iso(now),
+                        expires_at=_iso(now + timedelta(days=SESSION_DAYS)))
+        return token
+
+    def user_for_session(self, token: str | None) -> User | None:
+        """The account of a live session; None when unknown, signed out, expired or the account is gone."""
+        if not token or len(token) > 200:
+            return None
+        name = sessions.user_for(self.store, _token_hash(token), now=utcnow())
+        return self.user_named(name) if name else None
+
+    def end_session(self, token: str | None) -> None:
+        if token and len(token) <= 200:
+            sessions.delete(self.store, _token_hash(token))
 
     def user_named(self, name: str) -> User | None:
         entry = self._accounts.get(name)
@@ -146,6 +174,11 @@ class AuthService:
         if user is None:
             raise Unauthorized("This API token is unknown or revoked. Ask an admin for a new one.")
         return user
+
+
+def _iso(moment: datetime) -> str:
+    """The same text form as `utcnow()`, so that stored times compare in order."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _token_hash(token: str) -> str:
