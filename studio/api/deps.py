@@ -16,9 +16,14 @@ def get_studio(request: Request) -> Studio:
     return request.app.state.studio
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address (a trusted proxy's X-Forwarded-For already applied by the app)."""
+    return request.client.host if request.client else None
+
+
 def current_user(request: Request) -> User:
     """HTTP Basic, a bearer API token, or the browser's session cookie from /signin; without
-    credentials → the anonymous user, if allowed."""
+    credentials → the anonymous user, if allowed. Failed guesses are throttled (429)."""
     cached = getattr(request.state, "user", None)
     if cached is not None:
         return cached
@@ -31,11 +36,11 @@ def current_user(request: Request) -> User:
             name, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise Unauthorized("Malformed Basic credentials.") from exc
-        user = studio.auth.check_password(name, password)
+        user = studio.auth.check_password(name, password, address=client_address(request))
         if user is None:
             raise Unauthorized("Wrong user name or password.")
     elif scheme.lower() == "bearer" and value:
-        user = studio.auth.user_for_token(value.strip())
+        user = studio.auth.user_for_token(value.strip(), address=client_address(request))
     elif header:
         raise Unauthorized("Use HTTP Basic credentials or 'Authorization: Bearer <API token>'.")
     else:

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from studio.services import Studio
 from studio.services.auth import SESSION_COOKIE, SESSION_DAYS
+from studio.services.signin_throttle import SigninThrottled
 
 VISITOR_COOKIE = "studio_visitor"
 VISITOR_PREFIX = "visitor-"
@@ -71,7 +72,11 @@ def router(studio: Studio) -> APIRouter:
     @r.post("/signin")
     def signin(request: Request, username: str = Form(..., max_length=200),
                password: str = Form(..., max_length=1000)) -> Response:
-        user = studio.auth.check_password(username, password)
+        address = request.client.host if request.client else None
+        try:
+            user = studio.auth.check_password(username, password, address=address)
+        except SigninThrottled as exc:
+            return page(exc.message, status=429, headers=exc.headers)
         if user is None:
             return page("Wrong user name or password.")
         # A fresh token at every sign-in; the one this browser held before ends now.

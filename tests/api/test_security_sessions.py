@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from studio.app import build_app
 from studio.config import StudioConfig
+from studio.services.signin_throttle import SigninThrottle
 
 ACCOUNTS = [("admin", "secret-pass"), ("bob", "bob-pass")]
 
@@ -27,6 +28,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture
 def c(app):
+    app.state.studio.auth.throttle = SigninThrottle()  # each test starts with clean counters
     return TestClient(app)
 
 
