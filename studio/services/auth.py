@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,7 @@ class AuthService:
         # Only successes are remembered, keyed by a keyed hash, in a bounded LRU: wrong guesses
         # cost scrypt every time and take no memory.
         self._verified: OrderedDict[bytes, bool] = OrderedDict()
+        self._verified_lock = threading.Lock()  # requests verify in several threads at once
         self._cache_key = secrets.token_bytes(32)
         self.throttle = SigninThrottle()
         # Sessions of accounts removed from the configuration since, and expired ones, end here.
@@ -113,14 +115,17 @@ class AuthService:
             verify_password(password, _dummy_hash())  # as slow as a real account: names don't leak by timing
             ok = False
         else:
-            ok = key in self._verified or verify_password(password, entry[0])
+            with self._verified_lock:
+                ok = key in self._verified
+            ok = ok or verify_password(password, entry[0])
         if not ok:
             self.throttle.failed(name if entry else None, address)
             return None
-        self._verified[key] = True
-        self._verified.move_to_end(key)
-        while len(self._verified) > VERIFIED_CACHE_SIZE:
-            self._verified.popitem(last=False)
+        with self._verified_lock:
+            self._verified[key] = True
+            self._verified.move_to_end(key)
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
         self.throttle.succeeded(name, address)
         return User(name=name, is_admin=entry[1])
 
