@@ -8,9 +8,12 @@ import tempfile
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 
 from studio.config import StudioConfig
 from studio.services import Studio
+from studio.services.origin import TrustedProxies, foreign_origin, forwarded, normalize_origin, own_origins
 
 API_PREFIX = "/api/v1"
 
@@ -21,6 +24,36 @@ def _keep_files_in_data_dir(config: StudioConfig) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
     tempfile.tempdir = str(tmp)
+
+
+class SameOriginWrites:
+    """The outermost layer, so it covers the API mount, the Gradio page's own POSTs (queue/join,
+    upload, run) and the sign-in forms alike: X-Forwarded-* are believed only from trusted proxies
+    (the rest of the app then sees the browser's scheme and address), and a state-changing request
+    sent by a page of another site is refused, with accounts or without."""
+
+    def __init__(self, app, proxies: TrustedProxies, allowed: frozenset[str]):
+        self.app, self.proxies, self.allowed = app, proxies, allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        client = scope.get("client")
+        peer = client[0] if client else None
+        seen = forwarded(scope.get("scheme", "http"), peer, headers, self.proxies)
+        if seen.client != peer or seen.scheme != scope.get("scheme"):
+            scope = dict(scope, scheme=seen.scheme, client=(seen.client, client[1] if client else 0))
+        foreign = foreign_origin(scope["method"], headers, own_origins(seen.scheme, seen.host), self.allowed)
+        if foreign is None:
+            await self.app(scope, receive, send)
+            return
+        message = (f"This {scope['method']} request was sent by a page at {foreign}, not by the studio's own "
+                   "page, so it was refused. Use the studio at its own address; to let a front end of "
+                   "your own write to it, start the studio with --allowed-origins ORIGIN.")
+        response = JSONResponse({"error": {"code": "cross_origin", "message": message}}, status_code=403)
+        await response(scope, receive, send)
 
 
 def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
@@ -53,13 +86,17 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
             )
         return await call_next(request)
 
-    app.mount(API_PREFIX, create_api(studio))
+    allowed = frozenset(o for o in map(normalize_origin, config.allowed_origins) if o)
+    api = create_api(studio)
+    if allowed:  # a deliberate front end elsewhere also needs CORS to read the answers
+        api = CORSMiddleware(api, allow_origins=sorted(allowed), allow_credentials=True, allow_methods=["*"],
+                             allow_headers=["*"])
+    app.mount(API_PREFIX, api)
     # The dialects the field's clients speak, over the same services.
+    from studio.api.a1111 import create_a1111_api
     from studio.api.openai_compat import create_openai_api
 
     app.mount("/v1", create_openai_api(studio))
-    from studio.api.a1111 import create_a1111_api
-
     app.mount("/sdapi/v1", create_a1111_api(studio))
     if ui:
         import gradio as gr
@@ -86,4 +123,5 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
             server_name=config.host,
             server_port=config.port,
         )
+    app.add_middleware(SameOriginWrites, proxies=TrustedProxies.parse(config.forwarded_allow_ips), allowed=allowed)
     return app

@@ -48,6 +48,12 @@ def parser() -> argparse.ArgumentParser:
                    help="allow a non-loopback bind or --share without accounts (anyone reaching it is admin)")
     p.add_argument("--root-path", default="",
                    help="URL prefix when served behind a reverse proxy at a sub-path, e.g. /studio")
+    p.add_argument("--forwarded-allow-ips", default="", metavar="IPS",
+                   help="comma-separated addresses or networks of reverse proxies whose X-Forwarded-Proto/-Host/-For "
+                        "headers are believed ('*' = any peer; default: none)")
+    p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
+                   help="comma-separated origins (e.g. https://app.example) of front ends of your own that may "
+                        "send state-changing requests; writes from other sites are refused")
     p.add_argument("--memory-budget-gb", type=float, default=None,
                    help="memory models may use on the device (default: most of a GPU, half the RAM on CPU)")
     return p
@@ -104,6 +110,16 @@ def config_from_args(args: argparse.Namespace):
             "delete. Add --auth USER:PASS (or --auth-file FILE from `aigc-studio add-user`), "
             "or pass --insecure if you really mean it."
         )
+    from studio.services.origin import TrustedProxies, normalize_origin
+
+    try:
+        TrustedProxies.parse(args.forwarded_allow_ips)
+    except ValueError as exc:
+        raise SystemExit(f"error: --forwarded-allow-ips: {exc}") from exc
+    origins = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
+    for origin in origins:
+        if normalize_origin(origin) is None:
+            raise SystemExit(f"error: --allowed-origins: '{origin}' is not an origin like https://app.example")
     if args.guest_access != "none" and not accounts:
         raise SystemExit("error: --guest-access needs accounts (--auth or --auth-file): without accounts everyone is admin.")
     return StudioConfig(
@@ -118,6 +134,8 @@ def config_from_args(args: argparse.Namespace):
         insecure=args.insecure,
         memory_budget_gb=args.memory_budget_gb,
         root_path=args.root_path.rstrip("/"),
+        forwarded_allow_ips=[ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()],
+        allowed_origins=origins,
     )
 
 
@@ -134,7 +152,8 @@ def serve(config) -> None:
 
         start_share_link(config)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=5,
-                root_path=config.root_path, proxy_headers=True)
+                # X-Forwarded-* are applied by the app itself, only from --forwarded-allow-ips
+                root_path=config.root_path, proxy_headers=False)
 
 
 def main(argv: list[str] | None = None) -> int:

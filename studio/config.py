@@ -50,6 +50,10 @@ class StudioConfig:
     guest_access: GuestAccess = "none"
     insecure: bool = False
     root_path: str = ""  # URL prefix behind a reverse proxy ("" = served at /)
+    # proxies whose X-Forwarded-Proto/-Host/-For are believed (IPs or networks, "*" = any); none by default
+    forwarded_allow_ips: list[str] = field(default_factory=list)
+    # other origins (scheme://host[:port]) allowed to send state-changing requests, e.g. a separate front end
+    allowed_origins: list[str] = field(default_factory=list)
     memory_budget_gb: float | None = None  # None: derived from the device
     hub_probe_timeout_s: float = 3.0
     uploads: UploadLimits = field(default_factory=UploadLimits)

@@ -31,7 +31,7 @@ def test_share_without_accounts_is_refused(tmp_path):
 def test_help_lists_every_flag():
     out = run_launch("--help").stdout
     for flag in ("--host", "--port", "--data-dir", "--offline", "--device", "--share", "--auth", "--auth-file",
-                 "--guest-access", "--insecure"):
+                 "--guest-access", "--insecure", "--forwarded-allow-ips", "--allowed-origins"):
         assert flag in out
 
 
@@ -90,3 +90,20 @@ def test_behind_a_proxy_at_a_sub_path(live_studio):
     assert httpx.get(live.url + "/api/v1/health").status_code == 200
     page = httpx.get(live.url + "/", timeout=30)
     assert page.status_code == 200 and "/studio" in page.text
+
+
+def test_bad_proxy_or_origin_lists_are_refused_naming_the_flag(tmp_path):
+    r = run_launch("--forwarded-allow-ips", "10.0.0.1,nginx", "--data-dir", str(tmp_path / "d"))
+    assert r.returncode != 0 and "--forwarded-allow-ips" in r.stderr and "nginx" in r.stderr
+    r = run_launch("--allowed-origins", "ok.example", "--data-dir", str(tmp_path / "d"))
+    assert r.returncode != 0 and "--allowed-origins" in r.stderr and "ok.example" in r.stderr
+
+
+def test_live_studio_refuses_cross_site_writes(live_studio):
+    live = live_studio("--offline", "--allowed-origins", "http://ok.example")
+    demo = live.url + "/api/v1/datasets/demo"
+    r = httpx.post(demo, json={"n": 16}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "cross_origin"
+    assert httpx.post(demo, json={"n": 16}, headers={"Origin": live.url}, timeout=60).status_code == 201
+    assert httpx.post(demo, json={"n": 16}, headers={"Origin": "http://ok.example"}, timeout=60).status_code == 201
+    assert httpx.post(demo, json={"n": 16}, timeout=60).status_code == 201

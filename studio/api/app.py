@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "studio.api.feedback",
     "studio.api.admin",
     "studio.api.adapters",
+    "studio.api.me",
 ]
 
 SECURITY_HEADERS = {
@@ -85,6 +86,7 @@ def create_api(studio: Studio) -> FastAPI:
     @api.exception_handler(StudioError)
     async def _studio_error(request: Request, exc: StudioError):
         headers = {"WWW-Authenticate": 'Basic realm="AIGC Studio"'} if exc.status == 401 else None
+        headers = getattr(exc, "headers", None) or headers  # e.g. Retry-After on a throttled sign-in
         return error_response(exc.status, exc.code, exc.message, headers)
 
     @api.exception_handler(RequestValidationError)

@@ -1,18 +1,27 @@
-"""Accounts, roles and API tokens. Passwords are kept only as salted scrypt hashes."""
+"""Accounts, roles, signed-in sessions and API tokens. Passwords are kept only as salted scrypt
+hashes; session and API tokens only as SHA-256 hashes."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from studio.services.errors import Forbidden, Invalid, NotFound, Unauthorized
-from studio.store import Store, new_id, utcnow
+from studio.services.signin_throttle import SigninThrottle
+from studio.store import Store, new_id, sessions, utcnow
 
 HASH_PREFIX = "scrypt$"
+SESSION_COOKIE = "studio_session"
+SESSION_DAYS = 14
+VERIFIED_CACHE_SIZE = 256  # recently verified (user, password) pairs: HTTP Basic scripts skip scrypt
 
 
 @dataclass(frozen=True)
@@ -82,22 +91,68 @@ class AuthService:
             # Plain passwords from --auth are hashed in memory at once.
             stored = secret if secret.startswith(HASH_PREFIX) else hash_password(secret)
             self._accounts[name] = (stored, i == 0)
-        self._verified: dict[tuple[str, str], bool] = {}
+        # Only successes are remembered, keyed by a keyed hash, in a bounded LRU: wrong guesses
+        # cost scrypt every time and take no memory.
+        self._verified: OrderedDict[bytes, bool] = OrderedDict()
+        self._verified_lock = threading.Lock()  # requests verify in several threads at once
+        self._cache_key = secrets.token_bytes(32)
+        self.throttle = SigninThrottle()
+        # Sessions of accounts removed from the configuration since, and expired ones, end here.
+        sessions.keep_only_users(store, set(self._accounts))
+        sessions.sweep_expired(store, now=utcnow())
 
     @property
     def enabled(self) -> bool:
         return bool(self._accounts)
 
-    def check_password(self, name: str, password: str) -> User | None:
+    def check_password(self, name: str, password: str, *, address: str | None = None) -> User | None:
+        """The account for these credentials, or None. Raises SigninThrottled (429) while the
+        account or the client address must wait after repeated failures."""
         entry = self._accounts.get(name)
+        self.throttle.check(name if entry else None, address)
+        key = hmac.new(self._cache_key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
         if entry is None:
+            verify_password(password, _dummy_hash())  # as slow as a real account: names don't leak by timing
+            ok = False
+        else:
+            with self._verified_lock:
+                ok = key in self._verified
+            ok = ok or verify_password(password, entry[0])
+        if not ok:
+            self.throttle.failed(name if entry else None, address)
             return None
-        key = (name, hashlib.sha256(password.encode()).hexdigest())
-        ok = self._verified.get(key)
-        if ok is None:  # scrypt is deliberately slow: remember the verdict for this process
-            ok = verify_password(password, entry[0])
-            self._verified[key] = ok
-        return User(name=name, is_admin=entry[1]) if ok else None
+        with self._verified_lock:
+            self._verified[key] = True
+            self._verified.move_to_end(key)
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        self.throttle.succeeded(name, address)
+        return User(name=name, is_admin=entry[1])
+
+    def memory_size(self) -> int:
+        """Entries held for sign-in (verified pairs + throttle counters), for tests of the bound."""
+        return len(self._verified) + self.throttle.size()
+
+    # -- sessions (the sign-in cookie) ----------------------------------------------------------
+    def start_session(self, user: User) -> str:
+        """A new random session token for the cookie; a fresh one at every sign-in."""
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        sessions.sweep_expired(self.store, now=_iso(now))
+        sessions.create(self.store, _token_hash(token), user.name, created_at=_iso(now),
+                        expires_at=_iso(now + timedelta(days=SESSION_DAYS)))
+        return token
+
+    def user_for_session(self, token: str | None) -> User | None:
+        """The account of a live session; None when unknown, signed out, expired or the account is gone."""
+        if not token or len(token) > 200:
+            return None
+        name = sessions.user_for(self.store, _token_hash(token), now=utcnow())
+        return self.user_named(name) if name else None
+
+    def end_session(self, token: str | None) -> None:
+        if token and len(token) <= 200:
+            sessions.delete(self.store, _token_hash(token))
 
     def user_named(self, name: str) -> User | None:
         entry = self._accounts.get(name)
@@ -138,14 +193,27 @@ class AuthService:
             if cur.rowcount == 0:
                 raise NotFound(f"No active API token with id '{token_id}'.")
 
-    def user_for_token(self, token: str) -> User:
+    def user_for_token(self, token: str, *, address: str | None = None) -> User:
+        """A valid token always works; guesses are throttled per client address (429)."""
         row = self.store.query_one(
             "SELECT user FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (_token_hash(token),)
         )
         user = self.user_named(row["user"]) if row else None
         if user is None:
+            self.throttle.check(None, address)
+            self.throttle.failed(None, address)
             raise Unauthorized("This API token is unknown or revoked. Ask an admin for a new one.")
         return user
+
+
+def _iso(moment: datetime) -> str:
+    """The same text form as `utcnow()`, so that stored times compare in order."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _token_hash(token: str) -> str:

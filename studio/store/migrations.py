@@ -104,4 +104,17 @@ MIGRATIONS: list[str] = [
         updated_by  TEXT
     );
     """,
+    # 4 — signed-in browser sessions, revocable on the server: the cookie holds a random token,
+    # the row only its hash; signing out deletes the row
+    """
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        token_hash  TEXT NOT NULL UNIQUE,
+        user        TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user);
+    CREATE INDEX sessions_expires ON sessions (expires_at);
+    """,
 ]

@@ -1,58 +1,31 @@
-"""Who is using the page: a signed session cookie for accounts, a per-browser id for visitors.
+"""Who is using the page: a server-side session for accounts, a per-browser id for visitors.
 
 `/signin` and `/signout` are small plain pages; the Gradio app asks `user_id(request)` on every
-request (its `auth_dependency`). Visitors, when guest access allows, get an anonymous id that
-stays with their browser so their ratings are theirs."""
+request (its `auth_dependency`). The session cookie holds only a random token whose session row
+(see `AuthService.start_session`) is deleted at sign-out, so a copied cookie dies with it.
+Visitors, when guest access allows, get an anonymous id that stays with their browser so their
+ratings are theirs."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import secrets
-import time
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from studio.services import Studio
+from studio.services.auth import SESSION_COOKIE, SESSION_DAYS
+from studio.services.signin_throttle import SigninThrottled
 
-SESSION_COOKIE = "studio_session"
 VISITOR_COOKIE = "studio_visitor"
 VISITOR_PREFIX = "visitor-"
-SESSION_DAYS = 14
-
-
-def _secret(studio: Studio) -> bytes:
-    path = studio.data_dir / "session.key"
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(secrets.token_bytes(32))
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    return path.read_bytes()
-
-
-def _sign(studio: Studio, value: str) -> str:
-    return hmac.new(_secret(studio), value.encode(), hashlib.sha256).hexdigest()
-
-
-def make_session(studio: Studio, user: str) -> str:
-    expires = int(time.time()) + SESSION_DAYS * 86400
-    payload = f"{user}|{expires}"
-    return f"{payload}|{_sign(studio, payload)}"
 
 
 def session_user(studio: Studio, cookie: str | None) -> str | None:
-    if not cookie or cookie.count("|") != 2:
-        return None
-    user, expires, signature = cookie.split("|")
-    if not hmac.compare_digest(signature, _sign(studio, f"{user}|{expires}")):
-        return None
-    if not expires.isdigit() or int(expires) < time.time() or studio.auth.user_named(user) is None:
-        return None
-    return user
+    user = studio.auth.user_for_session(cookie)
+    return user.name if user else None
 
 
 def user_id(studio: Studio, request: Request) -> str | None:
@@ -68,6 +41,11 @@ def user_id(studio: Studio, request: Request) -> str | None:
     return None
 
 
+def _secure(request: Request) -> bool:
+    """https as the browser used it (a trusted proxy's X-Forwarded-Proto is already applied)."""
+    return request.url.scheme == "https"
+
+
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Sign in · AIGC Studio</title>
 <style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;background:#f6f7f9}}
 form{{background:#fff;padding:2em;border-radius:12px;box-shadow:0 2px 12px #0001;display:grid;gap:.8em;width:18em}}
@@ -81,28 +59,40 @@ input,button{{font-size:1em;padding:.5em}}.err{{color:#b00020}}</style></head><b
 def router(studio: Studio) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
-    def page(error: str = "") -> HTMLResponse:
+    def page(error: str = "", status: int = 401, headers: dict | None = None) -> HTMLResponse:
         guest = '<a href="./" id="as-visitor">Continue as a visitor</a>' if studio.auth.anonymous() else ""
         err = f'<p class="err">{html.escape(error)}</p>' if error else ""
-        return HTMLResponse(PAGE.format(error=err, guest=guest), status_code=401 if error else 200)
+        return HTMLResponse(PAGE.format(error=err, guest=guest), status_code=status if error else 200,
+                            headers=headers)
 
     @r.get("/signin")
     def signin_form() -> HTMLResponse:
         return page()
 
     @r.post("/signin")
-    def signin(username: str = Form(..., max_length=200), password: str = Form(..., max_length=1000)) -> Response:
-        if studio.auth.check_password(username, password) is None:
+    def signin(request: Request, username: str = Form(..., max_length=200),
+               password: str = Form(..., max_length=1000)) -> Response:
+        address = request.client.host if request.client else None
+        try:
+            user = studio.auth.check_password(username, password, address=address)
+        except SigninThrottled as exc:
+            return page(exc.message, status=429, headers=exc.headers)
+        if user is None:
             return page("Wrong user name or password.")
+        # A fresh token at every sign-in; the one this browser held before ends now.
+        studio.auth.end_session(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("./", status_code=303)
-        response.set_cookie(SESSION_COOKIE, make_session(studio, username), max_age=SESSION_DAYS * 86400,
-                            httponly=True, samesite="lax")
+        response.set_cookie(SESSION_COOKIE, studio.auth.start_session(user), max_age=SESSION_DAYS * 86400,
+                            httponly=True, samesite="lax", secure=_secure(request))
         return response
 
-    @r.get("/signout")
-    def signout() -> Response:
+    # POST from forms (cross-site ones are refused by the app's origin check); GET stays for the
+    # link on the page: it can only end the caller's own session.
+    @r.api_route("/signout", methods=["GET", "POST"])
+    def signout(request: Request) -> Response:
+        studio.auth.end_session(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("./signin", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=_secure(request))
         return response
 
     return r
@@ -121,5 +111,5 @@ def install(app, studio: Studio) -> None:
         response = await call_next(request)
         if is_page and studio.auth.enabled and not request.cookies.get(VISITOR_COOKIE):
             response.set_cookie(VISITOR_COOKIE, VISITOR_PREFIX + secrets.token_hex(8), max_age=365 * 86400,
-                                httponly=True, samesite="lax")
+                                httponly=True, samesite="lax", secure=_secure(request))
         return response
