@@ -49,8 +49,9 @@ HANDLED = {"prompt", "negative_prompt", "seed", "steps", "cfg_scale", "width", "
            "hr_sampler_name", "hr_scheduler", "subseed", "seed_resize_from_h", "seed_resize_from_w"}
 
 
-def a1111_error(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="AIGC Studio"'} if status == 401 else None
+def a1111_error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="AIGC Studio"', **(headers or {})}
     return JSONResponse({"error": code, "detail": message, "body": "", "errors": ""}, status_code=status,
                         headers=headers)
 
@@ -92,7 +93,7 @@ def create_a1111_api(studio: Studio) -> FastAPI:
 
     @api.exception_handler(StudioError)
     async def _studio_error(request: Request, exc: StudioError):
-        return a1111_error(exc.status, exc.code, exc.message)
+        return a1111_error(exc.status, exc.code, exc.message, getattr(exc, "headers", None))
 
     @api.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):

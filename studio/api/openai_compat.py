@@ -50,10 +50,12 @@ STREAMED = {200: {"description": "JSON, or server-sent events with `stream: true
                   "content": {"application/json": {}, "text/event-stream": {}}}}
 
 
-def openai_error(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
+def openai_error(status: int, message: str, code: str | None = None, param: str | None = None,
+                 headers: dict | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "param": param,
                       "code": code}}
-    headers = {"WWW-Authenticate": 'Bearer realm="AIGC Studio"'} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="AIGC Studio"', **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -166,7 +168,7 @@ def create_openai_api(studio: Studio) -> FastAPI:
 
     @api.exception_handler(StudioError)
     async def _studio_error(request: Request, exc: StudioError):
-        return openai_error(exc.status, exc.message, exc.code)
+        return openai_error(exc.status, exc.message, exc.code, headers=getattr(exc, "headers", None))
 
     @api.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
