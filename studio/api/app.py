@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "studio.api.feedback",
     "studio.api.admin",
     "studio.api.adapters",
+    "studio.api.experiments",
     "studio.api.me",
 ]
 

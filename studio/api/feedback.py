@@ -23,7 +23,11 @@ class RatingIn(BaseModel):
 
 @router.get("/outputs/{output_id}")
 def get_output(output_id: str, studio: Studio = Depends(get_studio), user: User = Depends(require_user)) -> dict:
-    return studio.outputs.get(output_id, user=user.name)
+    """The output and your rating of it; admins also see the experiment arm that served it."""
+    out = studio.outputs.get(output_id, user=user.name)
+    if user.is_admin and (arm := studio.experiments.arm_of(output_id)) is not None:
+        out["experiment"] = arm
+    return out
 
 
 FILE_TYPES = {"image/png": {}, "audio/wav": {}, "audio/flac": {}, "image/gif": {}, "text/plain": {}}

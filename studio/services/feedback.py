@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 
 from studio.services.errors import Invalid, NotFound
 from studio.services.outputs import OutputService
 from studio.store import Store, new_id, utcnow
 
 RATINGS = ("up", "down")
+log = logging.getLogger("studio.feedback")
 
 
 class FeedbackService:
-    def __init__(self, store: Store, outputs: OutputService):
+    def __init__(self, store: Store, outputs: OutputService, on_rated: Callable[[str], None] | None = None):
         self.store = store
         self.outputs = outputs
+        self.on_rated = on_rated  # e.g. a live experiment re-reads its evidence
 
     def rate(self, output_id: str, rating: str | None, user: str, comment: str | None = None) -> dict:
         """Rate (or re-rate, which replaces) an output; rating None removes the user's rating."""
@@ -36,6 +40,11 @@ class FeedbackService:
                 (new_id("rt_"), output_id, user, rating, comment, now, now),
             )
             row = c.execute("SELECT id FROM ratings WHERE output_id = ? AND user = ?", (output_id, user)).fetchone()
+        if self.on_rated is not None:  # after the commit: the rating is durable whatever happens next
+            try:
+                self.on_rated(output_id)
+            except Exception:  # an experiment's bookkeeping must never turn a stored rating into an error
+                log.exception("after rating %s", output_id)
         return {"id": row["id"], "output_id": output_id, "rating": rating}
 
     def stats(self) -> dict:

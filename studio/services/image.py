@@ -28,6 +28,7 @@ from engines.image.schedulers import SCHEDULER_NAMES
 from engines.registry import ModelSpec, UnknownModel
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
+from studio.services.experiments import ExperimentService
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OUTPUT_ID, OutputService
@@ -87,11 +88,13 @@ def defaults_for(spec: ModelSpec) -> ModelDefaults:
 
 
 class ImageService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission,
+                 experiments: ExperimentService | None = None):
         self.models = models
         self.outputs = outputs
         self.store = store
         self.admission = admission
+        self.experiments = experiments  # a running experiment serves requests that pin no version
         self.running = RunningWork()  # generations in flight: progress and interrupt
 
     # -- resolving -------------------------------------------------------------------------------
@@ -104,6 +107,8 @@ class ImageService:
         return row
 
     def resolve(self, model: str | None, lora: str | None = None):
+        if model is None and lora is None:  # the kind's default version may carry a LoRA
+            model, lora = self.models.default_version("image")
         lora_row = self.lora_row(lora) if lora else None
         if model is None and lora_row is not None:
             model = lora_row["base_model"]
@@ -251,7 +256,13 @@ class ImageService:
     def generate(self, params: ImageGenerateParams, *, user: User,
                  on_progress: Callable[[int, int, Any], None] | None = None,
                  stop_event: threading.Event | None = None) -> dict:
-        # 1. Check everything that can be checked before loading a model
+        # 1. Check everything that can be checked before loading a model; a running experiment picks
+        #    the version when none is pinned
+        assignment = None
+        if params.model is None and params.lora is None and self.experiments is not None:
+            assignment = self.experiments.assign("image", user.name)
+            if assignment is not None:
+                params = params.model_copy(update={"model": assignment.model, "lora": assignment.adapter})
         spec, lora_row = self.resolve(params.model, params.lora)
         resolved, warnings = self._check(params, spec)
         init = None
@@ -261,8 +272,11 @@ class ImageService:
 
         # 2. Admission: the caller's limits on what will really run, then a fair turn
         with self.admission.admit(user, "image", self._sizes(params, resolved)):
-            return self._generate_admitted(params, user, spec, lora_row, resolved, warnings, init,
-                                           on_progress, stop_event)
+            result = self._generate_admitted(params, user, spec, lora_row, resolved, warnings, init,
+                                             on_progress, stop_event)
+        if assignment is not None:
+            self.experiments.record(assignment, [o["id"] for o in result["outputs"]])
+        return result
 
     def _generate_admitted(self, params: ImageGenerateParams, user: User, spec: ModelSpec, lora_row,
                            resolved: dict, warnings: list[str], init, on_progress, stop_event) -> dict:

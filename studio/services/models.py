@@ -138,7 +138,15 @@ class ModelService:
     def resolve(self, model_id: str | None, kind: str) -> ModelSpec:
         self.wait_for_probe()
         self.sync_trained()
-        return self.registry.resolve(model_id, kind, self.config.default_models.get(kind))  # type: ignore[arg-type]
+        return self.registry.resolve(model_id, kind, self.default_version(kind)[0])  # type: ignore[arg-type]
+
+    def default_version(self, kind: str) -> tuple[str | None, str | None]:
+        """(model, adapter) an admin or a finished experiment made the kind's default; (None, None) when
+        none was, and no adapter when that adapter has been deleted since."""
+        model, _, adapter = self.config.default_models.get(kind, "").partition("+")
+        if adapter and self.store.query_one("SELECT 1 FROM adapters WHERE id = ?", (adapter,)) is None:
+            adapter = ""
+        return model or None, adapter or None
 
     def list_models(self) -> dict:
         self.wait_for_probe()
@@ -148,7 +156,7 @@ class ModelService:
         for kind in KINDS:
             out[kind] = []
             specs = self.registry.list(kind)
-            preferred = self.config.default_models.get(kind)
+            preferred = self.default_version(kind)[0]
             default = preferred if any(s.id == preferred for s in specs) else self.registry.default_id(kind)
             for s in specs:
                 engine = memory.peek(f"{kind}:{s.id}") if memory else None
@@ -159,6 +167,7 @@ class ModelService:
                     "dtype": _running_dtype(engine),  # what a loaded model runs in, e.g. "bfloat16"
                     "default": s.id == default,
                 })
+        default_adapters = {self.default_version(k)[1] for k in ("text", "image")} - {None}
         for adapter_type, key in ADAPTER_TYPES_LISTED.items():
             rows = self.store.query(
                 "SELECT id, name, base_model, job_id, created_at, meta FROM adapters WHERE type = ? "
@@ -173,6 +182,7 @@ class ModelService:
                     "job_id": r["job_id"],
                     "created_at": r["created_at"],
                     "meta": json.loads(r["meta"] or "{}"),
+                    "default": r["id"] in default_adapters,  # part of the kind's default version
                 }
                 for r in rows
             ]

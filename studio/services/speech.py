@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engines.registry import ModelSpec, UnknownModel
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound
+from studio.services.experiments import ExperimentService
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
@@ -33,8 +34,10 @@ class SpeechGenerateParams(BaseModel):
 
 
 class SpeechService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission,
+                 experiments: ExperimentService | None = None):
         self.admission = admission
+        self.experiments = experiments  # a running experiment serves requests that pin no model
         self.models = models
         self.outputs = outputs
         self.store = store
@@ -91,8 +94,16 @@ class SpeechService:
 
     def generate(self, params: SpeechGenerateParams, *, user: User,
                  on_progress: Callable[[int, int], None] | None = None) -> dict:
+        assignment = None
+        if params.model is None and self.experiments is not None:
+            assignment = self.experiments.assign("speech", user.name)
+            if assignment is not None:
+                params = params.model_copy(update={"model": assignment.model})
         with self.admission.admit(user, "speech", {"text": params.text}):
-            return self._generate_admitted(params, user, on_progress)
+            result = self._generate_admitted(params, user, on_progress)
+        if assignment is not None:
+            self.experiments.record(assignment, [o["id"] for o in result["outputs"]])
+        return result
 
     def _generate_admitted(self, params: SpeechGenerateParams, user: User,
                            on_progress: Callable[[int, int], None] | None) -> dict:

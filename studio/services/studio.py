@@ -66,6 +66,26 @@ class Studio:
         return self.data_dir / row["path"] if row else None
 
     @cached_property
+    def experiments(self):
+        from studio.services.experiments import ExperimentService
+
+        return ExperimentService(self.store, self.settings, self._resolve_version)
+
+    def _resolve_version(self, kind: str, model: str | None, adapter: str | None) -> tuple[str, str | None]:
+        """(model id, adapter id) of a version of `kind`, checked against what exists (404 otherwise)."""
+        if kind == "text":
+            spec, row = self.text.resolve(model, adapter)
+        elif kind == "image":
+            spec, row = self.image.resolve(model, adapter)
+        else:
+            if adapter:
+                from studio.services.errors import Invalid
+
+                raise Invalid("Speech versions are models: leave the adapter empty.")
+            spec, row = self.speech.resolve(model), None
+        return spec.id, row["id"] if row is not None else None
+
+    @cached_property
     def outputs(self):
         from studio.services.outputs import OutputService
 
@@ -75,13 +95,13 @@ class Studio:
     def feedback(self):
         from studio.services.feedback import FeedbackService
 
-        return FeedbackService(self.store, self.outputs)
+        return FeedbackService(self.store, self.outputs, on_rated=lambda output_id: self.experiments.on_rating(output_id))
 
     @cached_property
     def text(self):
         from studio.services.text import TextService
 
-        return TextService(self.models, self.outputs, self.store, self.admission)
+        return TextService(self.models, self.outputs, self.store, self.admission, self.experiments)
 
     @cached_property
     def arena(self):
@@ -93,13 +113,13 @@ class Studio:
     def image(self):
         from studio.services.image import ImageService
 
-        return ImageService(self.models, self.outputs, self.store, self.admission)
+        return ImageService(self.models, self.outputs, self.store, self.admission, self.experiments)
 
     @cached_property
     def speech(self):
         from studio.services.speech import SpeechService
 
-        return SpeechService(self.models, self.outputs, self.store, self.admission)
+        return SpeechService(self.models, self.outputs, self.store, self.admission, self.experiments)
 
     @cached_property
     def gan(self):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engines.registry import UnknownModel
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound
+from studio.services.experiments import ExperimentService
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
@@ -45,11 +46,13 @@ class ChatMessage(BaseModel):
 
 
 class TextService:
-    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission):
+    def __init__(self, models: ModelService, outputs: OutputService, store: Store, admission: Admission,
+                 experiments: ExperimentService | None = None):
         self.models = models
         self.outputs = outputs
         self.store = store
         self.admission = admission
+        self.experiments = experiments  # a running experiment serves requests that pin no version
 
     @staticmethod
     def sizes(params: TextGenerateParams) -> dict:
@@ -69,6 +72,8 @@ class TextService:
         return row
 
     def resolve(self, model: str | None, adapter: str | None):
+        if model is None and adapter is None:  # the kind's default version may carry an adapter
+            model, adapter = self.models.default_version("text")
         adapter_row = self.adapter_row(adapter) if adapter else None
         if model is None and adapter_row is not None:
             model = adapter_row["base_model"]
@@ -124,7 +129,12 @@ class TextService:
         `output_ids`: ids to store the outputs under (a door that names them before they exist)."""
         from engines.text import TextGenerationRequest
 
-        # 1. Model (+ adapter), loaded under admission
+        # 1. Model (+ adapter), loaded under admission; a running experiment picks it when none is pinned
+        assignment = None
+        if params.model is None and params.adapter is None and self.experiments is not None:
+            assignment = self.experiments.assign("text", user.name)
+            if assignment is not None:
+                params = params.model_copy(update={"model": assignment.model, "adapter": assignment.adapter})
         spec, adapter_row = self.resolve(params.model, params.adapter)
         self.admission.require()
         engine = self.engine(spec)
@@ -160,6 +170,8 @@ class TextService:
                                     "top": [{"token": k, "logprob": v} for k, v in t.top]}
                                    for t in result.logprobs[i]]
             outputs.append(out)
+        if assignment is not None:
+            self.experiments.record(assignment, [o["id"] for o in outputs])
         return {
             "outputs": outputs,
             "model": spec.id,

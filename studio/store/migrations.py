@@ -117,4 +117,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sessions_user ON sessions (user);
     CREATE INDEX sessions_expires ON sessions (expires_at);
     """,
+    # 5 — live experiments: versions (arms) that share a kind's unpinned traffic, which output went
+    # to which arm (hidden from everyone but admins), and an audit trail of decisions and promotions
+    """
+    CREATE TABLE experiments (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        kind          TEXT NOT NULL CHECK (kind IN ('text', 'image', 'speech')),
+        arms          TEXT NOT NULL,                  -- JSON [{"model", "adapter"}]
+        weights       TEXT NOT NULL,                  -- JSON [float], sums to 1
+        min_samples   INTEGER NOT NULL,
+        auto_promote  INTEGER NOT NULL DEFAULT 0,
+        status        TEXT NOT NULL CHECK (status IN ('running', 'concluded', 'stopped')),
+        decision      TEXT NOT NULL DEFAULT '{}',     -- JSON
+        promoted      INTEGER NOT NULL DEFAULT 0,
+        created_by    TEXT,
+        created_at    TEXT NOT NULL,
+        ended_at      TEXT
+    );
+    CREATE UNIQUE INDEX experiments_one_running ON experiments (kind) WHERE status = 'running';
+
+    CREATE TABLE experiment_outputs (
+        output_id     TEXT PRIMARY KEY REFERENCES outputs (id) ON DELETE CASCADE,
+        experiment_id TEXT NOT NULL REFERENCES experiments (id) ON DELETE CASCADE,
+        arm           INTEGER NOT NULL
+    );
+    CREATE INDEX experiment_outputs_arm ON experiment_outputs (experiment_id, arm);
+
+    CREATE TABLE audit (
+        id          TEXT PRIMARY KEY,
+        at          TEXT NOT NULL,
+        user        TEXT,
+        action      TEXT NOT NULL,
+        subject     TEXT,
+        detail      TEXT NOT NULL DEFAULT '{}'        -- JSON: the evidence
+    );
+    CREATE INDEX audit_subject ON audit (subject, at);
+    """,
 ]

@@ -10,6 +10,7 @@ import pandas as pd
 from studio.services import Studio
 from studio.services.arena import CompareParams, Side
 from studio.services.errors import StudioError
+from studio.ui import experiments_panel
 from studio.ui.common import require_admin, ui_error, user_for
 
 NO_ADAPTER = "(none)"
@@ -45,6 +46,8 @@ def build(studio: Studio):
             fmt = gr.Radio(["jsonl", "kto", "dpo"], value="kto", label="Export format")
             export_btn = gr.Button("Export")
             export_file = gr.File(label="Download", interactive=False)
+
+    experiments_panel.build(studio)  # Feedback → Experiments: live A/B tests between versions
 
     with gr.Tab("Train from ratings"):
         gr.Markdown("Tune a text version on its ratings (KTO from 👍/👎, DPO from arena votes) into a new adapter "

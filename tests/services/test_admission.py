@@ -72,6 +72,7 @@ NOT_GENERATION = {f"/api/v1{p}" for p in (
     "/datasets", "/datasets/{dataset_id}", "/datasets/demo", "/jobs", "/jobs/{job_id}/cancel",
     "/jobs/{job_id}/resume", "/image/pnginfo", "/feedback", "/compare/{comparison_id}/vote", "/tokens",
     "/tokens/{token_id}", "/settings/precision", "/adapters/{adapter_id}", "/adapters/mix", "/adapters/import",
+    "/experiments", "/experiments/{experiment_id}/stop", "/experiments/{experiment_id}/promote",
 )} | {"/sdapi/v1/png-info", "/sdapi/v1/options", "/sdapi/v1/interrupt", "/sdapi/v1/skip"}
 DOORS = ("/api/v1", "/v1", "/sdapi/v1")
 
