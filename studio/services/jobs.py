@@ -52,6 +52,7 @@ from engines.training import (
 from studio.config import StudioConfig
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
 from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
 
 log = logging.getLogger("studio.jobs")
@@ -98,6 +99,7 @@ class JobService:
         self.preparers: dict[str, Callable[[str | None, dict[str, Any], Path], str | None]] = {}
         self.runs_dir = config.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.scratch = Scratch(config.data_dir)
         self._specs: dict[str, TrainerSpec] = {}
         self._runs: dict[str, _Run] = {}
         self._lock = threading.RLock()
@@ -156,35 +158,34 @@ class JobService:
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
         dataset_path = self._dataset_folder(dataset_id) if dataset_id else None
 
-        # 2. The run folder with the job's inputs and full resolved config, then the row.
+        # 2. The run folder with the job's inputs and full resolved config, built in a scratch
+        #    folder and moved into runs/ in one rename; then the row (a kill in between leaves a
+        #    folder no row points to, which the next start removes).
         job_id = new_id("job_")
         resolved = dataclasses.asdict(cfg)
         run_dir = RunDir(self.runs_dir / job_id)
-        if kind in self.preparers:
-            run_dir.path.mkdir(parents=True)
-            try:
-                base_model = self.preparers[kind](base_model or None, resolved, run_dir.path)
-            except BaseException:
-                _remove_tree(run_dir.path)
-                raise
-        base_model_path = None
-        if base_model and self.trained_model_path is not None:
-            found = self.trained_model_path(base_model)
-            base_model_path = str(found) if found else None
-        run_dir.write_job(
-            JobConfig(
-                job_id=job_id,
-                kind=kind,
-                params=resolved,
-                base_model=base_model or None,
-                base_model_path=base_model_path,
-                dataset_id=dataset_id,
-                dataset_path=str(dataset_path) if dataset_path else None,
-                output_dir=str(self.config.data_dir / "models" / "trained" / job_id),
-                device=self.config.device,
-                offline=self.config.offline,
+        with self.scratch.use("job") as staged:
+            if kind in self.preparers:
+                base_model = self.preparers[kind](base_model or None, resolved, staged)
+            base_model_path = None
+            if base_model and self.trained_model_path is not None:
+                found = self.trained_model_path(base_model)
+                base_model_path = str(found) if found else None
+            RunDir(staged).write_job(
+                JobConfig(
+                    job_id=job_id,
+                    kind=kind,
+                    params=resolved,
+                    base_model=base_model or None,
+                    base_model_path=base_model_path,
+                    dataset_id=dataset_id,
+                    dataset_path=str(dataset_path) if dataset_path else None,
+                    output_dir=str(self.config.data_dir / "models" / "trained" / job_id),
+                    device=self.config.device,
+                    offline=self.config.offline,
+                )
             )
-        )
+            os.replace(staged, run_dir.path)
         now = utcnow()
         try:
             with self.store.transaction() as c:
@@ -311,8 +312,14 @@ class JobService:
             groups = [r["pid"] for r in rows if r["pid"] and group_is_job(r["pid"], self.runs_dir / r["id"])]
             self._terminate_groups(groups, job_ids=[r["id"] for r in rows])
             for r in rows:
-                events = self.run_dir(r["id"]).events()
-                self._record_progress(r["id"], events, json.loads(r["metrics"] or "{}"), r["total_steps"])
+                run_dir = self.run_dir(r["id"])
+                metrics, _ = self._record_progress(
+                    r["id"], run_dir.events(), json.loads(r["metrics"] or "{}"), r["total_steps"]
+                )
+                result = run_dir.read_result() or {}  # _launch removed any older one
+                if result.get("status") == "completed":  # it finished while no studio watched
+                    self._settle_completed(r["id"], {**metrics, **(result.get("metrics") or {})}, result)
+                    continue
                 why = "The studio stopped while this job ran; resume it to continue from its last checkpoint."
                 self._settle(r["id"], "interrupted", error=why)
         self._kick()
@@ -495,17 +502,20 @@ class JobService:
         elif status == "failed":
             last_lines = redact(tail(run.run_dir.log_path, ERROR_LOG_LINES)).strip()[-4000:]
             error = last_lines or f"The trainer exited with code {run.proc.returncode}."
-        try:
-            done = status == "completed"
-            artifact = result.get("artifact") if done else None
-            self._settle(
-                run.job_id, status, metrics=metrics, error=error, artifact=artifact, progress=1.0 if done else None
-            )
-        except ValueError as exc:  # a completed run whose artifact cannot be registered
-            self._settle(run.job_id, "failed", metrics=metrics, error=str(exc))
+        if status == "completed":
+            self._settle_completed(run.job_id, metrics, result)
+        else:
+            self._settle(run.job_id, status, metrics=metrics, error=error)
         self._runs.pop(run.job_id, None)  # only once settled: a failed write is retried next tick
         run.done.set()
         log.info("job %s finished: %s", run.job_id, status)
+
+    def _settle_completed(self, job_id: str, metrics: dict[str, Any], result: dict[str, Any]) -> None:
+        """Completed, with the artifact registered; failed when the artifact cannot be."""
+        try:
+            self._settle(job_id, "completed", metrics=metrics, artifact=result.get("artifact"), progress=1.0)
+        except ValueError as exc:
+            self._settle(job_id, "failed", metrics=metrics, error=str(exc))
 
     def _settle(
         self,
