@@ -51,6 +51,7 @@ from engines.training import (
 )
 from studio.config import StudioConfig
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
+from studio.services.job_inputs import check_base_model
 from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
 from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
@@ -88,6 +89,7 @@ class JobService:
         store: Store,
         dataset_path: Callable[[str], Path] | None = None,
         trained_model_path: Callable[[str], Path | None] | None = None,
+        resolve_model: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -100,6 +102,7 @@ class JobService:
         self.runs_dir = config.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.scratch = Scratch(config.data_dir)
+        self.resolve_model = resolve_model  # (model id, model kind) → spec; UnknownModel lists the choices
         self._specs: dict[str, TrainerSpec] = {}
         self._runs: dict[str, _Run] = {}
         self._lock = threading.RLock()
@@ -156,6 +159,7 @@ class JobService:
             raise Invalid(f"{kind}: {exc}") from exc
         if base_model is not None and (not isinstance(base_model, str) or len(base_model) > 300):
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
+        check_base_model(kind, base_model or None, self._resolve_model)
         dataset_path = self._dataset_folder(dataset_id) if dataset_id else None
 
         # 2. The run folder with the job's inputs and full resolved config, built in a scratch
@@ -607,6 +611,13 @@ class JobService:
             if run.proc.pid == pgid:
                 run.proc.poll()
         return group_alive(pgid)
+
+    def _resolve_model(self, model_id: str, model_kind: str) -> Any:
+        if self.resolve_model is None:  # a service built on its own (tools, tests): this data dir's models
+            from studio.services.models import ModelService
+
+            self.resolve_model = ModelService(self.config, self.store).resolve
+        return self.resolve_model(model_id, model_kind)
 
     def _dataset_folder(self, dataset_id: str) -> Path:
         if not isinstance(dataset_id, str) or not _DATASET_ID.match(dataset_id):

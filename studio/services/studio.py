@@ -50,7 +50,7 @@ class Studio:
         from studio.services.jobs import JobService
 
         jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
-                          trained_model_path=self._trained_model_path)
+                          trained_model_path=self._trained_model_path, resolve_model=self.models.resolve)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
             base, params, folder)
         return jobs
