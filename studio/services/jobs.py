@@ -52,7 +52,14 @@ from engines.training import (
 from studio.config import StudioConfig
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
 from studio.services.job_inputs import check_base_model
-from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.services.job_processes import (
+    group_alive,
+    group_is_job,
+    redact,
+    relative_paths,
+    signal_group,
+    tail,
+)
 from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
 
@@ -219,20 +226,22 @@ class JobService:
         return self.get(job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return _public(self._row(job_id))
+        return _public(self._row(job_id), self.config.data_dir)
 
     def list(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC"
         rows = self.store.query(sql + " LIMIT ?", (int(limit),)) if limit else self.store.query(sql)
-        return [_public(r) for r in rows]
+        return [_public(r, self.config.data_dir) for r in rows]
 
     def events(self, job_id: str, since_step: int = 0) -> list[dict[str, Any]]:
         self._row(job_id)
         return self.run_dir(job_id).events(since_step)
 
-    def log_tail(self, job_id: str, n: int = 50) -> str:
+    def log_tail(self, job_id: str, n: int = 50, user: Any = None) -> str:
+        """The end of train.log (admins only: it shows commands, paths and tracebacks)."""
+        _require_admin(user, "read job logs")
         self._row(job_id)
-        return tail(self.run_dir(job_id).log_path, n)
+        return relative_paths(tail(self.run_dir(job_id).log_path, n), self.config.data_dir)
 
     def run_dir(self, job_id: str) -> RunDir:
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
@@ -635,8 +644,8 @@ class JobService:
 
 
 # -- module helpers ------------------------------------------------------------------------------
-def _public(row: sqlite3.Row) -> dict[str, Any]:
-    """The API.md job shape (plus dataset_id, base_model, params)."""
+def _public(row: sqlite3.Row, data_dir: Path) -> dict[str, Any]:
+    """The API.md job shape (plus dataset_id, base_model, params); paths in `error` relative."""
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -646,7 +655,7 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
         "total_steps": int(row["total_steps"] or 0),
         "metrics": json.loads(row["metrics"] or "{}"),
         "artifact": {"type": row["artifact_type"], "id": row["artifact_id"]} if row["artifact_id"] else None,
-        "error": row["error"],
+        "error": relative_paths(row["error"], data_dir) if row["error"] else None,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "dataset_id": row["dataset_id"],
