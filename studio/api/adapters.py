@@ -7,7 +7,6 @@ passes it.
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from typing import Literal
 
@@ -148,8 +147,7 @@ async def import_adapter(request: Request, studio: Studio = Depends(get_studio))
     limits = studio.config.uploads
     boundary = multipart_boundary(request, max_bytes=limits.max_total_bytes,
                                   expected="'file', 'base_model' and 'name'")
-    folder = studio.data_dir / "tmp" / f"upload-{secrets.token_hex(8)}"
-    folder.mkdir(parents=True)
+    folder = studio.scratch.folder("upload")
     try:
         form = await read_form(request, boundary, folder, fields=IMPORT_FIELDS, max_files=MAX_FILES,
                                max_bytes=limits.max_total_bytes)

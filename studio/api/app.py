@@ -3,8 +3,10 @@ map errors. Every error leaves as {"error": {"code", "message"}}."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import sqlite3
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -72,6 +74,13 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     return "invalid_field", "; ".join(parts) + "."
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT from a file write, or SQLITE_FULL from the database."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
 def create_api(studio: Studio) -> FastAPI:
     api = FastAPI(
         title="AIGC Studio API",
@@ -104,6 +113,20 @@ def create_api(studio: Studio) -> FastAPI:
         else:
             message = str(exc.detail)
         return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "error"), message)
+
+    @api.exception_handler(OSError)
+    @api.exception_handler(sqlite3.OperationalError)
+    async def _disk_full(request: Request, exc: Exception):
+        """A full disk (or quota) is not a bug: say so, wherever in a request it struck. The
+        write paths clean up after themselves (temp + rename, rollback), so nothing was saved."""
+        if not _is_disk_full(exc):
+            raise exc  # on to the 500 handler below
+        log.error("Disk full on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            507, "disk_full",
+            "The disk holding the studio's data is full: free some space (or ask the admin to), then "
+            "try again. Nothing was saved.",
+        )  # fmt: skip
 
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

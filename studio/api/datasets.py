@@ -8,8 +8,6 @@ when Content-Length says so), and the admin check runs before any of it.
 
 from __future__ import annotations
 
-import secrets
-import shutil
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -99,10 +97,8 @@ async def upload_dataset(request: Request, studio: Studio = Depends(get_studio))
     boundary = multipart_boundary(request, max_bytes=limits.max_total_bytes,
                                   expected="one or more 'file' fields, 'kind' and 'name'")
 
-    # 2. Stream the files into a private folder under the data dir
-    folder = studio.data_dir / "tmp" / f"api-upload-{secrets.token_hex(8)}"
-    folder.mkdir(parents=True)
-    try:
+    # 2. Stream the files into a private scratch folder, removed however the request ends
+    with studio.scratch.use("api-upload") as folder:
         form = await read_form(request, boundary, folder, fields=FORM_FIELDS, max_files=limits.max_files,
                                max_bytes=limits.max_total_bytes)
 
@@ -119,8 +115,6 @@ async def upload_dataset(request: Request, studio: Studio = Depends(get_studio))
         return await run_in_threadpool(
             studio.datasets.create, form.files, kind, name, dedupe=dedupe, min_chars=min_chars
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.get(

@@ -50,15 +50,18 @@ def rate(body: RatingIn, studio: Studio = Depends(get_studio), user: User = Depe
 
 @router.get("/feedback/stats")
 def stats(studio: Studio = Depends(get_studio)) -> dict:
+    """Counts per model version for everyone: no prompts, comments or names (those stay in exports)."""
     return studio.feedback.stats()
 
 
 @router.get("/feedback/export", response_class=Response,
             responses={200: {"description": "JSON Lines", "content": {"application/x-ndjson": {}}}})
-def export(format: Literal["jsonl", "kto", "dpo"] = Query("jsonl"), studio: Studio = Depends(get_studio)) -> Response:
+def export(format: Literal["jsonl", "kto", "dpo"] = Query("jsonl"), studio: Studio = Depends(get_studio),
+           user: User = Depends(require_user)) -> Response:
+    """Your own ratings (and arena votes, for dpo); an admin's export holds everyone's."""
     import json
 
-    rows = studio.feedback.export(format)
+    rows = studio.feedback.export(format, user=user)
     body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     return Response(body, media_type="application/x-ndjson",
                     headers={"Content-Disposition": f'attachment; filename="feedback-{format}.jsonl"'})

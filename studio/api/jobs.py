@@ -73,8 +73,8 @@ def job_log(
     studio: Studio = Depends(get_studio),
     user: User = Depends(require_user),
 ) -> PlainTextResponse:
-    """The end of the trainer's train.log (stdout and stderr)."""
-    return PlainTextResponse(studio.jobs.log_tail(job_id, lines))
+    """The end of the trainer's train.log (stdout and stderr); admins only, paths relative to the data dir."""
+    return PlainTextResponse(studio.jobs.log_tail(job_id, lines, user=user))
 
 
 @router.post("/jobs/{job_id}/cancel")

@@ -1,9 +1,10 @@
 """multipart/form-data read as it arrives, for the upload routes (datasets, adapter imports).
 
 Starlette's own form parsing would first copy the whole body to the system temp folder; here
-each 'file' part goes straight to its own file in a private folder under the data dir (named by
-a counter, never by the client), the few text fields stay in memory, and the size limit stops
-the upload the moment it is crossed."""
+each 'file' part goes straight to its own file in the caller's scratch folder (`Scratch`, under
+the data dir's tmp/; named by a counter, never by the client), the few text fields stay in
+memory, and the size limit stops the upload the moment it is crossed. A kill mid-upload leaves
+only that scratch folder, which the next start sweeps."""
 
 from __future__ import annotations
 

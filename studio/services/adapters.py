@@ -13,10 +13,8 @@ import json
 import math
 import posixpath
 import re
-import secrets
 import shutil
 import sqlite3
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from studio.services.datasets.uploads import (  # the dataset uploads' zip check
 )
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.models import ModelService
+from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
 
 LISTED_TYPES = ("text_adapter", "text_model", "image_lora")
@@ -64,7 +63,7 @@ class AdapterService:
         self.models = models
         self.data_dir = config.data_dir.resolve()
         self.root = self.data_dir / "models" / "adapters"
-        self.tmp_dir = self.data_dir / "tmp"
+        self.scratch = Scratch(self.data_dir)  # import, mix and export work folders under tmp/
 
     # -- read ------------------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
@@ -168,10 +167,10 @@ class AdapterService:
                            code="upload_too_large")  # fmt: skip
 
         # 2. The adapter's files into a private work folder, then the checks.
-        work = self.tmp_dir / f"upload-{secrets.token_hex(8)}"
+        work = self.scratch.folder("upload")
         staged = work / "adapter"
         try:
-            staged.mkdir(parents=True)
+            staged.mkdir()
             notes = self._stage(files, staged)
             try:
                 info = check_adapter_folder(staged, spec.id, location)
@@ -183,7 +182,7 @@ class AdapterService:
                     "adapter": info.to_dict(), "warnings": notes + info.warnings}  # fmt: skip
             return self._register(staged, name, spec.id, meta)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            self.scratch.remove(work)
 
     def _stage(self, files: list[IncomingFile], staged: Path) -> list[str]:
         """Copy the adapter files (from a zip or loose) into `staged`; notes on what was left out."""
@@ -295,9 +294,8 @@ class AdapterService:
         folders = [self._folder(r) for r in rows]
 
         # 2. Mix in a work folder, then into place and a row.
-        work = self.tmp_dir / f"upload-{secrets.token_hex(8)}"
+        work = self.scratch.folder("upload")
         try:
-            work.mkdir(parents=True)
             try:
                 mixed = mix_adapters(location, list(zip(folders, weights, strict=True)), work / "adapter",
                                      base_id=spec.id)  # fmt: skip
@@ -307,7 +305,7 @@ class AdapterService:
                     "sources": [{"id": r["id"], "name": r["name"], "weight": w} for r, w in zip(rows, weights, strict=True)]}  # fmt: skip
             return self._register(work / "adapter", name, spec.id, meta)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            self.scratch.remove(work)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _register(self, staged: Path, name: str, base_id: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -360,16 +358,8 @@ class AdapterService:
         return spec, self.models.registry.location(spec)
 
     def _export_dir(self) -> Path:
-        now = time.time()
-        for old in self.tmp_dir.glob("export-*"):
-            try:
-                if now - old.stat().st_mtime > EXPORT_TTL_S:
-                    shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass
-        folder = self.tmp_dir / f"export-{secrets.token_hex(8)}"
-        folder.mkdir(parents=True)
-        return folder
+        self.scratch.expire("export", EXPORT_TTL_S)  # downloads nobody fetched (the UI's, mostly)
+        return self.scratch.folder("export")
 
     def _forget_loaded(self, row: sqlite3.Row) -> None:
         """Unload what a deleted row left in memory: its model, or the base that has it attached."""

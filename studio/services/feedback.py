@@ -6,7 +6,8 @@ import json
 import logging
 from collections.abc import Callable
 
-from studio.services.errors import Invalid, NotFound
+from studio.services.auth import GUEST, User
+from studio.services.errors import Forbidden, Invalid, NotFound
 from studio.services.outputs import OutputService
 from studio.store import Store, new_id, utcnow
 
@@ -63,28 +64,17 @@ class FeedbackService:
         ]
         return {"total": total["n"], "up": total["up"] or 0, "down": total["down"] or 0, "by_model": by_model}
 
-    def export(self, fmt: str = "jsonl") -> list[dict]:
+    def export(self, fmt: str = "jsonl", user: User | None = None) -> list[dict]:
+        """JSON Lines rows: everyone's for an admin (or the studio itself, user None), a person's
+        own ratings and votes otherwise — prompts and comments are private to who wrote them."""
         if fmt not in ("jsonl", "kto", "dpo"):
             raise Invalid("format must be jsonl, kto or dpo.")
+        only = _export_scope(user)
         if fmt == "dpo":
-            rows = self.store.query(
-                "SELECT c.prompt, a.text AS a_text, b.text AS b_text, c.winner FROM comparisons c "
-                "JOIN outputs a ON a.id = c.a_output_id JOIN outputs b ON b.id = c.b_output_id "
-                "WHERE c.kind = 'text' AND c.winner IN ('a', 'b') ORDER BY c.voted_at"
-            )
-            return [
-                {"prompt": r["prompt"],
-                 "chosen": r["a_text"] if r["winner"] == "a" else r["b_text"],
-                 "rejected": r["b_text"] if r["winner"] == "a" else r["a_text"]}
-                for r in rows
-            ]
-        rows = self.store.query(
-            "SELECT r.*, o.kind, o.prompt, o.params, o.model, o.adapter, o.seed, o.text, o.file "
-            "FROM ratings r JOIN outputs o ON o.id = r.output_id ORDER BY r.updated_at"
-        )
+            return dpo_pairs(self.store, user=only)
+        rows = rated_outputs(self.store, user=only)
         if fmt == "kto":
-            return [{"prompt": r["prompt"], "completion": r["text"], "label": r["rating"] == "up"}
-                    for r in rows if r["kind"] == "text"]
+            return kto_rows(rows)
         return [
             {"output_id": r["output_id"], "kind": r["kind"], "prompt": r["prompt"], "params": json.loads(r["params"]),
              "model": r["model"], "adapter": r["adapter"], "seed": r["seed"], "text": r["text"], "file": r["file"],
@@ -121,3 +111,62 @@ class FeedbackService:
         if row is None and self.store.query_one("SELECT 1 FROM outputs WHERE id = ?", (output_id,)) is None:
             raise NotFound(f"No output with id '{output_id}'.")
         return row["rating"] if row else None
+
+
+# -- the preference data: one query each for the exports and for training from ratings -----------
+Version = tuple[str, str | None]  # (model, adapter or None): one text version
+
+
+def rated_outputs(store: Store, *, user: str | None = None, version: Version | None = None) -> list:
+    """Ratings joined with their outputs, oldest first: all, one user's, or one text version's."""
+    where, args = [], []
+    if user is not None:
+        where.append("r.user = ?")
+        args.append(user)
+    if version is not None:
+        where.append("o.kind = 'text' AND o.model = ? AND o.adapter IS ?")
+        args += version
+    return store.query(
+        "SELECT r.output_id, r.user, r.rating, r.comment, r.updated_at, o.kind, o.prompt, o.params, o.model, "
+        "o.adapter, o.seed, o.text, o.file FROM ratings r JOIN outputs o ON o.id = r.output_id"
+        + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.updated_at, r.id",
+        tuple(args),
+    )
+
+
+def kto_rows(rated: list) -> list[dict]:
+    """TRL's unpaired-preference rows from the text ones among `rated_outputs`."""
+    return [{"prompt": r["prompt"], "completion": r["text"], "label": r["rating"] == "up"}
+            for r in rated if r["kind"] == "text"]
+
+
+def dpo_pairs(store: Store, *, user: str | None = None, version: Version | None = None) -> list[dict]:
+    """{"prompt", "chosen", "rejected"} from decided text comparisons: all, the votes of one user,
+    or those where one text version took part."""
+    where, args = ["c.kind = 'text'", "c.winner IN ('a', 'b')"], []
+    if user is not None:
+        where.append("c.user = ?")
+        args.append(user)
+    if version is not None:
+        where.append("((a.model = ? AND a.adapter IS ?) OR (b.model = ? AND b.adapter IS ?))")
+        args += [*version, *version]
+    rows = store.query(
+        "SELECT c.prompt, c.winner, a.text AS a_text, b.text AS b_text FROM comparisons c "
+        "JOIN outputs a ON a.id = c.a_output_id JOIN outputs b ON b.id = c.b_output_id "
+        "WHERE " + " AND ".join(where) + " ORDER BY c.voted_at, c.id",
+        tuple(args),
+    )
+    return [{"prompt": r["prompt"],
+             "chosen": r["a_text"] if r["winner"] == "a" else r["b_text"],
+             "rejected": r["b_text"] if r["winner"] == "a" else r["a_text"]}
+            for r in rows]
+
+
+def _export_scope(user: User | None) -> str | None:
+    """Whose rows an export holds: None for everyone's (admins), else the user's own name."""
+    if user is None or user.is_admin:
+        return None
+    if user.is_guest and user.name == GUEST.name:  # every visitor without an account is this one name
+        raise Forbidden("Visitors without an account cannot export ratings: theirs cannot be told apart "
+                        "from other visitors'. Sign in to export your own.")
+    return user.name

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.services.errors import Invalid
+from studio.services.feedback import dpo_pairs, kto_rows, rated_outputs
 from studio.services.text import TextService
 from studio.store import Store
 
@@ -20,28 +21,10 @@ class FeedbackTrainingService:
         self.data_dir = data_dir
 
     def examples(self, model: str, adapter: str | None) -> tuple[list[dict], list[dict]]:
-        """(KTO rows from thumbs on this version's outputs, DPO pairs from votes involving it)."""
-        same_adapter = "o.adapter IS ?"
-        rows = self.store.query(
-            "SELECT o.prompt, o.text, r.rating FROM ratings r JOIN outputs o ON o.id = r.output_id "
-            f"WHERE o.kind = 'text' AND o.model = ? AND {same_adapter} ORDER BY r.updated_at",
-            (model, adapter),
-        )
-        preferences = [{"prompt": r["prompt"], "completion": r["text"], "label": r["rating"] == "up"} for r in rows]
-        votes = self.store.query(
-            "SELECT c.prompt, c.winner, a.text AS a_text, b.text AS b_text FROM comparisons c "
-            "JOIN outputs a ON a.id = c.a_output_id JOIN outputs b ON b.id = c.b_output_id "
-            "WHERE c.kind = 'text' AND c.winner IN ('a', 'b') AND ((a.model = ? AND a.adapter IS ?) "
-            "OR (b.model = ? AND b.adapter IS ?))",
-            (model, adapter, model, adapter),
-        )
-        pairs = [
-            {"prompt": v["prompt"],
-             "chosen": v["a_text"] if v["winner"] == "a" else v["b_text"],
-             "rejected": v["b_text"] if v["winner"] == "a" else v["a_text"]}
-            for v in votes
-        ]
-        return preferences, pairs
+        """(KTO rows from thumbs on this version's outputs, DPO pairs from votes involving it):
+        the same queries as the feedback export, narrowed to one version."""
+        version = (model, adapter)
+        return kto_rows(rated_outputs(self.store, version=version)), dpo_pairs(self.store, version=version)
 
     def summary(self, model: str | None, adapter: str | None) -> dict:
         spec, _ = self.text.resolve(model, adapter)

@@ -291,6 +291,7 @@ class GanService:
         """Draw the procedural shapes and register them as an ordinary image dataset (admins only)."""
         from engines.gan.demo_data import write_demo_folder
         from studio.services.datasets import IncomingFile
+        from studio.services.scratch import Scratch
 
         if user is not None and not getattr(user, "is_admin", False):
             raise Forbidden(f"'{getattr(user, 'name', user)}' may not create datasets: only admins can.")
@@ -299,7 +300,7 @@ class GanService:
         except ValidationError as exc:
             first = exc.errors()[0]
             raise Invalid(f"{'.'.join(map(str, first['loc']))}: {first['msg']}.") from exc
-        work = self.data_dir / "tmp" / f"upload-demo-{secrets.token_hex(8)}"  # swept at start if we crash
+        work = Scratch(self.data_dir).folder("upload-demo")  # swept at start if we crash
         try:
             files = write_demo_folder(work, n=params.n, seed=params.seed)
             incoming = [IncomingFile(name=p.name, path=p) for p in files]

@@ -84,3 +84,15 @@ def group_is_job(pgid: int, run_dir: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+def relative_paths(text: str, data_dir: Path) -> str:
+    """`text` with the data dir's absolute prefix taken off its paths: logs and errors shown
+    through the API say `runs/<job>/train.log`, never where the studio lives on the server."""
+    for root in sorted({str(data_dir), str(Path(data_dir).resolve())}, key=len, reverse=True):
+        text = re.sub(re.escape(root.rstrip("/")) + r"(/|(?![\w.-]))", _strip_root, text)
+    return text
+
+
+def _strip_root(match: re.Match) -> str:
+    return "" if match.group(1) == "/" else "."

@@ -51,7 +51,16 @@ from engines.training import (
 )
 from studio.config import StudioConfig
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
-from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.services.job_inputs import check_base_model
+from studio.services.job_processes import (
+    group_alive,
+    group_is_job,
+    redact,
+    relative_paths,
+    signal_group,
+    tail,
+)
+from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
 
 log = logging.getLogger("studio.jobs")
@@ -87,6 +96,7 @@ class JobService:
         store: Store,
         dataset_path: Callable[[str], Path] | None = None,
         trained_model_path: Callable[[str], Path | None] | None = None,
+        resolve_model: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -98,6 +108,8 @@ class JobService:
         self.preparers: dict[str, Callable[[str | None, dict[str, Any], Path], str | None]] = {}
         self.runs_dir = config.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.scratch = Scratch(config.data_dir)
+        self.resolve_model = resolve_model  # (model id, model kind) → spec; UnknownModel lists the choices
         self._specs: dict[str, TrainerSpec] = {}
         self._runs: dict[str, _Run] = {}
         self._lock = threading.RLock()
@@ -154,37 +166,37 @@ class JobService:
             raise Invalid(f"{kind}: {exc}") from exc
         if base_model is not None and (not isinstance(base_model, str) or len(base_model) > 300):
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
+        check_base_model(kind, base_model or None, self._resolve_model)
         dataset_path = self._dataset_folder(dataset_id) if dataset_id else None
 
-        # 2. The run folder with the job's inputs and full resolved config, then the row.
+        # 2. The run folder with the job's inputs and full resolved config, built in a scratch
+        #    folder and moved into runs/ in one rename; then the row (a kill in between leaves a
+        #    folder no row points to, which the next start removes).
         job_id = new_id("job_")
         resolved = dataclasses.asdict(cfg)
         run_dir = RunDir(self.runs_dir / job_id)
-        if kind in self.preparers:
-            run_dir.path.mkdir(parents=True)
-            try:
-                base_model = self.preparers[kind](base_model or None, resolved, run_dir.path)
-            except BaseException:
-                _remove_tree(run_dir.path)
-                raise
-        base_model_path = None
-        if base_model and self.trained_model_path is not None:
-            found = self.trained_model_path(base_model)
-            base_model_path = str(found) if found else None
-        run_dir.write_job(
-            JobConfig(
-                job_id=job_id,
-                kind=kind,
-                params=resolved,
-                base_model=base_model or None,
-                base_model_path=base_model_path,
-                dataset_id=dataset_id,
-                dataset_path=str(dataset_path) if dataset_path else None,
-                output_dir=str(self.config.data_dir / "models" / "trained" / job_id),
-                device=self.config.device,
-                offline=self.config.offline,
+        with self.scratch.use("job") as staged:
+            if kind in self.preparers:
+                base_model = self.preparers[kind](base_model or None, resolved, staged)
+            base_model_path = None
+            if base_model and self.trained_model_path is not None:
+                found = self.trained_model_path(base_model)
+                base_model_path = str(found) if found else None
+            RunDir(staged).write_job(
+                JobConfig(
+                    job_id=job_id,
+                    kind=kind,
+                    params=resolved,
+                    base_model=base_model or None,
+                    base_model_path=base_model_path,
+                    dataset_id=dataset_id,
+                    dataset_path=str(dataset_path) if dataset_path else None,
+                    output_dir=str(self.config.data_dir / "models" / "trained" / job_id),
+                    device=self.config.device,
+                    offline=self.config.offline,
+                )
             )
-        )
+            os.replace(staged, run_dir.path)
         now = utcnow()
         try:
             with self.store.transaction() as c:
@@ -214,20 +226,22 @@ class JobService:
         return self.get(job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return _public(self._row(job_id))
+        return _public(self._row(job_id), self.config.data_dir)
 
     def list(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC"
         rows = self.store.query(sql + " LIMIT ?", (int(limit),)) if limit else self.store.query(sql)
-        return [_public(r) for r in rows]
+        return [_public(r, self.config.data_dir) for r in rows]
 
     def events(self, job_id: str, since_step: int = 0) -> list[dict[str, Any]]:
         self._row(job_id)
         return self.run_dir(job_id).events(since_step)
 
-    def log_tail(self, job_id: str, n: int = 50) -> str:
+    def log_tail(self, job_id: str, n: int = 50, user: Any = None) -> str:
+        """The end of train.log (admins only: it shows commands, paths and tracebacks)."""
+        _require_admin(user, "read job logs")
         self._row(job_id)
-        return tail(self.run_dir(job_id).log_path, n)
+        return relative_paths(tail(self.run_dir(job_id).log_path, n), self.config.data_dir)
 
     def run_dir(self, job_id: str) -> RunDir:
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
@@ -311,8 +325,14 @@ class JobService:
             groups = [r["pid"] for r in rows if r["pid"] and group_is_job(r["pid"], self.runs_dir / r["id"])]
             self._terminate_groups(groups, job_ids=[r["id"] for r in rows])
             for r in rows:
-                events = self.run_dir(r["id"]).events()
-                self._record_progress(r["id"], events, json.loads(r["metrics"] or "{}"), r["total_steps"])
+                run_dir = self.run_dir(r["id"])
+                metrics, _ = self._record_progress(
+                    r["id"], run_dir.events(), json.loads(r["metrics"] or "{}"), r["total_steps"]
+                )
+                result = run_dir.read_result() or {}  # _launch removed any older one
+                if result.get("status") == "completed":  # it finished while no studio watched
+                    self._settle_completed(r["id"], {**metrics, **(result.get("metrics") or {})}, result)
+                    continue
                 why = "The studio stopped while this job ran; resume it to continue from its last checkpoint."
                 self._settle(r["id"], "interrupted", error=why)
         self._kick()
@@ -495,17 +515,20 @@ class JobService:
         elif status == "failed":
             last_lines = redact(tail(run.run_dir.log_path, ERROR_LOG_LINES)).strip()[-4000:]
             error = last_lines or f"The trainer exited with code {run.proc.returncode}."
-        try:
-            done = status == "completed"
-            artifact = result.get("artifact") if done else None
-            self._settle(
-                run.job_id, status, metrics=metrics, error=error, artifact=artifact, progress=1.0 if done else None
-            )
-        except ValueError as exc:  # a completed run whose artifact cannot be registered
-            self._settle(run.job_id, "failed", metrics=metrics, error=str(exc))
+        if status == "completed":
+            self._settle_completed(run.job_id, metrics, result)
+        else:
+            self._settle(run.job_id, status, metrics=metrics, error=error)
         self._runs.pop(run.job_id, None)  # only once settled: a failed write is retried next tick
         run.done.set()
         log.info("job %s finished: %s", run.job_id, status)
+
+    def _settle_completed(self, job_id: str, metrics: dict[str, Any], result: dict[str, Any]) -> None:
+        """Completed, with the artifact registered; failed when the artifact cannot be."""
+        try:
+            self._settle(job_id, "completed", metrics=metrics, artifact=result.get("artifact"), progress=1.0)
+        except ValueError as exc:
+            self._settle(job_id, "failed", metrics=metrics, error=str(exc))
 
     def _settle(
         self,
@@ -598,6 +621,13 @@ class JobService:
                 run.proc.poll()
         return group_alive(pgid)
 
+    def _resolve_model(self, model_id: str, model_kind: str) -> Any:
+        if self.resolve_model is None:  # a service built on its own (tools, tests): this data dir's models
+            from studio.services.models import ModelService
+
+            self.resolve_model = ModelService(self.config, self.store).resolve
+        return self.resolve_model(model_id, model_kind)
+
     def _dataset_folder(self, dataset_id: str) -> Path:
         if not isinstance(dataset_id, str) or not _DATASET_ID.match(dataset_id):
             raise NotFound(f"No dataset with id '{dataset_id}'.")
@@ -614,8 +644,8 @@ class JobService:
 
 
 # -- module helpers ------------------------------------------------------------------------------
-def _public(row: sqlite3.Row) -> dict[str, Any]:
-    """The API.md job shape (plus dataset_id, base_model, params)."""
+def _public(row: sqlite3.Row, data_dir: Path) -> dict[str, Any]:
+    """The API.md job shape (plus dataset_id, base_model, params); paths in `error` relative."""
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -625,7 +655,7 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
         "total_steps": int(row["total_steps"] or 0),
         "metrics": json.loads(row["metrics"] or "{}"),
         "artifact": {"type": row["artifact_type"], "id": row["artifact_id"]} if row["artifact_id"] else None,
-        "error": row["error"],
+        "error": relative_paths(row["error"], data_dir) if row["error"] else None,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "dataset_id": row["dataset_id"],

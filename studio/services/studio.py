@@ -9,7 +9,9 @@ from pathlib import Path
 
 from studio.config import StudioConfig
 from studio.services.auth import AuthService
+from studio.services.leftovers import remove_orphans
 from studio.services.limits import Admission, RequestGate
+from studio.services.scratch import Scratch
 from studio.services.settings import SettingsService
 from studio.store import Store
 
@@ -22,6 +24,8 @@ class Studio:
         self.data_dir: Path = config.data_dir
         for sub in ("datasets", "runs", "outputs", "models", "tmp"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.scratch = Scratch(self.data_dir)  # the one owner of tmp/
+        self._sweep_tmp()
         self.store = Store(self.data_dir / "studio.db")
         self.settings = SettingsService(config, self.store)
         self.settings.load()  # admin settings from earlier runs (precision, content filter)
@@ -47,7 +51,7 @@ class Studio:
         from studio.services.jobs import JobService
 
         jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
-                          trained_model_path=self._trained_model_path)
+                          trained_model_path=self._trained_model_path, resolve_model=self.models.resolve)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
             base, params, folder)
         return jobs
@@ -135,23 +139,20 @@ class Studio:
 
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
-        self._sweep_tmp()
         self.models.start_hub_probe()
         try:
-            self.jobs.recover()
+            self.jobs.recover()  # first: a job that finished while we were down registers its artifact
         except ModuleNotFoundError:  # pragma: no cover - during bring-up of the jobs platform
             pass
+        remove_orphans(self.data_dir, self.store)
 
     def _sweep_tmp(self) -> None:
-        """Uploads and builds in flight when an earlier studio died leave work folders behind."""
-        import shutil
-
-        for leftover in (self.data_dir / "tmp").glob("upload-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        known = {r["id"] for r in self.store.query("SELECT id FROM datasets")}
-        for folder in (self.data_dir / "datasets").iterdir():
-            if folder.is_dir() and folder.name not in known:  # moved in place, row never written
-                shutil.rmtree(folder, ignore_errors=True)
+        """Uploads, exports and builds in flight when an earlier studio died leave scratch folders
+        behind: all of tmp/ goes, here in the constructor, before this process writes anything
+        there (the UI is built and served later; Gradio recreates its cache folder). Not later
+        in `start()`: by then tmp/ holds this process's own files — the app points Python's
+        `tempfile` at it, so anything in the process that asks for a temp folder lands there."""
+        self.scratch.sweep()
 
     def close(self) -> None:
         if "jobs" in self.__dict__:

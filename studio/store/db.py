@@ -73,7 +73,8 @@ class Store:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite already rolled back after SQLITE_FULL, IOERR, …
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from studio.services import Studio
 from studio.services.arena import CompareParams, Side
+from studio.services.auth import User
 from studio.services.errors import StudioError
 from studio.ui import experiments_panel
 from studio.ui.common import require_admin, ui_error, user_for
 
 NO_ADAPTER = "(none)"
+EXPORT_TTL_S = 3600  # an export file waits this long for its download
 LATEST_COLUMNS = ["updated_at", "user", "rating", "comment", "id", "kind", "model", "adapter", "prompt", "text"]
 
 
@@ -27,6 +30,22 @@ def _versions(studio: Studio) -> list[str]:
 def _side(version: str) -> Side:
     model, _, adapter = version.partition("+")
     return Side(model=model, adapter=adapter or None)
+
+
+def export_file(studio: Studio, fmt: str, user: User) -> Path:
+    """The export the REST API gives this user (their own ratings; everyone's for an admin) as a
+    file in its own scratch folder: one path per click, so no two downloads share a file. Gradio
+    copies it into its cache; the folder goes on a later export or at the next start."""
+    rows = studio.feedback.export(fmt, user=user)
+    studio.scratch.expire("feedback-export", EXPORT_TTL_S)
+    folder = studio.scratch.folder("feedback-export")
+    path = folder / f"feedback-{fmt}.jsonl"
+    try:
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    except BaseException:
+        studio.scratch.remove(folder)
+        raise
+    return path
 
 
 def build(studio: Studio):
@@ -102,11 +121,11 @@ def build(studio: Studio):
         return (*dashboard("", "", ""), leaderboard(), gr.update(choices=choices),
                 gr.update(choices=choices), gr.update(choices=choices))
 
-    def export(f):
-        rows = studio.feedback.export(f)
-        path = studio.data_dir / "tmp" / f"feedback-{f}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        return str(path)
+    def export(f, request: gr.Request):
+        try:
+            return str(export_file(studio, f, user_for(studio, request)))
+        except StudioError as exc:
+            raise ui_error(exc) from exc
 
     def start_compare(a, b, prompt, request: gr.Request):
         user = user_for(studio, request)

@@ -770,9 +770,10 @@ def test_start_sweeps_half_finished_uploads(tmp_path):
     from studio.config import StudioConfig
     from studio.services import Studio
 
+    (tmp_path / "d" / "tmp" / "upload-dead").mkdir(parents=True)  # left by a studio that was killed
+    (tmp_path / "d" / "datasets" / "ds_00000000000000aa").mkdir(parents=True)
     studio = Studio(StudioConfig(data_dir=tmp_path / "d", offline=True))
-    (studio.data_dir / "tmp" / "upload-dead").mkdir(parents=True)
-    (studio.data_dir / "datasets" / "ds_00000000000000aa").mkdir()
-    studio._sweep_tmp()
+    studio.start()
     assert list((studio.data_dir / "tmp").glob("upload-*")) == []
     assert list((studio.data_dir / "datasets").iterdir()) == []
+    studio.close()

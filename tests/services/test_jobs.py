@@ -239,12 +239,11 @@ def test_kinds_lists_selftest_with_documented_defaults(tmp_path):
 
 def test_a_completed_artifact_becomes_an_adapters_row(tmp_path):
     jobs = make_service(tmp_path, max_concurrent_jobs=0)
-    job = jobs.create("selftest", base_model="starter/demo")
+    job = jobs.create("selftest")
     run_dir = jobs.run_dir(job["id"])
     (run_dir.path / "gan.safetensors").write_bytes(b"x")
-    jobs._settle(
-        job["id"], "completed", artifact={"type": "gan", "path": "gan.safetensors", "name": "My GAN"}
-    )
+    artifact = {"type": "gan", "path": "gan.safetensors", "name": "My GAN", "base_model": "starter/demo"}
+    jobs._settle(job["id"], "completed", artifact=artifact)
     done = jobs.get(job["id"])
     assert done["artifact"]["type"] == "gan" and done["artifact"]["id"].startswith("ad_")
     row = jobs.store.query_one("SELECT * FROM adapters WHERE id = ?", (done["artifact"]["id"],))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from studio.services.errors import Invalid, TooLarge, UnsupportedType
 
 METADATA_CSV = "metadata.csv"
 SHORT_CLIP_S = 0.5  # clips shorter than this get a warning
+_WAVE_EXTENSIBLE = 0xFFFE
+_PCM_ENCODINGS = {1, 3, 6, 7}  # PCM, IEEE float, A-law, µ-law: one block per frame
 _HEADER_NAMES = {"file_name", "filename", "file", "path", "audio", "id", "wav"}
 
 
@@ -162,11 +165,62 @@ def load_audio(m: Member, limits: UploadLimits) -> tuple[np.ndarray, int]:
         ) from exc
     if data.shape[0] == 0:
         raise Invalid(f"{m.label} holds no audio samples.", code="bad_audio")
+    # libsndfile quietly reads what is there of a cut-off clip; the header says what should be.
+    try:
+        declared = wav_declared_frames(m.path) if m.sniffed == "wav" else info.frames
+    except struct.error as exc:
+        raise Invalid(f"{m.label} is damaged: its header is cut off. Export it again.", code="bad_audio") from exc
+    except ValueError as exc:
+        raise Invalid(f"{m.label} is damaged: {exc}. Export it again as WAV or FLAC.", code="bad_audio") from exc
+    if declared is not None and declared != data.shape[0]:
+        raise Invalid(
+            f"{m.label} is damaged: its header promises {declared:,} frames but it holds {data.shape[0]:,} "
+            "(the file is cut off or its header is wrong). Export it again as WAV or FLAC.",
+            code="bad_audio",
+        )
     if not np.isfinite(data).all():
         raise Invalid(
             f"{m.label} contains invalid samples (NaN or infinity). Export it again.", code="bad_audio"
         )
     return data, int(rate)
+
+
+def wav_declared_frames(path: Path) -> int | None:
+    """The frames a RIFF/RIFX/RF64 WAV's header declares, after checking that every chunk it
+    lists fits in the file (ValueError says which does not). None for compressed encodings,
+    whose frame count the data size does not give."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        form = head[:4]
+        order = ">" if form == b"RIFX" else "<"
+        (riff_size,) = struct.unpack(order + "I", head[4:8])
+        if form != b"RF64" and riff_size + 8 > size:
+            raise ValueError(f"its header says {riff_size + 8:,} bytes but the file has {size:,}")
+        end = size if form == b"RF64" else riff_size + 8  # bytes after the RIFF form are ignored
+        pos, data_size, encoding, block_align, data64 = 12, None, None, 0, None
+        while pos + 8 <= end:
+            fh.seek(pos)
+            chunk_id = fh.read(4)
+            (length,) = struct.unpack(order + "I", fh.read(4))
+            if chunk_id == b"ds64":  # RF64: the real sizes of the form and the data chunk
+                data64 = struct.unpack(order + "QQ", fh.read(16))[1]
+            elif chunk_id == b"fmt ":
+                fmt = fh.read(min(length, 40))
+                encoding = struct.unpack(order + "H", fmt[:2])[0]
+                block_align = struct.unpack(order + "H", fmt[12:14])[0]  # bytes per frame, for PCM
+                if encoding == _WAVE_EXTENSIBLE and len(fmt) >= 26:
+                    encoding = struct.unpack(order + "H", fmt[24:26])[0]  # the sub-format's tag
+            elif chunk_id == b"data":
+                length = data64 if form == b"RF64" and length == 0xFFFFFFFF and data64 else length
+                data_size = length
+            if pos + 8 + length > end:
+                name = chunk_id.decode("latin-1").strip() or "?"
+                raise ValueError(f"its '{name}' chunk claims {length:,} bytes, past the end of the file")
+            pos += 8 + length + (length & 1)  # chunks are padded to an even size
+    if data_size is None or not block_align:
+        raise ValueError("its header has no 'fmt' or no 'data' chunk")
+    return data_size // block_align if encoding in _PCM_ENCODINGS else None
 
 
 def _read_metadata(meta: Member, clips: dict[tuple[str, str], Member], limits: UploadLimits) -> list[_Entry]:

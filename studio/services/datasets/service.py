@@ -3,7 +3,7 @@
 An upload becomes a dataset in four steps, and a rejection at any of them leaves nothing behind:
 
 1. check the form fields (kind, name, options);
-2. unpack and check every file in a private work folder ``data_dir/tmp/<random>/``;
+2. unpack and check every file in a private scratch folder ``data_dir/tmp/upload-<random>/``;
 3. write the normalised copy + ``manifest.json`` there, then ``os.replace`` it to ``datasets/<id>/``;
 4. insert the row; if that fails the folder goes again. The work folder is removed in ``finally``.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from studio.services.datasets.images import build_image_dataset
 from studio.services.datasets.text import filter_and_describe, read_text_members
 from studio.services.datasets.uploads import IncomingFile, Unpacked, unpack
 from studio.services.errors import Conflict, Invalid, NotFound
+from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
 from studio.store.db import row_to_dict
 
@@ -45,9 +45,9 @@ class DatasetService:
         self.store = store
         self.limits = config.uploads
         self.root = config.data_dir / "datasets"
-        self.tmp_dir = config.data_dir / "tmp"
+        self.scratch = Scratch(config.data_dir)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.scratch.root.mkdir(parents=True, exist_ok=True)
 
     # -- create ---------------------------------------------------------------------------------
     def create(
@@ -59,10 +59,8 @@ class DatasetService:
         if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0:
             raise Invalid(f"min_chars must be a whole number ≥ 0, not {min_chars!r}.", code="invalid_field")
 
-        work = self.tmp_dir / f"upload-{secrets.token_hex(8)}"
-        try:
+        with self.scratch.use("upload") as work:
             # 2. Unpack and check every file; write the normalised copy beside it
-            work.mkdir()
             unpacked = unpack(files, work / "in", self.limits)
             staged = work / "out"
             num_items, stats, warnings = self._build(
@@ -116,8 +114,6 @@ class DatasetService:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
             return summary
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def _build(
         self, kind: str, unpacked: Unpacked, out_dir: Path, *, dedupe: bool, min_chars: int
@@ -216,28 +212,28 @@ class DatasetService:
     def delete(self, dataset_id: str) -> None:
         self._check_id(dataset_id)
         folder = self.root / dataset_id
-        trash = self.tmp_dir / f"delete-{secrets.token_hex(8)}"
-        try:
-            with self.store.transaction() as c:
-                busy = c.execute(
-                    "SELECT id FROM jobs WHERE dataset_id = ? AND status IN ('queued', 'running') LIMIT 1",
-                    (dataset_id,),
-                ).fetchone()
-                if busy is not None:
-                    raise Conflict(
-                        f"Dataset '{dataset_id}' is in use by job {busy['id']}. Cancel the job or "
-                        "wait for it to finish, then delete the dataset.",
-                        code="dataset_in_use",
-                    )
-                if c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount == 0:
-                    raise _not_found(dataset_id)
-                if folder.exists():  # moved aside inside the transaction: a failed move rolls back the row
-                    os.replace(folder, trash)
-        except BaseException:
-            if trash.exists() and not folder.exists():
-                os.replace(trash, folder)
-            raise
-        shutil.rmtree(trash, ignore_errors=True)
+        with self.scratch.use("delete") as aside:  # the folder goes with it; a kill: swept at start
+            trash = aside / dataset_id
+            try:
+                with self.store.transaction() as c:
+                    busy = c.execute(
+                        "SELECT id FROM jobs WHERE dataset_id = ? AND status IN ('queued', 'running') LIMIT 1",
+                        (dataset_id,),
+                    ).fetchone()
+                    if busy is not None:
+                        raise Conflict(
+                            f"Dataset '{dataset_id}' is in use by job {busy['id']}. Cancel the job or "
+                            "wait for it to finish, then delete the dataset.",
+                            code="dataset_in_use",
+                        )
+                    if c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount == 0:
+                        raise _not_found(dataset_id)
+                    if folder.exists():  # moved aside in the transaction: a failed move rolls back the row
+                        os.replace(folder, trash)
+            except BaseException:
+                if trash.exists() and not folder.exists():
+                    os.replace(trash, folder)
+                raise
 
     # -- helpers --------------------------------------------------------------------------------
     def _check_id(self, dataset_id: str) -> None:

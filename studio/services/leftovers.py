@@ -1,0 +1,81 @@
+"""Files a killed studio left with no row pointing to them, found and removed at start.
+
+Everything the studio keeps is written first and registered second (a folder moved into place,
+then its row), so a kill between the two leaves a file that nothing refers to and nothing will
+ever clean up. At start — after `JobService.recover()` has registered what finished while the
+studio was down — these are removed:
+
+    datasets/<id>/                     no `datasets` row
+    runs/<job-id>/                     no `jobs` row
+    models/trained/*, models/adapters/*  no `adapters` row's path is (or lies in) it, and no
+                                       queued or running job writes to it
+    outputs/<day>/out_….*              no `outputs` row names the file (and `.out_….tmp` halves)
+
+Only these places and only names the studio itself makes are looked at: `models/starter`,
+`models/local` and anything a user dropped elsewhere are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from studio.store import Store
+
+log = logging.getLogger("studio.leftovers")
+
+ARTIFACT_DIRS = ("models/trained", "models/adapters")  # where trained, imported and mixed models go
+_OUTPUT_FILE = re.compile(r"^(out_[0-9a-f]{16}\.[a-z0-9]+|\.out_[0-9a-f]{16}\.[a-z0-9]+\.tmp)$")
+_ACTIVE = ("queued", "running")
+
+
+def remove_orphans(data_dir: Path, store: Store) -> list[str]:
+    """Remove what no row points to; returns the removed paths, relative to the data dir."""
+    data_dir = Path(data_dir)
+    removed: list[str] = []
+
+    def drop(path: Path) -> None:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.relative_to(data_dir).as_posix())
+
+    datasets = {r["id"] for r in store.query("SELECT id FROM datasets")}
+    for folder in _children(data_dir / "datasets"):
+        if folder.is_dir() and folder.name not in datasets:
+            drop(folder)
+
+    jobs = {r["id"]: r["status"] for r in store.query("SELECT id, status FROM jobs")}
+    for folder in _children(data_dir / "runs"):
+        if folder.is_dir() and folder.name not in jobs:
+            drop(folder)
+
+    registered = [Path(r["path"]).as_posix() for r in store.query("SELECT path FROM adapters")]
+    active = [job_id for job_id, status in jobs.items() if status in _ACTIVE]
+    for place in ARTIFACT_DIRS:
+        for entry in _children(data_dir / place):
+            rel = entry.relative_to(data_dir).as_posix()
+            in_use = any(p == rel or p.startswith(rel + "/") for p in registered)
+            being_written = any(job_id in entry.name for job_id in active)  # <job-id>, .tmp-<job-id>-<pid>
+            if not in_use and not being_written:
+                drop(entry)
+
+    files = {r["file"] for r in store.query("SELECT file FROM outputs WHERE file IS NOT NULL")}
+    for day in _children(data_dir / "outputs"):
+        for entry in _children(day):
+            if _OUTPUT_FILE.match(entry.name) and entry.relative_to(data_dir).as_posix() not in files:
+                drop(entry)
+
+    if removed:
+        log.info("removed %d unregistered leftover(s): %s", len(removed), ", ".join(removed[:10]))
+    return removed
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -1,0 +1,86 @@
+"""The one owner of the data dir's `tmp/`: it hands out named scratch folders and sweeps them.
+
+Every piece of work that needs room before its result is checked and moved into place (an upload
+streaming in, a dataset being unpacked, an adapter import or mix, an export waiting to be
+downloaded, a job's run folder before it is queued) asks for `tmp/<purpose>-<random>` here. The
+work removes its folder when it ends; whatever a killed studio left behind is swept by
+`sweep()` at the next start, before anything is served — so nothing under tmp/ outlives the
+process that made it. Gradio's cache (tmp/gradio) and files other libraries write through
+`tempfile` (whose folder the app points at tmp/) are swept with the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger("studio.scratch")
+
+_PURPOSE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # becomes part of a folder name: a short slug only
+
+
+class Scratch:
+    def __init__(self, data_dir: Path):
+        self.root = Path(data_dir) / "tmp"
+
+    def folder(self, purpose: str) -> Path:
+        """A new, empty, private folder `tmp/<purpose>-<random>`; the caller removes it."""
+        if not isinstance(purpose, str) or not _PURPOSE.match(purpose):
+            raise ValueError(f"A scratch purpose is a short lowercase slug, not {purpose!r}.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / f"{purpose}-{secrets.token_hex(8)}"
+        folder.mkdir(mode=0o700)
+        return folder
+
+    @contextmanager
+    def use(self, purpose: str) -> Iterator[Path]:
+        """A scratch folder for the length of a `with` block, removed however the block ends."""
+        folder = self.folder(purpose)
+        try:
+            yield folder
+        finally:
+            self.remove(folder)
+
+    def remove(self, path: Path) -> None:
+        """Remove a scratch folder or file; anything outside tmp/ is left alone."""
+        path = Path(path)
+        if path.parent.resolve() != self.root.resolve():
+            log.warning("not removing %s: it is not a scratch folder", path)
+            return
+        _remove(path)
+
+    def expire(self, purpose: str, max_age_s: float) -> None:
+        """Remove this purpose's folders older than `max_age_s` (downloads nobody fetched)."""
+        cutoff = time.time() - max_age_s
+        for folder in self.root.glob(f"{purpose}-*"):
+            try:
+                if folder.lstat().st_mtime < cutoff:
+                    _remove(folder)
+            except OSError:  # removed by someone else meanwhile
+                pass
+
+    def sweep(self) -> int:
+        """At start, before serving: remove everything in tmp/. Returns how many entries went."""
+        if not self.root.is_dir():
+            return 0
+        removed = 0
+        for entry in list(self.root.iterdir()):
+            _remove(entry)
+            removed += 1
+        if removed:
+            log.info("removed %d leftover(s) from %s", removed, self.root)
+        return removed
+
+
+def _remove(path: Path) -> None:
+    """A folder with its contents, or a file or link (a link is never followed)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
