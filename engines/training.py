@@ -61,6 +61,7 @@ TRAINERS: dict[str, str] = {
     "gan": "engines.gan.train",
     "text-lora": "engines.text.train",
     "text-feedback": "engines.text.feedback_train",
+    "reward": "engines.text.reward_train",
     "image-lora": "engines.image.train",
 }
 

@@ -58,3 +58,25 @@ class FeedbackTrainingService:
         if adapter_row is not None:
             shutil.copytree(self.data_dir / adapter_row["path"], inputs / "adapter")
         return spec.id
+
+    def prepare_reward(self, base_model: str | None, params: dict[str, Any], run_folder: Path) -> str:
+        """The `reward` preparer: every text output's thumbs and every voted text comparison become
+        the judge's examples; refused early, with the fix, when they cannot teach it anything."""
+        from engines.text.reward_train import RewardConfig, check_ratings
+
+        spec, _ = self.text.resolve(base_model, None)
+        preferences, pairs = kto_rows(rated_outputs(self.store)), dpo_pairs(self.store)
+        config = RewardConfig(**{k: v for k, v in params.items() if k in RewardConfig.__dataclass_fields__})
+        try:
+            check_ratings(config, preferences, pairs)
+        except ValueError as exc:
+            raise Invalid(f"Cannot train a reward model yet: {exc} Rate more text outputs (both 👍 and 👎) or "
+                          "vote in the Arena, then try again.", code="not_enough_feedback") from exc
+        inputs = run_folder / "inputs"
+        inputs.mkdir(parents=True, exist_ok=True)
+        for name, rows in (("preferences.jsonl", preferences), ("pairs.jsonl", pairs)):
+            (inputs / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                       encoding="utf-8")
+        (inputs / "inputs.json").write_text(json.dumps({"base_model": spec.id, "name": "text ratings"}),
+                                            encoding="utf-8")
+        return spec.id

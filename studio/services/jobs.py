@@ -67,7 +67,7 @@ log = logging.getLogger("studio.jobs")
 
 POLL_S = 0.5
 ERROR_LOG_LINES = 20
-ADAPTER_TYPES = ("text_adapter", "text_model", "image_lora", "gan")
+ADAPTER_TYPES = ("text_adapter", "text_model", "image_lora", "gan", "reward_model")
 RESUMABLE = ("interrupted", "cancelled")
 _JOB_ID = re.compile(r"^job_[0-9a-f]{16}$")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -17,7 +17,7 @@ from studio.store import Store
 
 log = logging.getLogger("studio.models")
 
-ADAPTER_TYPES_LISTED = {"text_adapter": "text_adapters", "image_lora": "image_loras"}
+ADAPTER_TYPES_LISTED = {"text_adapter": "text_adapters", "image_lora": "image_loras", "reward_model": "reward_models"}
 MODEL_TYPES = {"text_model": "text", "gan": "gan"}
 
 

@@ -52,6 +52,8 @@ class Studio:
 
         jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
                           trained_model_path=self._trained_model_path, resolve_model=self.models.resolve)
+        jobs.preparers["reward"] = lambda base, params, folder: self.feedback_training.prepare_reward(
+            base, params, folder)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
             base, params, folder)
         return jobs

@@ -18,6 +18,12 @@ from studio.services.outputs import OutputService
 from studio.store import Store
 
 
+class Version(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, max_length=300)
+    adapter: str | None = Field(None, max_length=64)
+
+
 class TextGenerateParams(BaseModel):
     """The form of POST /text/generate and of the Text tab."""
 
@@ -35,6 +41,12 @@ class TextGenerateParams(BaseModel):
     stop: list[str] = Field(default_factory=list, max_length=8)
     logprobs: int | None = Field(None, ge=0, le=20, description="report each new token's log-probability "
                                  "and this many most likely alternatives")
+    best_of: int | None = Field(None, ge=2, le=16, description="make this many candidates and answer them best "
+                                "first, as judged by `reward_model` (each candidate is stored)")
+    reward_model: str | None = Field(None, max_length=64, description="id of a trained reward model (GET /models "
+                                     "→ reward_models)")
+    ensemble: list[Version] | None = Field(None, max_length=4, description="best_of: candidates from these "
+                                           "versions in turn (default: the request's own model/adapter)")
 
 
 class ChatMessage(BaseModel):
@@ -56,8 +68,8 @@ class TextService:
 
     @staticmethod
     def sizes(params: TextGenerateParams) -> dict:
-        """What admission weighs of a request."""
-        return {"max_new_tokens": params.max_new_tokens, "num_outputs": params.num_outputs}
+        """What admission weighs of a request (best-of-n makes n candidates)."""
+        return {"max_new_tokens": params.max_new_tokens, "num_outputs": params.best_of or params.num_outputs}
 
     def check(self, params: TextGenerateParams, *, user: User) -> None:
         """The errors `generate` would raise for this form's size and versions, without loading anything."""
@@ -109,9 +121,31 @@ class TextService:
         return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
 
     def generate(self, params: TextGenerateParams, *, user: User, **options) -> dict:
-        """Admitted (limits + a fair turn), then `generate_admitted` with the same options."""
+        """Admitted (limits + a fair turn), then `generate_admitted` with the same options — or, with
+        `best_of`, n candidates judged by a reward model."""
+        if params.best_of:
+            from studio.services.best_of import best_of_n
+
+            judge = self.reward_engine(params.reward_model)  # a missing judge fails before any work
+            with self.admission.admit(user, "text", self.sizes(params)):
+                return best_of_n(self, judge, params, user=user, **options)
         with self.admission.admit(user, "text", self.sizes(params)):
             return self.generate_admitted(params, user=user, **options)
+
+    def reward_engine(self, reward_model: str | None):
+        """The loaded judge for best-of-n: a `reward_model` artifact."""
+        from engines.text.reward import RewardEngine
+
+        if not reward_model:
+            raise Invalid("reward_model: best_of needs a reward model to judge the candidates (train one with a "
+                          "`reward` job; GET /models → reward_models).")
+        row = self.store.query_one("SELECT path FROM adapters WHERE id = ? AND type = 'reward_model'", (reward_model,))
+        if row is None:
+            raise NotFound(f"No reward model '{reward_model}'.", code="unknown_reward_model")
+        folder = self.models.config.data_dir / row["path"]
+        return self.models.memory.get(f"reward:{reward_model}",
+                                      lambda: RewardEngine(folder, device=self.models.device).load(),
+                                      size_bytes=lambda e: e.size_bytes())
 
     def chat(self, messages: list[ChatMessage], params: TextGenerateParams, *, user: User, **options) -> dict:
         """The next assistant turn: the conversation rendered with the model's chat template (a plain

@@ -154,4 +154,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_subject ON audit (subject, at);
     """,
+    # 6 — reward models (a `reward` job's artifact) are managed like the other trained versions: the
+    # type check of `adapters` widens, which SQLite can only do by rebuilding the table
+    """
+    CREATE TABLE adapters_new (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        type        TEXT NOT NULL CHECK (type IN ('text_adapter', 'text_model', 'image_lora', 'gan',
+                                                  'reward_model')),
+        base_model  TEXT NOT NULL,
+        job_id      TEXT REFERENCES jobs (id) ON DELETE SET NULL,
+        path        TEXT NOT NULL,
+        meta        TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL
+    );
+    INSERT INTO adapters_new (id, name, type, base_model, job_id, path, meta, created_at)
+        SELECT id, name, type, base_model, job_id, path, meta, created_at FROM adapters;
+    DROP TABLE adapters;
+    ALTER TABLE adapters_new RENAME TO adapters;
+    """,
 ]

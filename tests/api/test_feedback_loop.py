@@ -135,3 +135,52 @@ def test_votes_train_with_dpo(client):
     job = wait_job(client, r.json()["id"], timeout=300)
     assert job["status"] == "completed", job["error"]
     assert job["metrics"]["method"] == "dpo" and job["metrics"]["examples"] == 8
+
+
+@pytest.mark.slow
+def test_a_reward_model_judges_and_best_of_n_picks_the_preferred_style(client):
+    # 1. A model that writes both styles, and people's thumbs: cat stories up, dog stories down
+    r = client.post("/api/v1/datasets", files=[("file", ("styles.jsonl", corpus().encode()))],
+                    data={"kind": "text", "name": "two styles"})
+    r = client.post("/api/v1/jobs", json={"kind": "text-lora", "dataset_id": r.json()["id"],
+                                          "base_model": "starter/gpt2-tiny",
+                                          "params": {"max_steps": 200, "block_size": 64, "save_every": 200}})
+    job = wait_job(client, r.json()["id"], timeout=300)
+    model = job["artifact"]["id"]
+    rated = 0
+    for o in generate(client, seeds=range(11, 19), model=model):
+        cat, dog = ("cat" in o["text"] or "mat" in o["text"]), ("dog" in o["text"] or "park" in o["text"])
+        if cat != dog:  # people rate what is clearly one style
+            client.post("/api/v1/feedback", json={"output_id": o["id"], "rating": "up" if cat else "down"})
+            rated += 1
+
+    # 2. A reward model on those ratings; its held-out accuracy is measured on answers it never saw
+    assert client.post("/api/v1/jobs", json={"kind": "reward", "base_model": "nope"}).status_code == 422
+    r = client.post("/api/v1/jobs", json={"kind": "reward", "base_model": model,
+                                          "params": {"max_steps": 60, "save_every": 60}})
+    assert r.status_code == 201, r.text
+    job = wait_job(client, r.json()["id"], timeout=300)
+    assert job["status"] == "completed", job["error"]
+    assert job["artifact"]["type"] == "reward_model"
+    metrics = job["metrics"]
+    print(f"\nreward model: {rated} ratings, {metrics['train_pairs']} train / {metrics['eval_pairs']} held-out pairs, "
+          f"accuracy {metrics['eval_accuracy_before']} → {metrics['eval_accuracy']}")
+    assert metrics["eval_pairs"] >= 10 and metrics["eval_accuracy"] >= 0.8
+    judge = job["artifact"]["id"]
+    assert judge in [m["id"] for m in client.get("/api/v1/models").json()["reward_models"]]
+
+    # 3. Best-of-4 against best-of-1 with the same seeds, for new stories (an empty prompt, where this
+    #    model writes both styles): the judge's favourite style is chosen far more often
+    seeds = range(300, 324)
+    body = {"prompt": "", "max_new_tokens": 8, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "model": model}
+    one = [client.post("/api/v1/text/generate", json={**body, "seed": s}).json()["outputs"][0] for s in seeds]
+    four = []
+    for s in seeds:
+        r = client.post("/api/v1/text/generate", json={**body, "seed": s, "best_of": 4, "reward_model": judge})
+        assert r.status_code == 200, r.text
+        outs = r.json()["outputs"]
+        assert len(outs) == 4 and [o["score"] for o in outs] == sorted((o["score"] for o in outs), reverse=True)
+        four.append(outs[0])
+    print(f"cat share: best-of-1 {share(one, 'cat'):.0%} → best-of-4 {share(four, 'cat'):.0%}")
+    assert share(four, "cat") >= share(one, "cat") + 0.2
+    assert client.post("/api/v1/text/generate", json={**body, "best_of": 4}).status_code == 422  # no judge
