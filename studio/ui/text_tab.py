@@ -1,5 +1,6 @@
-"""Text tab: a completion view (prompt, streamed outputs with thumbs, base-vs-adapter compare) beside
-the model, adapter and sampling controls; and the `/generate_text` endpoint for Gradio API clients."""
+"""Text tab: a completion view (prompt, streamed outputs with thumbs, base-vs-adapter compare) and a
+chat view (`chat_panel`), side by side with one set of model, adapter and sampling controls; and the
+`/generate_text` endpoint for Gradio API clients."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.text import TextGenerateParams
+from studio.ui import chat_panel
 from studio.ui.common import (
     api_endpoint,
     api_id_input,
@@ -69,7 +71,7 @@ def describe(value: dict) -> str:
 def build(studio: Studio):
     stop_state = gr.State(None)  # this session's stop event
     ids_state = gr.State([])  # output ids of this session's last generation
-    # The controls sit in the right-hand column but the views read them, so they are made first
+    # The controls sit in the right-hand column but both views read them, so they are made first
     # and placed (rendered) there below.
     model = gr.Dropdown(label="Model", choices=[], render=False, elem_id="text-model")
     adapter = gr.Dropdown(label="Adapter", choices=[NO_ADAPTER], value=NO_ADAPTER, render=False,
@@ -113,6 +115,9 @@ def build(studio: Studio):
                         with gr.Row():
                             base_out = gr.Textbox(label="Base model", lines=5, interactive=False)
                             adapter_out = gr.Textbox(label="With adapter", lines=5, interactive=False)
+                with gr.Tab("Chat", id="chat", elem_id="text-view-chat"):
+                    chat_panel.build(studio, {"model": model, "adapter": adapter, **sampling}, params=text_params,
+                                     api_inputs={"model": api_model, "adapter": api_adapter, **sampling})
         with gr.Column(scale=2):
             model.render()
             adapter.render()

@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.conftest import start_studio
 
-PUBLIC = {"/generate_text", "/generate_image", "/generate_speech", "/generate_gan", "/rate"}
+PUBLIC = {"/generate_text", "/generate_image", "/generate_speech", "/generate_gan", "/chat", "/rate"}
 ADMIN, USER = ("admin", "pw-admin"), ("bob", "pw-bob")
 
 
@@ -100,3 +100,14 @@ def test_generate_speech_and_gan(studio, tmp_path):
     with pytest.raises(AppError, match="No GAN"):  # none trained yet: the hint says how to get one
         client.predict(api_name="/generate_gan")
 
+
+def test_chat_two_turns(studio, tmp_path):
+    client = client_for(studio, tmp_path)
+    reply, first = client.predict("Hello, who are you?", system_prompt="Be brief.", max_new_tokens=12,
+                                  api_name="/chat")
+    assert first["messages"][-1] == {"role": "assistant", "content": reply}
+    _, second = client.predict("Tell me more.", history=first["messages"], max_new_tokens=12, api_name="/chat")
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user", "assistant"]
+    prompt = stored(studio, second["outputs"][0]["id"])["prompt"]
+    assert "Hello, who are you?" in prompt and reply in prompt and "Tell me more." in prompt
+    assert "Be brief." not in prompt  # the system prompt belongs to the request that sent it

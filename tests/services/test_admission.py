@@ -157,10 +157,15 @@ def test_five_concurrent_visitor_image_requests_at_most_two_run(tmp_path):
 # -- the page ------------------------------------------------------------------------------------
 # Generation listeners of the page and the Gradio API (module, function) → inputs by label or by
 # parameter name; the rest take their defaults.
+A_REPLY = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
 UI_CASES = {
     ("studio.ui.text_tab", "run"): {"Prompt": "Once upon a time"},
     ("studio.ui.text_tab", "run_compare"): {"Prompt": "Once", "Adapter": "ad_nope"},
     ("studio.ui.text_tab", "generate_text"): {"prompt": "Once upon a time"},
+    ("studio.ui.chat_panel", "send_message"): {"text": "Hi"},
+    ("studio.ui.chat_panel", "regenerate_reply"): {"turns": A_REPLY},
+    ("studio.ui.chat_panel", "continue_reply"): {"turns": A_REPLY},
+    ("studio.ui.chat_panel", "chat"): {"message": "Hi"},
     ("studio.ui.image_tab", "run"): {"Prompt": "a red circle"},
     ("studio.ui.image_tab", "generate_image"): {"prompt": "a red circle"},
     ("studio.ui.gan_tab", "run"): {"Trained GAN": "gan_nope"},
