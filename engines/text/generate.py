@@ -221,13 +221,16 @@ class TextEngine:
             del self.adapters[name]
 
     # -- chat ---------------------------------------------------------------------------------------
-    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
-        """(prompt, stop strings) for a conversation of {"role", "content"} messages."""
+    def chat_prompt(self, messages: list[dict[str, str]], *, continue_final: bool = False) -> tuple[str, list[str]]:
+        """(prompt, stop strings) for a conversation of {"role", "content"} messages.
+        `continue_final`: the prompt ends inside the last (assistant) message, so generation extends it
+        instead of starting a new turn."""
         self.load()
+        turn = {"continue_final_message": True} if continue_final else {"add_generation_prompt": True}
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), []
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, **turn), []
         prompt = self.tokenizer.apply_chat_template(
-            messages, chat_template=DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=True
+            messages, chat_template=DEFAULT_CHAT_TEMPLATE, tokenize=False, **turn
         )
         return prompt, list(DEFAULT_CHAT_STOP)
 

@@ -150,15 +150,19 @@ class TextService:
     def chat(self, messages: list[ChatMessage], params: TextGenerateParams, *, user: User, **options) -> dict:
         """The next assistant turn: the conversation rendered with the model's chat template (a plain
         transcript for models without one); `params.prompt` is not used. Each reply is an output whose
-        prompt is the rendered conversation."""
+        prompt is the rendered conversation. `continue_final=True` extends the last message, which must be
+        the assistant's, instead of starting a new turn."""
         if not messages:
             raise Invalid("messages: give at least one message.")
+        if options.get("continue_final") and messages[-1].role != "assistant":
+            raise Invalid("messages: to continue a reply, the last message must be the assistant's.")
         return self.generate(params, user=user, messages=messages, **options)
 
     def generate_admitted(self, params: TextGenerateParams, *, user: User,
                           on_text: Callable[[list[str]], None] | None = None,
                           stop_event: threading.Event | None = None, output_params: dict | None = None,
-                          messages: list[ChatMessage] | None = None, output_ids: list[str] | None = None) -> dict:
+                          messages: list[ChatMessage] | None = None, output_ids: list[str] | None = None,
+                          continue_final: bool = False) -> dict:
         """For callers that already hold admission for this work (the arena admits a pair once).
         `output_ids`: ids to store the outputs under (a door that names them before they exist)."""
         from engines.text import TextGenerationRequest
@@ -181,7 +185,8 @@ class TextService:
         prompt, stop = params.prompt, list(params.stop)
         stored_params = params.model_dump(exclude={"prompt", "model", "adapter", "seed"}) | (output_params or {})
         if messages is not None:
-            prompt, template_stop = engine.chat_prompt([m.model_dump() for m in messages])
+            prompt, template_stop = engine.chat_prompt([m.model_dump() for m in messages],
+                                                       continue_final=continue_final)
             stop += template_stop
             stored_params["messages"] = [m.model_dump() for m in messages]
 

@@ -9,7 +9,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.ui import adapters_panel, models_tab, placeholder
-from studio.ui.common import user_for
+from studio.ui.common import api_endpoint, save_rating, user_for
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
 
@@ -73,7 +73,21 @@ def build_ui(studio: Studio) -> gr.Blocks:
             tabs = [gr.update(visible=user.is_admin) for _ in admin_tabs]
             return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text)), who_text, *tabs
 
-        demo.load(on_load, outputs=[banner, who, *admin_tabs])
+        demo.load(on_load, outputs=[banner, who, *admin_tabs], api_visibility="private")
         for fn, inputs, outputs in on_page_load:
-            demo.load(fn, inputs=inputs, outputs=outputs)
+            demo.load(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+        rate_endpoint(studio)
     return demo
+
+
+def rate_endpoint(studio: Studio) -> None:
+    """`/rate` for Gradio API clients: one thumb on any output, as the page's buttons store it."""
+    output_id = gr.Textbox(visible=False, label="Output id (from a generate endpoint's result)")
+    rating = gr.Radio(["up", "down"], value="up", visible=False, label="Rating")
+    saved = gr.JSON(visible=False, label="Saved rating")
+
+    def rate(output_id: str, rating: str, request: gr.Request) -> dict:
+        """Rate an output 👍 ("up") or 👎 ("down"); rating it again replaces your earlier thumb."""
+        return save_rating(studio, request, output_id, rating, missing="output_id: give the id of an output.")
+
+    api_endpoint(rate, api_name="rate", inputs={"output_id": output_id, "rating": rating}, outputs=[saved])

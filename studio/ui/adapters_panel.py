@@ -144,13 +144,17 @@ def build(studio: Studio):
         message = f"Mixed into **{row['name']}** (`{row['id']}`, {row['meta']['combination_type']})."
         return message, *load(row["id"])
 
-    refresh.click(load, inputs=[picker], outputs=refreshed)
-    rename_btn.click(on_rename, inputs=[picker, new_name], outputs=[status, *refreshed])
-    delete_btn.click(on_delete, inputs=[picker, confirm], outputs=[status, confirm, *refreshed])
-    export_btn.click(on_export, inputs=[picker], outputs=[download])
-    merge_btn.click(on_merge, inputs=[picker], outputs=[download])
-    import_btn.click(on_import, inputs=[files, base, import_name], outputs=[status, files, *refreshed])
-    mix_btn.click(on_mix, inputs=[mix_pick, weights, mix_name], outputs=[status, *refreshed])
+    refresh.click(load, inputs=[picker], outputs=refreshed, api_visibility="private")
+    rename_btn.click(on_rename, inputs=[picker, new_name], outputs=[status, *refreshed],
+                     api_visibility="private")
+    delete_btn.click(on_delete, inputs=[picker, confirm], outputs=[status, confirm, *refreshed],
+                     api_visibility="private")
+    export_btn.click(on_export, inputs=[picker], outputs=[download], api_visibility="private")
+    merge_btn.click(on_merge, inputs=[picker], outputs=[download], api_visibility="private")
+    import_btn.click(on_import, inputs=[files, base, import_name], outputs=[status, files, *refreshed],
+                     api_visibility="private")
+    mix_btn.click(on_mix, inputs=[mix_pick, weights, mix_name], outputs=[status, *refreshed],
+                  api_visibility="private")
     return load, [], refreshed
 
 

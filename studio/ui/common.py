@@ -1,12 +1,22 @@
-"""Small pieces every tab uses: who is asking, and how errors are shown."""
+"""Small pieces every tab uses: who is asking, how errors are shown, streaming from a worker
+thread, saving a thumb, and declaring an endpoint for API clients."""
 
 from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import gradio as gr
 
 from studio.services import Studio
 from studio.services.auth import GUEST, User
 from studio.services.errors import Forbidden, StudioError, Unauthorized
+
+T = TypeVar("T")
+R = TypeVar("R")
+RATING_MARKS = {"up": "👍", "down": "👎"}
 
 
 def user_for(studio: Studio, request: gr.Request | None) -> User:
@@ -37,3 +47,74 @@ def ui_error(exc: Exception) -> gr.Error:
     if isinstance(exc, StudioError | Forbidden | Unauthorized):
         return gr.Error(exc.message)
     return gr.Error(f"Something went wrong: {type(exc).__name__}. See the server log.")
+
+
+_DONE = object()
+
+
+def stream_in_thread(work: Callable[[Callable[[T], None]], R],
+                     show: Callable[[T], Any] = lambda item: item) -> Generator[Any, None, R]:
+    """Run `work(report)` in a thread and yield `show(report)` for what it reports while it runs;
+    `yield from` returns work's result or raises its exception. When the page is slower than the
+    model, only the newest report is shown: a stale partial text is not worth a round trip."""
+    updates: queue.Queue = queue.Queue()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = work(updates.put)
+        except Exception as exc:
+            result["error"] = exc
+        finally:
+            updates.put(_DONE)
+
+    threading.Thread(target=run, daemon=True).start()
+    while (item := updates.get()) is not _DONE:
+        while not updates.empty():  # skip to the newest report
+            newer = updates.get()
+            if newer is _DONE:
+                updates.put(_DONE)
+                break
+            item = newer
+        yield show(item)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def save_rating(studio: Studio, request: gr.Request | None, output_id: str | None, rating: str | None,
+                missing: str = "Generate something first.") -> dict:
+    """Store this user's thumb on an output (None removes it); what every rate button and the
+    `/rate` endpoint call."""
+    if not output_id:
+        raise gr.Error(missing)
+    user = user_for(studio, request)
+    try:
+        return studio.feedback.rate(output_id, rating, user.name)
+    except StudioError as exc:
+        raise ui_error(exc) from exc
+
+
+def saved_note(rating: str | None) -> str:
+    return f"Saved {RATING_MARKS[rating]}" if rating in RATING_MARKS else "Rating removed"
+
+
+MODEL_ID_LABEL = "Model id (empty: the default; GET /api/v1/models lists them)"
+
+
+def api_id_input(label: str = MODEL_ID_LABEL) -> gr.Textbox:
+    """A model, adapter or voice id as API clients send it: text, not a dropdown, because a dropdown
+    knows its choices only once a page has loaded them. The service checks the id (a clear 404)."""
+    return gr.Textbox("", visible=False, label=label)
+
+
+def api_endpoint(fn: Callable, *, api_name: str, inputs: dict[str, gr.components.Component],
+                 outputs: list[gr.components.Component], concurrency_id: str | None = None):
+    """An endpoint for Gradio API clients only: no button in the page triggers it. `inputs` maps the
+    function's keyword parameters (the API's parameter names) to components, whose values are the
+    defaults a client may leave out."""
+    dependency = gr.on([], fn, inputs_kwargs=inputs, outputs=outputs, api_name=api_name, show_progress="hidden",
+                       concurrency_id=concurrency_id)
+    if dependency["api_name"] != api_name:  # Gradio renames a taken name (private listeners take names too)
+        raise RuntimeError(f"API name '{api_name}' is taken by another listener: rename that function.")
+    return dependency

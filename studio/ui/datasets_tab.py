@@ -217,27 +217,27 @@ def build(studio: Studio):
         table_rows, picker_update = load_library(None if message.startswith("🗑️") else dataset_id)
         return message, table_rows, picker_update, False
 
-    kind.change(on_kind, inputs=[kind], outputs=[text_options])
+    kind.change(on_kind, inputs=[kind], outputs=[text_options], api_visibility="private")
     upload_button.click(
         on_upload,
         inputs=[files, kind, name, dedupe, min_chars],
         outputs=[status, table, picker],
-        api_name="datasets_upload",
+        api_visibility="private",
     )
-    refresh.click(load_library, inputs=[picker], outputs=[table, picker], api_name="datasets_library")
+    refresh.click(load_library, inputs=[picker], outputs=[table, picker], api_visibility="private")
     picker.change(
         on_pick,
         inputs=[picker],
         outputs=[details, rows, gallery, augment_group, *players],
-        api_name="datasets_show",
+        api_visibility="private",
     )
     augment_button.click(
-        on_augment, inputs=[picker, augment], outputs=[augment_gallery], api_name="datasets_augment_preview"
+        on_augment, inputs=[picker, augment], outputs=[augment_gallery], api_visibility="private"
     )
     delete_button.click(
         on_delete,
         inputs=[picker, confirm],
         outputs=[delete_status, table, picker, confirm],
-        api_name="datasets_delete",
+        api_visibility="private",
     )
     return load_library, [], [table, picker]

@@ -191,15 +191,18 @@ def build(studio: Studio):
         choices = _versions(studio)
         return gr.update(choices=choices, value=new), gr.update(choices=choices, value=old)
 
-    tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary])
-    tune_start.click(tune, inputs=[tune_version, tune_steps, tune_method], outputs=[tune_status])
-    compare_new.click(newest_pair, outputs=[va, vb])
+    tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary], api_visibility="private")
+    tune_start.click(tune, inputs=[tune_version, tune_steps, tune_method], outputs=[tune_status],
+                     api_visibility="private")
+    compare_new.click(newest_pair, outputs=[va, vb], api_visibility="private")
 
     filters = [kind_f, model_f, rating_f]
-    refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest])
-    export_btn.click(export, inputs=[fmt], outputs=[export_file])
+    refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest],
+                  api_visibility="private")
+    export_btn.click(export, inputs=[fmt], outputs=[export_file], api_visibility="private")
     start.click(start_compare, inputs=[va, vb, arena_prompt], outputs=[state, left, right, reveal],
-                concurrency_id="text")
+                concurrency_id="text", api_visibility="private")
     for button, choice in ((vote_left, "left"), (vote_right, "right"), (vote_tie, "tie"), (vote_bad, "both_bad")):
-        button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board])
+        button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board],
+                     api_visibility="private")
     return load, [], [totals, by_model, over_time, latest, board, va, vb, tune_version]

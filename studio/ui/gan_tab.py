@@ -1,5 +1,6 @@
 """GAN tab: pick a trained DCGAN, generate from seeds, rate, walk between two seeds, export;
-and (admins) create the procedural demo dataset to train one on."""
+and (admins) create the procedural demo dataset to train one on. Also the `/generate_gan` endpoint
+for Gradio API clients."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.gan import GanGenerateParams, GanWalkParams
-from studio.ui.common import require_admin, ui_error, user_for
+from studio.ui.common import (
+    api_endpoint,
+    api_id_input,
+    require_admin,
+    save_rating,
+    saved_note,
+    ui_error,
+    user_for,
+)
 
 NO_GAN_HINT = (
     "**No GAN trained yet.** To get one: open *Create demo dataset* below (or upload images in the "
@@ -107,7 +116,8 @@ def build(studio: Studio):
         return gr.update(choices=choices, value=value), HINT if choices else NO_GAN_HINT
 
     # -- generating ------------------------------------------------------------------------------
-    def run(m, n, s, request: gr.Request):
+    def generated(m, n, s, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:
+        """(gallery items, the service's answer): what the page and API clients share."""
         user = user_for(studio, request)
         if not m:
             raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
@@ -117,10 +127,13 @@ def build(studio: Studio):
             raise gr.Error(f"Check the form: {exc}") from exc
         try:
             value = studio.gan.generate(params, user=user)
+            return [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]], value
         except StudioError as exc:
             raise ui_error(exc) from exc
+
+    def run(m, n, s, request: gr.Request):
+        items, value = generated(m, n, s, request)
         outs = value["outputs"]
-        items = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in outs]
         note = (
             f"{len(outs)} image(s) from `{value['model']}` · seeds {outs[0]['seed']}–{outs[-1]['seed']} "
             f"· {value['resolution']} px · {value['elapsed_s']:.2f} s"
@@ -132,6 +145,7 @@ def build(studio: Studio):
         inputs=[model, num_outputs, seed],
         outputs=[gallery, result_ids, status, selected, selected_note, rated],
         concurrency_id="gan",
+        api_visibility="private",
     )
 
     def on_walk(m, a, b, f, request: gr.Request):
@@ -155,6 +169,7 @@ def build(studio: Studio):
         inputs=[model, seed_a, seed_b, frames],
         outputs=[walk_gallery, walk_ids, gif, gif_id, gif_rated],
         concurrency_id="gan",
+        api_visibility="private",
     )
 
     # -- selecting and rating --------------------------------------------------------------------
@@ -163,26 +178,25 @@ def build(studio: Studio):
             return None, "Select an image.", ""
         return ids[evt.index], f"Selected `{ids[evt.index]}` — rate it.", ""
 
-    gallery.select(on_select, inputs=[result_ids], outputs=[selected, selected_note, rated])
-    walk_gallery.select(on_select, inputs=[walk_ids], outputs=[selected, selected_note, rated])
+    gallery.select(on_select, inputs=[result_ids], outputs=[selected, selected_note, rated],
+                   api_visibility="private")
+    walk_gallery.select(on_select, inputs=[walk_ids], outputs=[selected, selected_note, rated],
+                        api_visibility="private")
 
     def make_rate(rating: str, what: str):
-        def rate(output_id, request: gr.Request):
-            if not output_id:
-                raise gr.Error(f"{what} first.")
-            user = user_for(studio, request)
-            try:
-                studio.feedback.rate(output_id, rating, user.name)
-            except StudioError as exc:
-                raise ui_error(exc) from exc
-            return f"Saved {'👍' if rating == 'up' else '👎'}"
+        def rate_selected(output_id, request: gr.Request):
+            save_rating(studio, request, output_id, rating, missing=f"{what} first.")
+            return saved_note(rating)
 
-        return rate
+        return rate_selected
 
-    up.click(make_rate("up", "Select an image"), inputs=[selected], outputs=[rated])
-    down.click(make_rate("down", "Select an image"), inputs=[selected], outputs=[rated])
-    gif_up.click(make_rate("up", "Make a walk"), inputs=[gif_id], outputs=[gif_rated])
-    gif_down.click(make_rate("down", "Make a walk"), inputs=[gif_id], outputs=[gif_rated])
+    up.click(make_rate("up", "Select an image"), inputs=[selected], outputs=[rated], api_visibility="private")
+    down.click(make_rate("down", "Select an image"), inputs=[selected], outputs=[rated],
+               api_visibility="private")
+    gif_up.click(make_rate("up", "Make a walk"), inputs=[gif_id], outputs=[gif_rated],
+                 api_visibility="private")
+    gif_down.click(make_rate("down", "Make a walk"), inputs=[gif_id], outputs=[gif_rated],
+                   api_visibility="private")
 
     # -- export and the demo dataset -------------------------------------------------------------
     def on_export(m):
@@ -193,7 +207,7 @@ def build(studio: Studio):
         except StudioError as exc:
             raise ui_error(exc) from exc
 
-    export.click(on_export, inputs=[model], outputs=[export_file])
+    export.click(on_export, inputs=[model], outputs=[export_file], api_visibility="private")
 
     def on_demo(n, s, request: gr.Request):
         user = require_admin(studio, request)
@@ -206,5 +220,20 @@ def build(studio: Studio):
             "Next: in the **Training** tab pick kind `gan` and this dataset, then *Start training*."
         )
 
-    demo_create.click(on_demo, inputs=[demo_n, demo_seed], outputs=[demo_note])
+    demo_create.click(on_demo, inputs=[demo_n, demo_seed], outputs=[demo_note], api_visibility="private")
+
+    # -- for API clients -------------------------------------------------------------------------
+    api_model = api_id_input("GAN id (empty: the newest trained; GET /api/v1/models lists them)")
+    api_images = gr.Gallery(visible=False, label="Images")
+    api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/gan/generate answers)")
+
+    def generate_gan(model: str, num_outputs: int, seed: int, request: gr.Request):
+        """Generate images with a trained GAN as the page does (same limits and queue); image i uses
+        seed + i. Returns the images and the whole answer: every output with its id (rate it with
+        /rate) and seed, the model used, and its resolution."""
+        choices = model_choices(studio)
+        return generated(model or (choices[0][1] if choices else None), num_outputs, seed, request)
+
+    api_endpoint(generate_gan, api_name="generate_gan", concurrency_id="gan", outputs=[api_images, api_result],
+                 inputs={"model": api_model, "num_outputs": num_outputs, "seed": seed})
     return on_load, [model], [model, hint]

@@ -1,5 +1,6 @@
 """Image tab: prompt, model/LoRA pickers, sampler controls, img2img, a live preview while denoising,
-results and history to select, rate and reuse, and a PNG-info reader that fills the form."""
+results and history to select, rate and reuse, and a PNG-info reader that fills the form; and the
+`/generate_image` endpoint for Gradio API clients."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from engines.image.schedulers import SCHEDULER_NAMES
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.image import ImageGenerateParams
-from studio.ui.common import ui_error, user_for
+from studio.ui.common import api_endpoint, api_id_input, save_rating, saved_note, ui_error, user_for
 
 NO_LORA = "(none)"
 HISTORY = 24  # earlier images shown
@@ -35,6 +36,29 @@ def lora_choices(studio: Studio, model: str | None) -> list[tuple[str, str]]:
                                    if model is None or a["base_model"] == model]
 
 
+def image_params(*, prompt: str | None = "", negative_prompt: str | None = "", model: str | None = None,
+                 lora: str | None = None, lora_scale=1.0, steps=None, guidance_scale=None, width=None, height=None,
+                 scheduler: str | None = None, num_outputs=1, seed=None, init_image=None,
+                 strength=0.75) -> ImageGenerateParams:
+    """The form's values, as the page and API clients send them, as the service's parameters; an empty
+    size, step count or guidance takes the model's default."""
+
+    def number(value, kind):
+        return None if value in (None, "") else kind(value)
+
+    try:
+        return ImageGenerateParams(
+            prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or None,
+            lora=None if lora in (None, "", NO_LORA) else lora, lora_scale=float(lora_scale),
+            steps=number(steps, int), guidance_scale=number(guidance_scale, float), width=number(width, int),
+            height=number(height, int), scheduler=scheduler or None, num_outputs=int(num_outputs),
+            seed=None if seed in (None, "") or int(seed) < 0 else int(seed),
+            init_image=None if init_image is None else encode_image(init_image), strength=float(strength),
+        )
+    except Exception as exc:  # pydantic or a None from an API client: show the field, not a trace
+        raise gr.Error(f"Check the form: {exc}") from exc
+
+
 def encode_image(image) -> str:
     """A PIL image as the base64 PNG that `init_image` accepts."""
     buffer = io.BytesIO()
@@ -52,7 +76,7 @@ def build(studio: Studio):
         with gr.Column(scale=3):
             prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse at dusk, oil painting",
                                 elem_id="image-prompt")
-            negative = gr.Textbox(label="Negative prompt", lines=2, elem_id="image-negative")
+            negative = gr.Textbox("", label="Negative prompt", lines=2, elem_id="image-negative")
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
                 stop = gr.Button("Stop", variant="stop", elem_id="image-stop")
@@ -99,8 +123,9 @@ def build(studio: Studio):
         refresh_history = gr.Button("Refresh", size="sm")
         history = gr.Gallery(label="Earlier images", columns=8, height=220, elem_id="image-history")
 
-    form = [prompt, negative, model, lora, lora_scale, steps, guidance, width, height, scheduler, num_outputs,
-            seed, init_image, strength]
+    form = {"prompt": prompt, "negative_prompt": negative, "model": model, "lora": lora, "lora_scale": lora_scale,
+            "steps": steps, "guidance_scale": guidance, "width": width, "height": height, "scheduler": scheduler,
+            "num_outputs": num_outputs, "seed": seed, "init_image": init_image, "strength": strength}
 
     # -- models ----------------------------------------------------------------------------------
     def history_items():
@@ -125,25 +150,13 @@ def build(studio: Studio):
         return (gr.update(choices=lora_choices(studio, m), value=NO_LORA), d["steps"], d["guidance_scale"],
                 d["width"], d["height"], safe_filter_status(m))
 
-    model.input(on_model, inputs=[model], outputs=[lora, steps, guidance, width, height, filter_status])
+    model.input(on_model, inputs=[model], outputs=[lora, steps, guidance, width, height, filter_status],
+                api_visibility="private")
 
     # -- generating ------------------------------------------------------------------------------
-    def params_from(p, neg, m, lr, ls, st, g, w, h, sch, n, s, init, stren) -> ImageGenerateParams:
-        try:
-            return ImageGenerateParams(
-                prompt=p or "", negative_prompt=neg or "", model=m or None,
-                lora=None if lr in (None, NO_LORA) else lr, lora_scale=float(ls), steps=int(st),
-                guidance_scale=float(g), width=int(w), height=int(h), scheduler=sch or None, num_outputs=int(n),
-                seed=None if s in (None, "") or int(s) < 0 else int(s),
-                init_image=None if init is None else encode_image(init), strength=float(stren),
-            )
-        except Exception as exc:  # pydantic: show the field, not a trace
-            raise gr.Error(f"Check the form: {exc}") from exc
-
-    def run(p, neg, m, lr, ls, st, g, w, h, sch, n, s, init, stren, request: gr.Request,
-            progress=gr.Progress()):  # noqa: B008 - gradio injects the progress tracker this way
+    def run(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008 - gradio injects the tracker
         user = user_for(studio, request)
-        params = params_from(p, neg, m, lr, ls, st, g, w, h, sch, n, s, init, stren)
+        params = image_params(**values)
         stop_event = threading.Event()
         updates: queue.Queue = queue.Queue()
         result: dict = {}
@@ -203,15 +216,15 @@ def build(studio: Studio):
                history: hist, history_ids: hist_ids}
 
     run_outputs = [preview, gallery, status, stop_state, result_ids, selected, rated, history, history_ids]
-    gr.on([generate.click, prompt.submit], run, inputs=form, outputs=run_outputs, concurrency_id="image",
-          show_progress_on=[gallery])  # the preview stays visible while the bar runs
+    gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=run_outputs, concurrency_id="image",
+          show_progress_on=[gallery], api_visibility="private")  # the preview stays visible while the bar runs
 
     def do_stop(event):
         if event is not None:
             event.set()
         return "Stopping…"
 
-    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False)
+    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False, api_visibility="private")
 
     # -- selecting, rating and reusing -----------------------------------------------------------
     def show(output_id: str):
@@ -230,24 +243,18 @@ def build(studio: Studio):
             raise ui_error(exc) from exc
 
     select_outputs = [selected, selected_note, rated, info, parsed]
-    gallery.select(on_select, inputs=[result_ids], outputs=select_outputs)
-    history.select(on_select, inputs=[history_ids], outputs=select_outputs)
+    gallery.select(on_select, inputs=[result_ids], outputs=select_outputs, api_visibility="private")
+    history.select(on_select, inputs=[history_ids], outputs=select_outputs, api_visibility="private")
 
     def make_rate(rating: str):
-        def rate(output_id, request: gr.Request):
-            if not output_id:
-                raise gr.Error("Select an image first.")
-            user = user_for(studio, request)
-            try:
-                studio.feedback.rate(output_id, rating, user.name)
-            except StudioError as exc:
-                raise ui_error(exc) from exc
-            return f"Saved {'👍' if rating == 'up' else '👎'}"
+        def rate_selected(output_id, request: gr.Request):
+            save_rating(studio, request, output_id, rating, missing="Select an image first.")
+            return saved_note(rating)
 
-        return rate
+        return rate_selected
 
-    up.click(make_rate("up"), inputs=[selected], outputs=[rated])
-    down.click(make_rate("down"), inputs=[selected], outputs=[rated])
+    up.click(make_rate("up"), inputs=[selected], outputs=[rated], api_visibility="private")
+    down.click(make_rate("down"), inputs=[selected], outputs=[rated], api_visibility="private")
 
     def on_png(data):
         if not data:
@@ -260,7 +267,7 @@ def build(studio: Studio):
             return "This PNG carries no generation parameters.", None
         return found["raw"], found
 
-    png_file.upload(on_png, inputs=[png_file], outputs=[info, parsed])
+    png_file.upload(on_png, inputs=[png_file], outputs=[info, parsed], api_visibility="private")
 
     def send_to_form(found):
         if not found:
@@ -286,10 +293,42 @@ def build(studio: Studio):
 
     send.click(send_to_form, inputs=[parsed],
                outputs=[prompt, negative, model, lora, lora_scale, steps, guidance, width, height, scheduler, seed,
-                        strength, filter_status])
+                        strength, filter_status], api_visibility="private")
 
     def on_refresh_history():
         return history_items()
 
-    refresh_history.click(on_refresh_history, outputs=[history, history_ids])
+    refresh_history.click(on_refresh_history, outputs=[history, history_ids], api_visibility="private")
+
+    # -- for API clients -------------------------------------------------------------------------
+    # Size, steps and guidance empty by default: each model gets its own, as in POST /image/generate.
+    # (The None defaults below are what make these, and img2img's start image, optional for clients.)
+    api_inputs = {
+        "model": api_id_input(),
+        "lora": api_id_input("LoRA id (empty: none)"),
+        "steps": gr.Number(None, precision=0, visible=False, label="Steps (empty: the model's default)"),
+        "guidance_scale": gr.Number(None, visible=False, label="Guidance (empty: the model's default)"),
+        "width": gr.Number(None, precision=0, visible=False, label="Width (empty: the model's default)"),
+        "height": gr.Number(None, precision=0, visible=False, label="Height (empty: the model's default)"),
+    }
+    api_images = gr.Gallery(visible=False, label="Images")
+    api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/image/generate answers)")
+
+    def generate_image(request: gr.Request, steps: int | None = None, guidance_scale: float | None = None,
+                       width: int | None = None, height: int | None = None, init_image=None, **values):
+        """Generate images as the page does (same limits, queue and content filter). Returns the PNGs
+        (with their generation parameters inside) and the whole answer: every output with its id (rate
+        it with /rate) and seed, the model and LoRA used, and any warnings."""
+        user = user_for(studio, request)
+        params = image_params(steps=steps, guidance_scale=guidance_scale, width=width, height=height,
+                              init_image=init_image, **values)
+        try:
+            value = studio.image.generate(params, user=user)
+            images = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]]
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        return images, value
+
+    api_endpoint(generate_image, api_name="generate_image", concurrency_id="image", inputs=form | api_inputs,
+                 outputs=[api_images, api_result])
     return refresh, [model], [model, lora, filter_status, history, history_ids]

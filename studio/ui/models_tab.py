@@ -61,7 +61,7 @@ def build(studio: Studio):
         studio.settings.set_content_filter(on, user.name)
         gr.Info(f"Image content filter {'on' if on else 'off'}.")
 
-    content_filter.input(set_filter, inputs=[content_filter])
+    content_filter.input(set_filter, inputs=[content_filter], api_visibility="private")
 
     # Precision per engine. Switching reloads a loaded model of that kind in the other variant.
     precision_note = gr.Markdown(elem_id="settings-precision-note")  # filled on page load (needs torch)
@@ -85,12 +85,12 @@ def build(studio: Studio):
         return set_precision
 
     for kind, radio in radios.items():
-        radio.input(setter(kind), inputs=[radio], outputs=[precision_note])
+        radio.input(setter(kind), inputs=[radio], outputs=[precision_note], api_visibility="private")
 
     def load():
         return (_status(studio), _models_table(studio), studio.config.image_content_filter,
                 *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio))
 
     outputs = [status, table, content_filter, *radios.values(), precision_note]
-    refresh.click(load, outputs=outputs)
+    refresh.click(load, outputs=outputs, api_visibility="private")
     return load, [], outputs

@@ -1,6 +1,7 @@
 """Speech tab: text in, a clip out (waveform, download, thumbs), with model / language / voice pickers,
 speed, variability and seed, a progress bar while long text is spoken sentence by sentence, and the
-history of earlier clips with their ratings. Thin: every rule lives in `SpeechService`."""
+history of earlier clips with their ratings; and the `/generate_speech` endpoint for Gradio API
+clients. Thin: every rule lives in `SpeechService`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.speech import SpeechGenerateParams
-from studio.ui.common import ui_error, user_for
+from studio.ui.common import (
+    RATING_MARKS,
+    api_endpoint,
+    api_id_input,
+    save_rating,
+    saved_note,
+    ui_error,
+    user_for,
+)
 
 LANGUAGE_NAMES = {"eng": "English", "fra": "French", "deu": "German", "spa": "Spanish"}
 HISTORY_HEADERS = ["created", "text", "model", "seconds", "rating", "id"]
 DEFAULT_VARIABILITY = 0.667  # VITS / MMS-TTS's own noise scale
 TEXT_CELL_CHARS = 80
-RATING_MARKS = {"up": "👍", "down": "👎", None: ""}
 
 
 # -- what the events show (plain functions: tests can call them without a browser) ----------------
@@ -42,7 +50,7 @@ def history_rows(studio: Studio, user: str) -> list[list]:
     for o in studio.outputs.recent("speech", limit=50, user=user):
         text = o["prompt"] if len(o["prompt"]) <= TEXT_CELL_CHARS else o["prompt"][: TEXT_CELL_CHARS - 1] + "…"
         rows.append([o["created_at"][:19].replace("T", " "), text, o["model"],
-                     o["params"].get("duration_s"), RATING_MARKS.get(o["rating"], ""), o["id"]])
+                     o["params"].get("duration_s"), RATING_MARKS.get(o["rating"] or "", ""), o["id"]])
     return rows
 
 
@@ -55,6 +63,21 @@ def describe_result(value: dict) -> str:
     for w in value["warnings"]:
         note += f"\n\n⚠️ {w}"
     return note
+
+
+def speech_params(*, text: str | None = "", model: str | None = None, voice: str | None = None, speed=1.0,
+                  noise_scale=None, seed=None, format: str | None = "wav") -> SpeechGenerateParams:
+    """The form's values, as the page and API clients send them, as the service's parameters."""
+    if not (text or "").strip():
+        raise gr.Error("Type some text to speak.")
+    try:
+        return SpeechGenerateParams(
+            text=text or "", model=model or None, voice=voice or None, speed=float(speed),
+            noise_scale=float(noise_scale) if noise_scale is not None else None,
+            seed=None if seed in (None, "") or int(seed) < 0 else int(seed), format=format or "wav",
+        )
+    except Exception as exc:  # pydantic or a None from an API client: show the field, not a trace
+        raise gr.Error(f"Check the form: {exc}") from exc
 
 
 def controls_for(studio: Studio, model: str | None) -> tuple[dict, dict, dict]:
@@ -124,18 +147,10 @@ def build(studio: Studio):
     def on_language(model_id):
         return gr.update(value=model_id) if model_id else gr.update()
 
-    def run(t, m, v, sp, var, s, f, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def checked(values: dict, request: gr.Request):
+        """(user, params) once the form passes the service's checks (limits, model, voice)."""
         user = user_for(studio, request)
-        if not (t or "").strip():
-            raise gr.Error("Type some text to speak.")
-        try:
-            params = SpeechGenerateParams(
-                text=t or "", model=m or None, voice=v or None, speed=float(sp),
-                noise_scale=float(var) if var is not None else None, seed=None if s in (None, "") or int(s) < 0 else int(s),
-                format=f or "wav",
-            )
-        except Exception as exc:  # pydantic: show the field, not a trace
-            raise gr.Error(f"Check the form: {exc}") from exc
+        params = speech_params(**values)
         try:
             studio.speech.check(params, user=user)
             info = studio.speech.describe(params.model)
@@ -143,6 +158,10 @@ def build(studio: Studio):
             raise ui_error(exc) from exc
         if "noise_scale" not in info["controls"]:
             params.noise_scale = None  # the slider is disabled for models without it
+        return user, params
+
+    def run(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008 - Gradio's idiom
+        user, params = checked(values, request)
         loading = "" if studio.speech.is_loaded(params.model) else "Loading model… "
         progress(0, desc=f"{loading}Speaking…")
 
@@ -159,17 +178,11 @@ def build(studio: Studio):
                 history_rows(studio, user.name))
 
     def make_rate(rating: str):
-        def rate(output_id, request: gr.Request):
-            if not output_id:
-                raise gr.Error("Generate a clip first.")
-            user = user_for(studio, request)
-            try:
-                studio.feedback.rate(output_id, rating, user.name)
-            except StudioError as exc:
-                raise ui_error(exc) from exc
-            return f"Saved {RATING_MARKS[rating]}", history_rows(studio, user.name)
+        def rate_clip(output_id, request: gr.Request):
+            save_rating(studio, request, output_id, rating, missing="Generate a clip first.")
+            return saved_note(rating), history_rows(studio, user_for(studio, request).name)
 
-        return rate
+        return rate_clip
 
     def play_row(rows, evt: gr.SelectData, request: gr.Request):
         """A history row back in the player (and ready to be rated again)."""
@@ -184,17 +197,44 @@ def build(studio: Studio):
         except StudioError as exc:
             raise ui_error(exc) from exc
         note = f"Earlier clip `{output_id}` from `{o['model']}` · seed {o['seed']}"
-        return str(path), note, output_id, gr.update(value=str(path), visible=True), RATING_MARKS[o["rating"]]
+        return (str(path), note, output_id, gr.update(value=str(path), visible=True),
+                RATING_MARKS.get(o["rating"] or "", ""))
 
     def reload_history(request: gr.Request):
         return history_rows(studio, user_for(studio, request).name)
 
-    generate.click(run, inputs=[text, model, voice, speed, variability, seed, fmt],
-                   outputs=[audio, status, clip_state, download, rated, history], concurrency_id="speech")
-    up.click(make_rate("up"), inputs=[clip_state], outputs=[rated, history])
-    down.click(make_rate("down"), inputs=[clip_state], outputs=[rated, history])
-    history.select(play_row, inputs=[history], outputs=[audio, status, clip_state, download, rated])
-    refresh.click(reload_history, outputs=[history])
-    model.change(on_model, inputs=[model], outputs=[language, voice, variability])
-    language.input(on_language, inputs=[language], outputs=[model])
+    form = {"text": text, "model": model, "voice": voice, "speed": speed, "noise_scale": variability, "seed": seed,
+            "format": fmt}
+    generate.click(run, inputs_kwargs=form, outputs=[audio, status, clip_state, download, rated, history],
+                   concurrency_id="speech", api_visibility="private")
+    up.click(make_rate("up"), inputs=[clip_state], outputs=[rated, history], api_visibility="private")
+    down.click(make_rate("down"), inputs=[clip_state], outputs=[rated, history], api_visibility="private")
+    history.select(play_row, inputs=[history], outputs=[audio, status, clip_state, download, rated],
+                   api_visibility="private")
+    refresh.click(reload_history, outputs=[history], api_visibility="private")
+    model.change(on_model, inputs=[model], outputs=[language, voice, variability], api_visibility="private")
+    language.input(on_language, inputs=[language], outputs=[model], api_visibility="private")
+
+    # -- for API clients ---------------------------------------------------------------------------
+    api_inputs = {
+        "model": api_id_input(),
+        "voice": api_id_input("Voice (models with voices; GET /api/v1/speech/voices)"),
+    }
+    api_clip = gr.Audio(type="filepath", visible=False, label="Clip")
+    api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/speech/generate answers)")
+
+    def generate_speech(request: gr.Request, **values):
+        """Speak a text as the page does (same limits and queue). Returns the clip (WAV or FLAC) and the
+        whole answer: the output with its id (rate it with /rate), duration, sample rate and seed, the
+        model used, and any warnings."""
+        user, params = checked(values, request)
+        try:
+            value = studio.speech.generate(params, user=user)
+            path, _, _ = studio.outputs.file(value["outputs"][0]["id"])
+        except StudioError as exc:
+            raise ui_error(exc) from exc
+        return str(path), value
+
+    api_endpoint(generate_speech, api_name="generate_speech", concurrency_id="speech", inputs=form | api_inputs,
+                 outputs=[api_clip, api_result])
     return on_page_load, [model], [model, language, voice, variability, history]

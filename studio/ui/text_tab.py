@@ -1,8 +1,9 @@
-"""Text tab: prompt, sampling controls, model/adapter pickers, streamed outputs with thumbs."""
+"""Text tab: a completion view (prompt, streamed outputs with thumbs, base-vs-adapter compare) and a
+chat view (`chat_panel`), side by side with one set of model, adapter and sampling controls; and the
+`/generate_text` endpoint for Gradio API clients."""
 
 from __future__ import annotations
 
-import queue
 import threading
 
 import gradio as gr
@@ -10,7 +11,16 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.text import TextGenerateParams
-from studio.ui.common import ui_error, user_for
+from studio.ui import chat_panel
+from studio.ui.common import (
+    api_endpoint,
+    api_id_input,
+    save_rating,
+    saved_note,
+    stream_in_thread,
+    ui_error,
+    user_for,
+)
 
 SLOTS = 8  # output boxes shown; num_outputs is capped to this in the page
 NO_ADAPTER = "(none)"
@@ -27,50 +37,95 @@ def adapter_choices(studio: Studio, model: str | None) -> list[str]:
     return [NO_ADAPTER] + [a["id"] for a in adapters if model is None or a["base_model"] == model]
 
 
+def text_params(*, prompt: str | None = "", model: str | None = None, adapter: str | None = None,
+                max_new_tokens=64, temperature=0.8, top_p=0.95, top_k=50, repetition_penalty=1.0,
+                num_outputs=1, seed=None, stop: str | None = "") -> TextGenerateParams:
+    """The form's values, as the page and API clients send them, as the service's parameters."""
+    try:
+        return TextGenerateParams(
+            prompt=prompt or "", model=model or None, adapter=None if adapter in (None, "", NO_ADAPTER) else adapter,
+            max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),
+            top_k=int(top_k), repetition_penalty=float(repetition_penalty), num_outputs=int(num_outputs),
+            seed=None if seed in (None, "") or int(seed) < 0 else int(seed),
+            stop=[line for line in (stop or "").splitlines() if line],
+        )
+    except Exception as exc:  # pydantic or a None from an API client: show the field, not a trace
+        raise gr.Error(f"Check the form: {exc}") from exc
+
+
+def describe(value: dict) -> str:
+    """The status line under a finished generation."""
+    outs = value["outputs"]
+    note = f"{len(outs)} output(s) from `{value['model']}`"
+    note += f" + adapter `{value['adapter']}`" if value["adapter"] else ""
+    note += f" · seed {outs[0]['seed']} · {value['elapsed_s']:.2f} s"
+    if value["stopped"]:
+        note += " · stopped"
+    if value["starter"]:
+        note += " · *starter model: random weights, expect gibberish until trained*"
+    for w in value["warnings"]:
+        note += f"\n\n⚠️ {w}"
+    return note
+
+
 def build(studio: Studio):
     stop_state = gr.State(None)  # this session's stop event
     ids_state = gr.State([])  # output ids of this session's last generation
+    # The controls sit in the right-hand column but both views read them, so they are made first
+    # and placed (rendered) there below.
+    model = gr.Dropdown(label="Model", choices=[], render=False, elem_id="text-model")
+    adapter = gr.Dropdown(label="Adapter", choices=[NO_ADAPTER], value=NO_ADAPTER, render=False,
+                          elem_id="text-adapter")
+    sampling = {
+        "max_new_tokens": gr.Slider(1, 1024, value=64, step=1, label="Max new tokens", render=False),
+        "temperature": gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)", render=False),
+        "top_p": gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p", render=False),
+        "top_k": gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)", render=False),
+        "repetition_penalty": gr.Slider(0.5, 2, value=1.0, step=0.05, label="Repetition penalty", render=False),
+        "seed": gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, render=False,
+                          elem_id="text-seed"),
+    }
+    num_outputs = gr.Slider(1, SLOTS, value=1, step=1, label="Variations (completion)", render=False)
+    stop_strings = gr.Textbox("", label="Stop sequences, one per line (completion)", lines=2, render=False)
+    api_model = api_id_input()
+    api_adapter = api_id_input("Adapter id (empty: none)")
+
     with gr.Row():
         with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Prompt", lines=4, placeholder="Once upon a time", elem_id="text-prompt")
-            with gr.Row():
-                generate = gr.Button("Generate", variant="primary", elem_id="text-generate")
-                stop = gr.Button("Stop", variant="stop", elem_id="text-stop")
-            status = gr.Markdown(elem_id="text-status")
+            with gr.Tabs(elem_id="text-views"):
+                with gr.Tab("Complete", id="complete", elem_id="text-view-complete"):
+                    prompt = gr.Textbox(label="Prompt", lines=4, placeholder="Once upon a time", elem_id="text-prompt")
+                    with gr.Row():
+                        generate = gr.Button("Generate", variant="primary", elem_id="text-generate")
+                        stop = gr.Button("Stop", variant="stop", elem_id="text-stop")
+                    status = gr.Markdown(elem_id="text-status")
+                    groups, texts, ups, downs, rated = [], [], [], [], []
+                    for i in range(SLOTS):
+                        with gr.Group(visible=i == 0) as group:
+                            texts.append(gr.Textbox(label=f"Output {i + 1}", lines=4, interactive=False,
+                                                    elem_id=f"text-output-{i}"))
+                            with gr.Row():
+                                ups.append(gr.Button("👍 Good", size="sm", elem_id=f"text-up-{i}", min_width=60))
+                                downs.append(gr.Button("👎 Bad", size="sm", elem_id=f"text-down-{i}",
+                                                       min_width=60))
+                                rated.append(gr.Markdown(elem_id=f"text-rated-{i}"))
+                        groups.append(group)
+                    with gr.Accordion("Compare base vs adapter (same prompt and seed)", open=False):
+                        compare = gr.Button("Compare", elem_id="text-compare")
+                        with gr.Row():
+                            base_out = gr.Textbox(label="Base model", lines=5, interactive=False)
+                            adapter_out = gr.Textbox(label="With adapter", lines=5, interactive=False)
+                with gr.Tab("Chat", id="chat", elem_id="text-view-chat"):
+                    chat_panel.build(studio, {"model": model, "adapter": adapter, **sampling}, params=text_params,
+                                     api_inputs={"model": api_model, "adapter": api_adapter, **sampling})
         with gr.Column(scale=2):
-            model = gr.Dropdown(label="Model", choices=[], allow_custom_value=False, elem_id="text-model")
-            adapter = gr.Dropdown(label="Adapter", choices=[NO_ADAPTER], value=NO_ADAPTER, elem_id="text-adapter")
+            model.render()
+            adapter.render()
             with gr.Accordion("Sampling", open=False):
-                max_new_tokens = gr.Slider(1, 1024, value=64, step=1, label="Max new tokens")
-                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)")
-                top_p = gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p")
-                top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)")
-                repetition_penalty = gr.Slider(0.5, 2, value=1.0, step=0.05, label="Repetition penalty")
-                num_outputs = gr.Slider(1, SLOTS, value=1, step=1, label="Variations")
-                seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="text-seed")
-                stop_strings = gr.Textbox(label="Stop sequences (one per line)", lines=2)
-
-    boxes, ups, downs, rated = [], [], [], []
-    for i in range(SLOTS):
-        with gr.Group(visible=i == 0) as group:
-            box = gr.Textbox(label=f"Output {i + 1}", lines=4, interactive=False, elem_id=f"text-output-{i}")
-            with gr.Row():
-                up = gr.Button("👍 Good", size="sm", elem_id=f"text-up-{i}", min_width=60)
-                down = gr.Button("👎 Bad", size="sm", elem_id=f"text-down-{i}", min_width=60)
-                note = gr.Markdown(elem_id=f"text-rated-{i}")
-        boxes.append((group, box))
-        ups.append(up)
-        downs.append(down)
-        rated.append(note)
-
-    with gr.Accordion("Compare base vs adapter (same prompt and seed)", open=False):
-        compare = gr.Button("Compare", elem_id="text-compare")
-        with gr.Row():
-            base_out = gr.Textbox(label="Base model", lines=5, interactive=False)
-            adapter_out = gr.Textbox(label="With adapter", lines=5, interactive=False)
-
-    groups = [g for g, _ in boxes]
-    texts = [b for _, b in boxes]
+                for control in sampling.values():
+                    control.render()
+                num_outputs.render()
+                stop_strings.render()
 
     def refresh_models(current):
         choices, default = model_choices(studio)
@@ -80,104 +135,61 @@ def build(studio: Studio):
     def on_model(m):
         return gr.update(choices=adapter_choices(studio, m), value=NO_ADAPTER)
 
-    def params_from(p, m, a, mnt, temp, tp, tk, rp, n, s, stops) -> TextGenerateParams:
-        try:
-            return TextGenerateParams(
-                prompt=p or "", model=m or None, adapter=None if a in (None, NO_ADAPTER) else a,
-                max_new_tokens=int(mnt), temperature=float(temp), top_p=float(tp), top_k=int(tk),
-                repetition_penalty=float(rp), num_outputs=int(n), seed=None if s in (None, "") or int(s) < 0 else int(s),
-                stop=[line for line in (stops or "").splitlines() if line],
-            )
-        except Exception as exc:  # pydantic: show the field, not a trace
-            raise gr.Error(f"Check the form: {exc}") from exc
+    # -- the completion view -----------------------------------------------------------------------
+    form = {"prompt": prompt, "model": model, "adapter": adapter, **sampling, "num_outputs": num_outputs,
+            "stop": stop_strings}
 
-    def run(p, m, a, mnt, temp, tp, tk, rp, n, s, stops, request: gr.Request):
+    def run(request: gr.Request, **values):
         user = user_for(studio, request)
-        params = params_from(p, m, a, mnt, temp, tp, tk, rp, n, s, stops)
+        params = text_params(**values)
         try:
             studio.text.check(params, user=user)  # a form over the limits fails before "Generating…"
+            loading = "" if studio.text.is_loaded(params.model) else "Loading model… "
         except StudioError as exc:
             raise ui_error(exc) from exc
-        n = params.num_outputs
         stop_event = threading.Event()
-        updates: queue.Queue = queue.Queue()
-        result: dict = {}
+        shown = [gr.update(visible=i < params.num_outputs) for i in range(SLOTS)]
+        blank = ["" for _ in range(SLOTS)]
 
-        def work():
-            try:
-                result["value"] = studio.text.generate(params, user=user, stop_event=stop_event,
-                                                       on_text=lambda t: updates.put(t))
-            except Exception as exc:
-                result["error"] = exc
-            finally:
-                updates.put(None)
+        def slots(items: list[str]) -> list[str]:
+            return [items[i] if i < len(items) else "" for i in range(SLOTS)]
 
-        shown = [gr.update(visible=i < n) for i in range(SLOTS)]
-        loading = "" if studio.text.is_loaded(params.model) else "Loading model… "
-        yield [*shown, *[gr.update(value="") for _ in range(SLOTS)], *["" for _ in range(SLOTS)],
-               f"{loading}Generating…", stop_event, []]
-        threading.Thread(target=work, daemon=True).start()
-        while True:
-            item = updates.get()
-            if item is None:
-                break
-            while not updates.empty():  # skip to the newest text
-                nxt = updates.get()
-                if nxt is None:
-                    updates.put(None)
-                    break
-                item = nxt
-            yield [*shown, *[item[i] if i < len(item) else "" for i in range(SLOTS)], *["" for _ in range(SLOTS)],
-                   "Generating…", stop_event, []]
-        if "error" in result:
-            exc = result["error"]
-            raise ui_error(exc) if isinstance(exc, StudioError) else ui_error(exc)
-        value = result["value"]
+        yield [*shown, *blank, *blank, f"{loading}Generating…", stop_event, []]
+        try:
+            value = yield from stream_in_thread(
+                lambda report: studio.text.generate(params, user=user, stop_event=stop_event, on_text=report),
+                lambda partial: [*shown, *slots(partial), *blank, "Generating…", stop_event, []],
+            )
+        except Exception as exc:
+            raise ui_error(exc) from exc
         outs = value["outputs"]
-        note = f"{len(outs)} output(s) from `{value['model']}`"
-        note += f" + adapter `{value['adapter']}`" if value["adapter"] else ""
-        note += f" · seed {outs[0]['seed']} · {value['elapsed_s']:.2f} s"
-        if value["stopped"]:
-            note += " · stopped"
-        if value["starter"]:
-            note += " · *starter model: random weights, expect gibberish until trained*"
-        for w in value["warnings"]:
-            note += f"\n\n⚠️ {w}"
-        yield [*shown, *[outs[i]["text"] if i < len(outs) else "" for i in range(SLOTS)],
-               *["" for _ in range(SLOTS)], note, None, [o["id"] for o in outs]]
+        yield [*shown, *slots([o["text"] for o in outs]), *blank, describe(value), None, [o["id"] for o in outs]]
 
-    inputs = [prompt, model, adapter, max_new_tokens, temperature, top_p, top_k, repetition_penalty,
-              num_outputs, seed, stop_strings]
     outputs = [*groups, *texts, *rated, status, stop_state, ids_state]
-    gr.on([generate.click, prompt.submit], run, inputs=inputs, outputs=outputs, concurrency_id="text")
+    gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=outputs, concurrency_id="text",
+          api_visibility="private")
 
     def do_stop(event):
         if event is not None:
             event.set()
         return "Stopping…"
 
-    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False)
+    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False, api_visibility="private")
 
     def make_rate(i: int, rating: str):
-        def rate(ids, request: gr.Request):
-            if i >= len(ids):
-                raise gr.Error("Generate something first.")
-            user = user_for(studio, request)
-            try:
-                studio.feedback.rate(ids[i], rating, user.name)
-            except StudioError as exc:
-                raise ui_error(exc) from exc
-            return f"Saved {'👍' if rating == 'up' else '👎'}"
+        def rate_slot(ids, request: gr.Request):
+            save_rating(studio, request, ids[i] if i < len(ids) else None, rating)
+            return saved_note(rating)
 
-        return rate
+        return rate_slot
 
     for i in range(SLOTS):
-        ups[i].click(make_rate(i, "up"), inputs=[ids_state], outputs=[rated[i]])
-        downs[i].click(make_rate(i, "down"), inputs=[ids_state], outputs=[rated[i]])
+        ups[i].click(make_rate(i, "up"), inputs=[ids_state], outputs=[rated[i]], api_visibility="private")
+        downs[i].click(make_rate(i, "down"), inputs=[ids_state], outputs=[rated[i]], api_visibility="private")
 
-    def run_compare(p, m, a, mnt, temp, tp, tk, rp, n, s, stops, request: gr.Request):
+    def run_compare(request: gr.Request, **values):
         user = user_for(studio, request)
-        params = params_from(p, m, a, mnt, temp, tp, tk, rp, 1, s, stops)
+        params = text_params(**(values | {"num_outputs": 1}))
         if params.adapter is None:
             raise gr.Error("Pick an adapter to compare against its base model.")
         if params.seed is None:
@@ -190,6 +202,29 @@ def build(studio: Studio):
             raise ui_error(exc) from exc
         return base["outputs"][0]["text"], with_adapter["outputs"][0]["text"]
 
-    compare.click(run_compare, inputs=inputs, outputs=[base_out, adapter_out], concurrency_id="text")
-    model.change(on_model, inputs=[model], outputs=[adapter])
+    compare.click(run_compare, inputs_kwargs=form, outputs=[base_out, adapter_out], concurrency_id="text",
+                  api_visibility="private")
+    model.change(on_model, inputs=[model], outputs=[adapter], api_visibility="private")
+
+    # -- for API clients ---------------------------------------------------------------------------
+    api_text = gr.Textbox(visible=False, label="Text (the first output)")
+    api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/text/generate answers)")
+
+    def generate_text(request: gr.Request, **values):
+        """Generate text as the Complete view does (same limits and queue), streaming the first output
+        while it grows. Returns the first output's text and the whole answer: every output with its id
+        (rate it with /rate), seed and finish reason, the model and adapter used, and any warnings."""
+        user = user_for(studio, request)
+        params = text_params(**values)
+        try:
+            value = yield from stream_in_thread(
+                lambda report: studio.text.generate(params, user=user, on_text=report),
+                lambda partial: (partial[0] if partial else "", None),
+            )
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        yield value["outputs"][0]["text"], value
+
+    api_endpoint(generate_text, api_name="generate_text", concurrency_id="text",
+                 inputs=form | {"model": api_model, "adapter": api_adapter}, outputs=[api_text, api_result])
     return refresh_models, [model], [model, adapter]

@@ -313,15 +313,17 @@ def build(studio: Studio):
 
     # -- wiring --------------------------------------------------------------------------------
     live = [job_pick, status, plot, gallery, log, history, seen]
-    kind.change(on_kind, inputs=[kind, dataset], outputs=[params, reference, dataset])
-    show_cmd.click(on_show_command, inputs=[kind, job_pick], outputs=[command])
-    start.click(on_start, inputs=[kind, dataset, base_model, params], outputs=[job_pick, form_note]).then(
+    kind.change(on_kind, inputs=[kind, dataset], outputs=[params, reference, dataset],
+                api_visibility="private")
+    show_cmd.click(on_show_command, inputs=[kind, job_pick], outputs=[command], api_visibility="private")
+    start.click(on_start, inputs=[kind, dataset, base_model, params], outputs=[job_pick, form_note],
+                api_visibility="private").then(
         refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
     )
-    cancel.click(on_cancel, inputs=[job_pick], outputs=[form_note]).then(
+    cancel.click(on_cancel, inputs=[job_pick], outputs=[form_note], api_visibility="private").then(
         refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
     )
-    resume.click(on_resume, inputs=[job_pick], outputs=[form_note]).then(
+    resume.click(on_resume, inputs=[job_pick], outputs=[form_note], api_visibility="private").then(
         refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
     )
     job_pick.input(refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private")

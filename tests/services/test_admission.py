@@ -155,14 +155,24 @@ def test_five_concurrent_visitor_image_requests_at_most_two_run(tmp_path):
 
 
 # -- the page ------------------------------------------------------------------------------------
-# Generation listeners of the page (module, function) → inputs by label; the rest take their defaults.
+# Generation listeners of the page and the Gradio API (module, function) → inputs by label or by
+# parameter name; the rest take their defaults.
+A_REPLY = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
 UI_CASES = {
     ("studio.ui.text_tab", "run"): {"Prompt": "Once upon a time"},
     ("studio.ui.text_tab", "run_compare"): {"Prompt": "Once", "Adapter": "ad_nope"},
+    ("studio.ui.text_tab", "generate_text"): {"prompt": "Once upon a time"},
+    ("studio.ui.chat_panel", "send_message"): {"text": "Hi"},
+    ("studio.ui.chat_panel", "regenerate_reply"): {"turns": A_REPLY},
+    ("studio.ui.chat_panel", "continue_reply"): {"turns": A_REPLY},
+    ("studio.ui.chat_panel", "chat"): {"message": "Hi"},
     ("studio.ui.image_tab", "run"): {"Prompt": "a red circle"},
+    ("studio.ui.image_tab", "generate_image"): {"prompt": "a red circle"},
     ("studio.ui.gan_tab", "run"): {"Trained GAN": "gan_nope"},
     ("studio.ui.gan_tab", "on_walk"): {"Trained GAN": "gan_nope"},
+    ("studio.ui.gan_tab", "generate_gan"): {"model": "gan_nope"},
     ("studio.ui.speech_tab", "run"): {"Text": "Hello there, this is a test."},
+    ("studio.ui.speech_tab", "generate_speech"): {"text": "Hello there, this is a test."},
     ("studio.ui.feedback_tab", "start_compare"): {"Version 1": "starter/gpt2-tiny", "Version 2": "x",
                                                   "Prompt": "Once"},
 }
@@ -176,11 +186,15 @@ def generation_listeners(studio: Studio):
 
 
 def call_listener(fn, overrides: dict, request: gr.Request) -> None:
-    """Call a Gradio listener as the page would, draining a generator's updates."""
+    """Call a Gradio listener as the page would (its `inputs_kwargs` as keywords), draining a
+    generator's updates."""
     import inspect
 
-    args = [overrides.get(c.label, c.value) for c in fn.inputs]
-    kwargs = {"request": request}
+    names = fn.input_parameter_names or [None] * len(fn.inputs)
+    values = [overrides.get(name, overrides.get(c.label, c.value)) for name, c in zip(names, fn.inputs, strict=True)]
+    positional = len(values) - len(fn.input_keyword_names)
+    args = values[:positional]
+    kwargs = dict(zip(fn.input_keyword_names, values[positional:], strict=True)) | {"request": request}
     if "progress" in inspect.signature(fn.fn).parameters:
         kwargs["progress"] = lambda *a, **k: None
     result = fn.fn(*args, **kwargs)
