@@ -93,8 +93,12 @@ class FeedbackService:
                  "approval": r["up"] / r["n"], "ratings": r["n"]} for r in rows]
 
     def latest(self, *, kind: str | None = None, model: str | None = None, rating: str | None = None,
-               limit: int = 50) -> list[dict]:
+               limit: int = 50, user: User | None = None) -> list[dict]:
+        """The newest ratings with their outputs; a non-admin sees only their own (others' comments are theirs)."""
         where, args = [], []
+        if user is not None and not user.is_admin:
+            where.append("r.user = ?")
+            args.append(user.name)
         for column, value in (("o.kind", kind), ("o.model", model), ("r.rating", rating)):
             if value:
                 where.append(f"{column} = ?")

@@ -100,15 +100,16 @@ def build(studio: Studio):
         reveal = gr.Markdown()
         board = gr.Dataframe(label="Leaderboard (Bradley–Terry, ties count half, 95 % CI)", interactive=False)
 
-    def dashboard(kind, model, rating):
+    def dashboard(kind, model, rating, request: gr.Request):
+        user = user_for(studio, request)
         s = studio.feedback.stats()
         approval = f"{s['up'] / s['total']:.0%}" if s["total"] else "–"
         text = f"**{s['total']}** ratings · 👍 {s['up']} · 👎 {s['down']} · approval {approval}"
         rows = [[r["kind"], r["model"], r["adapter"] or "", r["up"], r["down"],
                  f"{r['approval']:.0%}" if r["approval"] is not None else "–"] for r in s["by_model"]]
         points = pd.DataFrame(studio.feedback.over_time() or [], columns=["day", "version", "approval", "ratings"])
-        rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None),
-                             columns=LATEST_COLUMNS)
+        rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None,
+                                                    user=user), columns=LATEST_COLUMNS)
         return text, rows, points, rated
 
     def leaderboard():
@@ -116,9 +117,9 @@ def build(studio: Studio):
         return pd.DataFrame([{k: r[k] for k in ("version", "score", "ci_low", "ci_high", "wins", "losses", "ties",
                                                 "both_bad")} for r in rows])
 
-    def load():
+    def load(request: gr.Request):
         choices = _versions(studio)
-        return (*dashboard("", "", ""), leaderboard(), gr.update(choices=choices),
+        return (*dashboard("", "", "", request), leaderboard(), gr.update(choices=choices),
                 gr.update(choices=choices), gr.update(choices=choices))
 
     def export(f, request: gr.Request):

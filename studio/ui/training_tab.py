@@ -274,7 +274,10 @@ def build(studio: Studio):
             raise ui_error(exc) from exc
         return f"Job `{job['id']}` {done if job['status'] != 'running' else 'is stopping'}."
 
-    def refresh(job_id: str | None, last: dict | None):
+    def refresh(job_id: str | None, last: dict | None, request: gr.Request):
+        user = user_for(studio, request)
+        if not user.is_admin:  # the tab is an admin's: its log shows commands, paths and tracebacks
+            return (gr.skip(),) * len(live)
         last = last or {}
         listing = jobs.list(limit=50)
         if job_id not in {j["id"] for j in listing}:
@@ -303,7 +306,7 @@ def build(studio: Studio):
             progress_html(job, events),
             loss_frame(events),
             sample_paths(jobs.run_dir(job_id).path, events) if job_id else [],
-            jobs.log_tail(job_id, 40) if job_id else "",
+            jobs.log_tail(job_id, 40, user=user) if job_id else "",
             history_frame(listing),
             drawn,
         )

@@ -130,3 +130,20 @@ def test_job_logs_are_admin_only_and_paths_in_logs_and_errors_are_relative(clien
         assert r.status_code == 200 and data not in r.text
     assert client.get(f"/api/v1/jobs/{job_id}", headers=auth(BOB)).json()["error"] == \
         "FileNotFoundError: datasets/ds_1/data.jsonl"
+
+
+def test_the_page_shows_people_only_their_own_ratings_and_admins_the_logs(client):
+    import gradio as gr
+
+    from studio.ui import build_ui
+
+    studio = client.studio
+    for who in ("bob", "cy"):
+        studio.feedback.rate(text_output(studio, f"{who}'s prompt"), "up", who, comment=f"{who} says hi")
+    fns = {(f.fn.__module__, f.fn.__name__): f.fn for f in build_ui(studio).fns.values() if f.fn is not None}
+    dashboard = fns[("studio.ui.feedback_tab", "dashboard")]
+    bobs = dashboard("", "", "", gr.Request(username="bob"))[3]
+    assert list(bobs["user"]) == ["bob"] and "cy says hi" not in bobs.to_string()
+    assert set(dashboard("", "", "", gr.Request(username="ada"))[3]["user"]) == {"bob", "cy"}
+    refresh = fns[("studio.ui.training_tab", "refresh")]
+    assert all(update is gr.skip() or update == gr.skip() for update in refresh(None, None, gr.Request(username="bob")))
