@@ -26,10 +26,20 @@ SLOTS = 8  # output boxes shown; num_outputs is capped to this in the page
 NO_ADAPTER = "(none)"
 
 
-def model_choices(studio: Studio) -> tuple[list[str], str | None]:
+DEFAULT = ""  # the model choice that pins nothing: the studio's default version (or a live experiment's arm)
+
+
+def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str]:
+    """("Default · <id>", "") first — leaving the version to the studio, so a promoted version or a
+    running experiment serves the page too — then every model by id."""
     listing = studio.models.list_models()["text"]
     default = next((m["id"] for m in listing if m["default"]), None)
-    return [m["id"] for m in listing], default
+    return [(f"Default · {default}" if default else "Default", DEFAULT)] + [(m["id"], m["id"]) for m in listing], \
+        DEFAULT
+
+
+def reward_choices(studio: Studio) -> list[tuple[str, str]]:
+    return [("Off", "")] + [(f"{r['name']} · {r['id']}", r["id"]) for r in studio.models.list_models()["reward_models"]]
 
 
 def adapter_choices(studio: Studio, model: str | None) -> list[str]:
@@ -39,7 +49,8 @@ def adapter_choices(studio: Studio, model: str | None) -> list[str]:
 
 def text_params(*, prompt: str | None = "", model: str | None = None, adapter: str | None = None,
                 max_new_tokens=64, temperature=0.8, top_p=0.95, top_k=50, repetition_penalty=1.0,
-                num_outputs=1, seed=None, stop: str | None = "") -> TextGenerateParams:
+                num_outputs=1, seed=None, stop: str | None = "", reward_model: str | None = "",
+                best_of=4) -> TextGenerateParams:
     """The form's values, as the page and API clients send them, as the service's parameters."""
     try:
         return TextGenerateParams(
@@ -48,6 +59,7 @@ def text_params(*, prompt: str | None = "", model: str | None = None, adapter: s
             top_k=int(top_k), repetition_penalty=float(repetition_penalty), num_outputs=int(num_outputs),
             seed=None if seed in (None, "") or int(seed) < 0 else int(seed),
             stop=[line for line in (stop or "").splitlines() if line],
+            best_of=int(best_of) if reward_model else None, reward_model=reward_model or None,
         )
     except Exception as exc:  # pydantic or a None from an API client: show the field, not a trace
         raise gr.Error(f"Check the form: {exc}") from exc
@@ -59,6 +71,9 @@ def describe(value: dict) -> str:
     note = f"{len(outs)} output(s) from `{value['model']}`"
     note += f" + adapter `{value['adapter']}`" if value["adapter"] else ""
     note += f" · seed {outs[0]['seed']} · {value['elapsed_s']:.2f} s"
+    if value.get("reward_model"):
+        scores = ", ".join(f"{o['score']:.2f}" for o in outs)
+        note += f" · best first, as `{value['reward_model']}` judged them (scores {scores})"
     if value["stopped"]:
         note += " · stopped"
     if value["starter"]:
@@ -86,6 +101,9 @@ def build(studio: Studio):
                           elem_id="text-seed"),
     }
     num_outputs = gr.Slider(1, SLOTS, value=1, step=1, label="Variations (completion)", render=False)
+    judge = gr.Dropdown([("Off", "")], value="", label="Judge: a reward model (completion)", render=False,
+                        elem_id="text-judge")
+    best_of = gr.Slider(2, SLOTS, value=4, step=1, label="Candidates it picks from", render=False)
     stop_strings = gr.Textbox("", label="Stop sequences, one per line (completion)", lines=2, render=False)
     api_model = api_id_input()
     api_adapter = api_id_input("Adapter id (empty: none)")
@@ -126,18 +144,24 @@ def build(studio: Studio):
                     control.render()
                 num_outputs.render()
                 stop_strings.render()
+            with gr.Accordion("Best of n", open=False):
+                gr.Markdown("Generate several candidates and show them best first, as a reward model trained on "
+                            "your ratings judges them (train one in Training → `reward`).")
+                judge.render()
+                best_of.render()
 
     def refresh_models(current):
         choices, default = model_choices(studio)
-        value = current if current in choices else default
-        return gr.update(choices=choices, value=value), gr.update(choices=adapter_choices(studio, value))
+        value = current if current in [v for _, v in choices] else default
+        return (gr.update(choices=choices, value=value), gr.update(choices=adapter_choices(studio, value or None)),
+                gr.update(choices=reward_choices(studio)))
 
     def on_model(m):
-        return gr.update(choices=adapter_choices(studio, m), value=NO_ADAPTER)
+        return gr.update(choices=adapter_choices(studio, m or None), value=NO_ADAPTER)
 
     # -- the completion view -----------------------------------------------------------------------
     form = {"prompt": prompt, "model": model, "adapter": adapter, **sampling, "num_outputs": num_outputs,
-            "stop": stop_strings}
+            "stop": stop_strings, "reward_model": judge, "best_of": best_of}
 
     def run(request: gr.Request, **values):
         user = user_for(studio, request)
@@ -148,16 +172,18 @@ def build(studio: Studio):
         except StudioError as exc:
             raise ui_error(exc) from exc
         stop_event = threading.Event()
-        shown = [gr.update(visible=i < params.num_outputs) for i in range(SLOTS)]
+        shown = [gr.update(visible=i < (params.best_of or params.num_outputs)) for i in range(SLOTS)]
         blank = ["" for _ in range(SLOTS)]
 
         def slots(items: list[str]) -> list[str]:
             return [items[i] if i < len(items) else "" for i in range(SLOTS)]
 
         yield [*shown, *blank, *blank, f"{loading}Generating…", stop_event, []]
+        stream = params.best_of is None  # best-of answers once every candidate is judged
         try:
             value = yield from stream_in_thread(
-                lambda report: studio.text.generate(params, user=user, stop_event=stop_event, on_text=report),
+                lambda report: studio.text.generate(params, user=user, stop_event=stop_event,
+                                                    on_text=report if stream else None),
                 lambda partial: [*shown, *slots(partial), *blank, "Generating…", stop_event, []],
             )
         except Exception as exc:
@@ -227,4 +253,4 @@ def build(studio: Studio):
 
     api_endpoint(generate_text, api_name="generate_text", concurrency_id="text",
                  inputs=form | {"model": api_model, "adapter": api_adapter}, outputs=[api_text, api_result])
-    return refresh_models, [model], [model, adapter]
+    return refresh_models, [model], [model, adapter, judge]
