@@ -111,7 +111,7 @@ class Studio:
     def adapters(self):
         from studio.services.adapters import AdapterService
 
-        return AdapterService(self.config, self.store, self.models)
+        return AdapterService(self.config, self.store, self.models, self.datasets)
 
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
