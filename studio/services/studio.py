@@ -87,7 +87,7 @@ class Studio:
     def arena(self):
         from studio.services.arena import ArenaService
 
-        return ArenaService(self.store, self.outputs, self.text, self.admission)
+        return ArenaService(self.store, self.outputs, self.text, self.admission, image=self.image, speech=self.speech)
 
     @cached_property
     def image(self):
