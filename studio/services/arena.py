@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from studio.services.auth import User
 from studio.services.errors import Conflict, Invalid, NotFound
+from studio.services.image import ImageGenerateParams, ImageService
 from studio.services.limits import Admission
 from studio.services.outputs import OutputService
+from studio.services.speech import SpeechGenerateParams, SpeechService
 from studio.services.text import TextGenerateParams, TextService
 from studio.store import Store, new_id, utcnow
 
@@ -108,12 +110,12 @@ def bradley_terry(pairs: list[tuple[str, str, float]], iters: int = 200) -> dict
 
 
 class ArenaService:
-    def __init__(self, store: Store, outputs: OutputService, text: TextService, admission: Admission,
-                 image=None, speech=None):  # fmt: skip
+    def __init__(self, store: Store, outputs: OutputService, text: TextService, admission: Admission, *,
+                 image: ImageService, speech: SpeechService):  # fmt: skip
         self.store = store
         self.outputs = outputs
         self.text = text
-        self.image = image  # ImageService, SpeechService (the studio passes them; text-only arenas may not)
+        self.image = image
         self.speech = speech
         self.admission = admission
         self._random = random.SystemRandom()  # which side is shown first: nobody can predict it
@@ -128,8 +130,8 @@ class ArenaService:
             forms = [self._image_form(params, side, params.seed) for side in sides]
             labels = [self._image_label(f) for f in forms]
             sizes = [self.image.sizes(f) for f in forms]
-            pair = {"steps": max(z["steps"] for z in sizes), "num_outputs": 1,
-                    **max(sizes, key=lambda z: z["width"] * z["height"])}  # fmt: skip
+            pair = {**max(sizes, key=lambda z: z["width"] * z["height"]),
+                    "steps": max(z["steps"] for z in sizes), "num_outputs": 1}  # fmt: skip
         else:
             pair = ({"max_new_tokens": params.max_new_tokens} if params.kind == "text"
                     else {"text": params.prompt})  # fmt: skip
@@ -162,9 +164,7 @@ class ArenaService:
         spec, adapter_row = self.text.resolve(side.model, side.adapter)
         return version_label(spec.id, adapter_row["id"] if adapter_row is not None else None)
 
-    def _image_form(self, params: CompareParams, side: Side, seed: int | None):
-        from studio.services.image import ImageGenerateParams
-
+    def _image_form(self, params: CompareParams, side: Side, seed: int | None) -> ImageGenerateParams:
         try:
             return ImageGenerateParams(prompt=params.prompt, negative_prompt=params.negative_prompt,
                                        model=side.model, lora=side.lora, steps=params.steps, width=params.width,
@@ -181,7 +181,7 @@ class ArenaService:
         return params.model_copy(update={"width": params.width or min(d["width"] for d in defaults),
                                          "height": params.height or min(d["height"] for d in defaults)})  # fmt: skip
 
-    def _image_label(self, form) -> str:
+    def _image_label(self, form: ImageGenerateParams) -> str:
         spec, lora_row = self.image.resolve(form.model, form.lora)
         return version_label(spec.id, lora_row["id"] if lora_row is not None else None)
 
@@ -208,8 +208,6 @@ class ArenaService:
                 raise Invalid("The content filter withheld an image of this comparison; try another prompt or seed.",
                               code="filtered")  # fmt: skip
         else:
-            from studio.services.speech import SpeechGenerateParams
-
             form = SpeechGenerateParams(text=params.prompt, model=side.model, voice=side.voice, speed=params.speed,
                                         seed=seed)  # fmt: skip
             gen = self.speech.generate_admitted(form, user=user, output_params=blind)
