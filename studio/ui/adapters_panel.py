@@ -185,7 +185,7 @@ def build(studio: Studio):
     export_btn.click(on_export, inputs=[picker], outputs=[download])
     merge_btn.click(on_merge, inputs=[picker], outputs=[download])
     import_btn.click(on_import, inputs=[files, base, import_name], outputs=[status, files, *refreshed])
-    mix_type.change(on_type, inputs=[mix_type], outputs=[density, sign])
+    mix_type.change(on_type, inputs=[mix_type], outputs=[density, sign], api_visibility="private")
     mix_btn.click(on_mix, inputs={mix_pick, weights, mix_name, mix_type, density, sign, eval_set},
                   outputs=[status, *refreshed])  # fmt: skip
     return load, [], refreshed

@@ -219,13 +219,13 @@ def build(studio: Studio):
     filters = [kind_f, model_f, rating_f]
     refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest])
     export_btn.click(export, inputs=[fmt], outputs=[export_file])
-    arena_kind.input(kind_updates, inputs=[arena_kind], outputs=kind_outputs)
+    arena_kind.input(kind_updates, inputs=[arena_kind], outputs=kind_outputs, api_visibility="private")
     start.click(start_compare, inputs=[va, vb, arena_prompt], outputs=[state, left, right, reveal],
                 concurrency_id="text")
-    start_image.click(start_image_compare, inputs=[va, vb, arena_prompt],
-                      outputs=[state, left_image, right_image, reveal], concurrency_id="image")
-    start_speech.click(start_speech_compare, inputs=[va, vb, arena_prompt],
-                       outputs=[state, left_audio, right_audio, reveal], concurrency_id="speech")
+    start_image.click(start_image_compare, inputs=[va, vb, arena_prompt], outputs=[state, left_image, right_image,
+                      reveal], concurrency_id="image", api_visibility="private")  # fmt: skip
+    start_speech.click(start_speech_compare, inputs=[va, vb, arena_prompt], outputs=[state, left_audio,
+                       right_audio, reveal], concurrency_id="speech", api_visibility="private")  # fmt: skip
     for button, choice in ((vote_left, "left"), (vote_right, "right"), (vote_tie, "tie"), (vote_bad, "both_bad")):
         button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board])
     return load, [], [totals, by_model, over_time, latest, board, va, vb, tune_version]
