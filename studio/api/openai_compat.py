@@ -4,7 +4,8 @@ speech and images. A thin door like the REST API: it translates the dialect, cal
 services (admission, outputs and ratings included) and answers errors in OpenAI's shape.
 
 Model names are the studio's ids; a text adapter is `<base model>+<adapter id>` (as listed by
-GET /v1/models). Every output is stored before it is returned; its id comes back in the
+GET /v1/models); `default` leaves the text version to the studio (its default, or a live
+experiment's arm). Every output is stored before it is returned; its id comes back in the
 `X-Studio-Output-Id` header (comma-separated, one per output) and as `output_id` in each choice
 or image, so it can be rated with POST /api/v1/feedback."""
 
@@ -130,8 +131,13 @@ class ImagesIn(BaseModel):
 
 
 # -- translating ----------------------------------------------------------------------------------
-def text_model(name: str) -> tuple[str, str | None]:
-    """`model` or `model+adapter` → (model, adapter)."""
+DEFAULT_MODEL = "default"  # leaves the version to the studio: its default, or a live experiment's arm
+
+
+def text_model(name: str) -> tuple[str | None, str | None]:
+    """`model`, `model+adapter` or `default` → (model, adapter); (None, None) pins nothing."""
+    if name in ("", DEFAULT_MODEL):
+        return None, None
     model, _, adapter = name.partition("+")
     return model, adapter or None
 
@@ -196,7 +202,7 @@ def _router(studio: Studio) -> APIRouter:
     @r.get("/models")
     def models() -> dict:
         listed = studio.models.list_models()
-        ids = [m["id"] for kind in ("text", "image", "speech") for m in listed[kind]]
+        ids = [DEFAULT_MODEL] + [m["id"] for kind in ("text", "image", "speech") for m in listed[kind]]
         ids += [f"{a['base_model']}+{a['id']}" for a in listed["text_adapters"]]
         return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "aigc-studio"}
                                            for i in ids]}
@@ -212,8 +218,8 @@ def _router(studio: Studio) -> APIRouter:
         ids = [new_id("out_") for _ in range(body.n)]
         headers = {OUTPUT_HEADER: ",".join(ids)}
 
-        def call(emit):
-            kw = dict(user=user, output_ids=ids, on_text=emit if body.stream else None)
+        def call(emit, stop_event=None):
+            kw = dict(user=user, output_ids=ids, on_text=emit if body.stream else None, stop_event=stop_event)
             if isinstance(prompt, str):
                 return studio.text.generate(params.model_copy(update={"prompt": prompt}), **kw)
             return studio.text.chat(prompt, params, **kw)

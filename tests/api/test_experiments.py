@@ -98,6 +98,12 @@ def test_stop_and_manual_promotion(tmp_path):
         exp = c.post("/api/v1/experiments", json={"name": "manual", "arms": [{"model": STARTER}, {"model": COPY}]},
                      auth=ADMIN).json()
         assert c.post(f"/api/v1/experiments/{exp['id']}/promote", auth=ADMIN).status_code == 409  # no winner yet
+        # the OpenAI dialect's "default" model pins nothing: the experiment serves it
+        chat = c.post("/v1/chat/completions", json={"model": "default", "max_tokens": 2,
+                                                    "messages": [{"role": "user", "content": "hi"}]}, auth=USERS[1])
+        assert chat.status_code == 200, chat.text
+        served = c.get(f"/api/v1/outputs/{chat.json()['choices'][0]['output_id']}", auth=ADMIN).json()
+        assert served["experiment"]["experiment_id"] == exp["id"]
         stopped = c.post(f"/api/v1/experiments/{exp['id']}/stop", auth=ADMIN).json()
         assert stopped["status"] == "stopped"
         assert c.post(f"/api/v1/experiments/{exp['id']}/stop", auth=ADMIN).status_code == 409
