@@ -5,8 +5,36 @@ from __future__ import annotations
 
 import sqlite3
 
-from studio.store.db import Store
+from studio.store.db import Store, utcnow
 from studio.store.outputs import Version
+
+
+def create(store: Store, comparison_id: str, *, kind: str, prompt: str, a_output_id: str, b_output_id: str,
+           user: str | None) -> None:
+    with store.transaction() as c:
+        c.execute(
+            "INSERT INTO comparisons (id, kind, prompt, a_output_id, b_output_id, user, created_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (comparison_id, kind, prompt, a_output_id, b_output_id, user, utcnow()),
+        )
+
+
+def vote(store: Store, comparison_id: str, winner: str) -> bool:
+    """Record the one vote a comparison takes; False when it already had one (or does not exist)."""
+    with store.transaction() as c:
+        return c.execute("UPDATE comparisons SET winner = ?, voted_at = ? WHERE id = ? AND winner IS NULL",
+                         (winner, utcnow(), comparison_id)).rowcount > 0
+
+
+def voted(store: Store, kind: str) -> list[sqlite3.Row]:
+    """winner and each side's model, adapter and params (am, aa, ap, bm, ba, bp) of the voted
+    comparisons of one kind."""
+    return store.query(
+        "SELECT c.winner, a.model AS am, a.adapter AS aa, a.params AS ap, b.model AS bm, b.adapter AS ba, "
+        "b.params AS bp FROM comparisons c JOIN outputs a ON a.id = c.a_output_id "
+        "JOIN outputs b ON b.id = c.b_output_id WHERE c.kind = ? AND c.winner IS NOT NULL",
+        (kind,),
+    )
 
 
 def get(store: Store, comparison_id: str) -> sqlite3.Row | None:
