@@ -4,9 +4,37 @@ Rows come back as `sqlite3.Row`; `meta` is JSON text."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import Any
 
-from studio.store.db import Store
+from studio.store.db import Store, utcnow
+
+
+def insert(store: Store, **row: Any) -> None:
+    """A new row: id, name, type, base_model, job_id, path (relative to the data dir), meta (a dict),
+    and created_at (default: now)."""
+    with store.transaction() as c:
+        add(c, **row)
+
+
+def add(c: sqlite3.Connection, *, id: str, name: str, type: str, base_model: str, job_id: str | None, path: str,
+        meta: dict[str, Any], created_at: str | None = None) -> None:
+    """`insert` inside a caller's transaction (a job's final status and its artifact are one write)."""
+    c.execute(
+        "INSERT INTO adapters (id, name, type, base_model, job_id, path, meta, created_at) VALUES (?,?,?,?,?,?,?,?)",
+        (id, name, type, base_model, job_id, path, json.dumps(meta), created_at or utcnow()),
+    )
+
+
+def rename(store: Store, adapter_id: str, name: str) -> None:
+    with store.transaction() as c:
+        c.execute("UPDATE adapters SET name = ? WHERE id = ?", (name, adapter_id))
+
+
+def delete(store: Store, adapter_id: str) -> None:
+    with store.transaction() as c:
+        c.execute("DELETE FROM adapters WHERE id = ?", (adapter_id,))
 
 
 def get(store: Store, adapter_id: str, *types: str) -> sqlite3.Row | None:

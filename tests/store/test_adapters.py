@@ -1,4 +1,4 @@
-"""The adapters table's reads: by id and type, by type in order, and the folders rows point to."""
+"""The adapters table: rows by id and type, by type in order, the folders rows point to; rename, delete."""
 
 from studio.store import Store, adapters, utcnow
 
@@ -23,3 +23,14 @@ def test_rows_are_found_by_id_and_type_and_listed_newest_first(tmp_path):
     assert adapters.ids_of_type(store, "image_lora") == ["ad_lora"]
     assert sorted(adapters.paths(store)) == ["models/adapters/ad_lora", "models/adapters/ad_new",
                                              "models/adapters/ad_old"]
+
+
+def test_a_row_is_inserted_with_its_meta_renamed_and_deleted(tmp_path):
+    store = Store(tmp_path / "studio.db")
+    adapters.insert(store, id="ad_1", name="mine", type="text_adapter", base_model="base", job_id=None,
+                    path="models/adapters/ad_1", meta={"source": "import"})
+    adapters.rename(store, "ad_1", "yours")
+    row = adapters.get(store, "ad_1")
+    assert (row["name"], row["meta"], row["created_at"] > "2020") == ("yours", '{"source": "import"}', True)
+    adapters.delete(store, "ad_1")
+    assert adapters.get(store, "ad_1") is None
