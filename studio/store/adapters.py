@@ -61,6 +61,15 @@ def ids_of_type(store: Store, type_: str) -> list[str]:
     return [r["id"] for r in store.query("SELECT id FROM adapters WHERE type = ? ORDER BY rowid", (type_,))]
 
 
+def newest_made_by(store: Store, job_kind: str) -> sqlite3.Row | None:
+    """id, base_model and the job's `params` (JSON text) of the newest row a job of `job_kind` made."""
+    return store.query_one(
+        "SELECT a.id, a.base_model, j.params FROM adapters a JOIN jobs j ON j.id = a.job_id "
+        "WHERE j.kind = ? ORDER BY a.created_at DESC LIMIT 1",
+        (job_kind,),
+    )
+
+
 def paths(store: Store) -> list[str]:
     """Every row's folder, relative to the data dir."""
     return [r["path"] for r in store.query("SELECT path FROM adapters")]

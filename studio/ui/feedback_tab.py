@@ -225,14 +225,10 @@ def build(studio: Studio):
         return f"Started job `{job['id']}` — follow it in the Training tab."
 
     def newest_pair():
-        rows = studio.store.query(
-            "SELECT a.id, a.base_model, j.params FROM adapters a JOIN jobs j ON j.id = a.job_id "
-            "WHERE j.kind = 'text-feedback' ORDER BY a.created_at DESC LIMIT 1")
-        if not rows:
+        pair = studio.feedback_training.newest_tuned()
+        if pair is None:
             raise gr.Error("No feedback-tuned version yet: train one first.")
-        parent = json.loads(rows[0]["params"]).get("adapter") or ""
-        old = f"{rows[0]['base_model']}+{parent}" if parent else rows[0]["base_model"]
-        new = f"{rows[0]['base_model']}+{rows[0]['id']}"
+        new, old = pair
         return gr.update(value="text"), *kind_updates("text", new, old)
 
     tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary], api_visibility="private")
