@@ -13,6 +13,7 @@ from engines import hub
 from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec
 from studio import __version__
 from studio.config import StudioConfig
+from studio.services.versions import parse_version
 from studio.store import Store
 
 log = logging.getLogger("studio.models")
@@ -143,10 +144,10 @@ class ModelService:
     def default_version(self, kind: str) -> tuple[str | None, str | None]:
         """(model, adapter) an admin or a finished experiment made the kind's default; (None, None) when
         none was, and no adapter when that adapter has been deleted since."""
-        model, _, adapter = self.config.default_models.get(kind, "").partition("+")
+        model, adapter = parse_version(self.config.default_models.get(kind, ""))
         if adapter and self.store.query_one("SELECT 1 FROM adapters WHERE id = ?", (adapter,)) is None:
-            adapter = ""
-        return model or None, adapter or None
+            adapter = None
+        return model or None, adapter
 
     def list_models(self) -> dict:
         self.wait_for_probe()

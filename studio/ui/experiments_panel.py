@@ -9,24 +9,15 @@ import pandas as pd
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.experiments import Arm, ExperimentCreate
+from studio.services.versions import parse_version, versions_in
 from studio.ui.common import require_admin, ui_error, user_for
 
 LIST_COLUMNS = ["name", "kind", "status", "rated", "winner", "promoted", "id"]
 
 
-def versions_of(studio: Studio, kind: str) -> list[str]:
-    """Every version of a kind as `model` or `model+adapter`."""
-    listing = studio.models.list_models()
-    versions = [m["id"] for m in listing.get(kind, [])]
-    extra = {"text": "text_adapters", "image": "image_loras"}.get(kind)
-    if extra:
-        versions += [f"{a['base_model']}+{a['id']}" for a in listing[extra]]
-    return versions
-
-
 def _arm(version: str) -> Arm:
-    model, _, adapter = version.partition("+")
-    return Arm(model=model, adapter=adapter or None)
+    model, adapter = parse_version(version)
+    return Arm(model=model, adapter=adapter)
 
 
 def _details(exp: dict) -> str:
@@ -73,7 +64,7 @@ def build(studio: Studio) -> None:
     def on_kind(k, request: gr.Request):
         if not user_for(studio, request).is_admin:
             return gr.update()
-        return gr.update(choices=versions_of(studio, k), value=[])
+        return gr.update(choices=versions_in(studio.models.list_models(), k), value=[])
 
     def refresh(current, request: gr.Request):
         if not user_for(studio, request).is_admin:  # visitors see an empty panel, never an error
