@@ -142,10 +142,7 @@ class Studio:
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
         self.models.start_hub_probe()
-        try:
-            self.jobs.recover()  # first: a job that finished while we were down registers its artifact
-        except ModuleNotFoundError:  # pragma: no cover - during bring-up of the jobs platform
-            pass
+        self.jobs.recover()  # first: a job that finished while we were down registers its artifact
         remove_orphans(self.data_dir, self.store)
 
     def _sweep_tmp(self) -> None:

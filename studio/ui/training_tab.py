@@ -148,12 +148,8 @@ def build(studio: Studio):
     first_kind = next(iter(kinds), None)
 
     def dataset_choices() -> list[tuple[str, str]]:
-        try:
-            listing = studio.datasets.list()
-        except Exception:  # the datasets service is optional for this tab
-            return [("(none)", NO_DATASET)]
         return [("(none)", NO_DATASET)] + [
-            (f"{d['name']} ({d['kind']}, {d['num_items']})", d["id"]) for d in listing
+            (f"{d['name']} ({d['kind']}, {d['num_items']})", d["id"]) for d in studio.datasets.list()
         ]
 
     with gr.Row():
