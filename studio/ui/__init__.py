@@ -18,7 +18,7 @@ from studio.ui import (
     text_tab,
     training_tab,
 )
-from studio.ui.common import api_endpoint, save_rating, user_for
+from studio.ui.common import api_endpoint, save_rating, shows_errors, user_for
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
 
@@ -61,6 +61,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 on_page_load.append(models_tab.build(studio))
                 on_page_load.append(adapters_panel.build(studio))
 
+        @shows_errors
         def on_load(request: gr.Request):
             text = studio.models.offline_banner()
             user = user_for(studio, request)
@@ -86,6 +87,7 @@ def rate_endpoint(studio: Studio) -> None:
     rating = gr.Radio(["up", "down"], value="up", visible=False, label="Rating")
     saved = gr.JSON(visible=False, label="Saved rating")
 
+    @shows_errors
     def rate(output_id: str, rating: str, request: gr.Request) -> dict:
         """Rate an output 👍 ("up") or 👎 ("down"); rating it again replaces your earlier thumb."""
         return save_rating(studio, request, output_id, rating, missing="output_id: give the id of an output.")
