@@ -31,7 +31,6 @@ class ModelService:
         self._probe_thread: threading.Thread | None = None
         self._hub_reachable: bool | None = None
         if config.offline:
-            hub.go_offline()
             self._hub_reachable = False
             self._probe_done.set()
 
@@ -48,8 +47,7 @@ class ModelService:
         self._hub_reachable = reachable
         if not reachable:
             log.warning("The model hub is unreachable: using cached, local and starter models.")
-            hub.go_offline()
-            self.registry.offline = True
+            self.registry.offline = True  # what reaches the loaders: cached folders, never hub ids
         self._probe_done.set()
 
     def wait_for_probe(self) -> None:
@@ -59,7 +57,6 @@ class ModelService:
             if not self._probe_done.is_set():  # belt and braces: never hang a request on the hub
                 self._hub_reachable = False
                 self.registry.offline = True
-                hub.go_offline()
                 self._probe_done.set()
 
     @property

@@ -149,8 +149,7 @@ class Studio:
         """Uploads, exports and builds in flight when an earlier studio died leave scratch folders
         behind: all of tmp/ goes, here in the constructor, before this process writes anything
         there (the UI is built and served later; Gradio recreates its cache folder). Not later
-        in `start()`: by then tmp/ holds this process's own files — the app points Python's
-        `tempfile` at it, so anything in the process that asks for a temp folder lands there."""
+        in `start()`: by then tmp/ holds this process's own files (uploads in flight, Gradio's cache)."""
         self.scratch.sweep()
 
     def close(self) -> None:
