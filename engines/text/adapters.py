@@ -162,35 +162,130 @@ def _looks_like_id(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name)) and not name.startswith(".")
 
 
-# -- mixing, merging -----------------------------------------------------------------------------
-def mix_adapters(
-    base_location: str, sources: list[tuple[Path, float]], out_dir: Path, *, base_id: str
-) -> dict[str, Any]:
-    """Weighted mix of LoRA adapters of one base into a new adapter folder (PEFT format, alone).
+# -- mixing --------------------------------------------------------------------------------------
+# The combination types of peft 0.21's `LoraModel.add_weighted_adapter` (peft/tuners/lora/model.py).
+MIX_TYPES = ("linear", "cat", "svd", "ties", "ties_svd", "dare_linear", "dare_ties", "dare_linear_svd",
+             "dare_ties_svd", "magnitude_prune", "magnitude_prune_svd")  # fmt: skip
+SAME_RANK_TYPES = ("linear", "ties", "dare_linear", "dare_ties", "magnitude_prune")  # peft refuses mixed ranks
+DENSITY_TYPES = tuple(t for t in MIX_TYPES if t.startswith(("ties", "dare", "magnitude_prune")))
+SIGN_TYPES = ("ties", "ties_svd", "dare_ties", "dare_ties_svd")  # they elect a sign per weight
+SIGN_METHODS = ("total", "frequency")
+RANDOM_TYPES = tuple(t for t in MIX_TYPES if t.startswith("dare"))  # drop weights at random
 
-    `linear` when every rank is equal and every weight positive (the new adapter keeps that rank);
-    otherwise `cat`, which stacks the adapters (rank = sum of ranks) and is exact.
-    """
+
+class MixOptionError(AdapterError):
+    """A mix option that peft would refuse or misuse; `code` names what is wrong."""
+
+    def __init__(self, message: str, code: str = "invalid_field"):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class MixOptions:
+    """How adapters combine: one of peft's combination types and its knobs."""
+
+    combination_type: str = "auto"  # auto: linear when ranks match and weights are positive, else cat
+    density: float | None = None  # ties/dare/magnitude_prune: share of each adapter's weights kept, (0, 1]
+    majority_sign_method: str | None = None  # ties types: "total" (peft's default) or "frequency"
+    seed: int = 0  # dare types drop weights at random: a fixed seed makes a request give the same adapter
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"combination_type": self.combination_type}
+        if self.density is not None:
+            out["density"] = self.density
+        if self.majority_sign_method is not None:
+            out["majority_sign_method"] = self.majority_sign_method
+        if self.combination_type in RANDOM_TYPES:
+            out["seed"] = self.seed
+        return out
+
+
+def adapter_rank(folder: Path) -> int:
+    """The largest rank in an adapter folder's config (what peft allocates for it when mixing)."""
+    config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
+    return max([int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())])
+
+
+def resolve_mix(options: MixOptions, ranks: list[int], weights: list[float]) -> MixOptions:
+    """`options` checked against peft's rules, with `auto` and the default sign method filled in.
+
+    Raised before any weights load, so a refused mix costs nothing."""
+    kind = options.combination_type
+    if kind == "auto":
+        kind = "linear" if len(set(ranks)) == 1 and all(w > 0 for w in weights) else "cat"
+    if kind not in MIX_TYPES:
+        raise MixOptionError(f"Unknown combination_type '{str(kind)[:40]}'. Choose one of: auto, "
+                             f"{', '.join(MIX_TYPES)}.", "unknown_combination_type")  # fmt: skip
+    if kind in SAME_RANK_TYPES and len(set(ranks)) > 1:
+        raise MixOptionError(
+            f"'{kind}' combines adapters of one rank; these have ranks {', '.join(map(str, ranks))}. "
+            "Use cat (exact; the ranks add up) or svd, or ties_svd / dare_ties_svd / dare_linear_svd / "
+            "magnitude_prune_svd, which take any ranks.", "rank_mismatch")  # fmt: skip
+    density = options.density
+    if density is not None and not (isinstance(density, int | float) and 0 < density <= 1):
+        raise MixOptionError(f"density must be above 0 and at most 1 (the share of weights kept); got {density}.")
+    if kind in DENSITY_TYPES and density is None:
+        raise MixOptionError(f"'{kind}' prunes each adapter first: give density, the share of its weights "
+                             "kept (0 < density ≤ 1), e.g. 0.5.")  # fmt: skip
+    if kind not in DENSITY_TYPES and density is not None:
+        raise MixOptionError(f"density is for {', '.join(DENSITY_TYPES)}; '{kind}' keeps every weight.")
+    sign = options.majority_sign_method
+    if sign is not None and kind not in SIGN_TYPES:
+        raise MixOptionError(f"majority_sign_method is for {', '.join(SIGN_TYPES)}, not '{kind}'.")
+    if sign is not None and sign not in SIGN_METHODS:
+        raise MixOptionError(f"majority_sign_method is 'total' or 'frequency', not '{str(sign)[:40]}'.")
+    if kind in SIGN_TYPES and sign is None:
+        sign = "total"
+    return MixOptions(kind, None if density is None else float(density), sign, options.seed)
+
+
+def mix_adapters(
+    base_location: str, sources: list[tuple[Path, float]], out_dir: Path, *, base_id: str,
+    options: MixOptions | None = None, eval_dataset: Path | None = None,
+) -> dict[str, Any]:
+    """Weighted combination of LoRA adapters of one base into a new adapter folder (PEFT format, alone).
+
+    With `eval_dataset` (a text dataset folder), the mix and each parent are scored on its held-out
+    rows: `perplexity` = {"merged", "parents" (in the order of `sources`), "examples", "tokens"}."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    # 1. The options against peft's rules, before any weights load.
     if len(sources) < 2:
         raise AdapterError("Mixing needs at least two adapters.")
+    weights = [float(w) for _, w in sources]
+    options = resolve_mix(options or MixOptions(), [adapter_rank(f) for f, _ in sources], weights)
+
+    # 2. The base (and the held-out text, cut to its context), every adapter under its own name.
     base = AutoModelForCausalLM.from_pretrained(base_location, dtype=torch.float32)
+    tokenizer, examples = _eval_examples(base, base_location, eval_dataset) if eval_dataset else (None, [])
     names = [f"a{i}" for i in range(len(sources))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = PeftModel.from_pretrained(base, str(sources[0][0]), adapter_name=names[0])
         for name, (folder, _) in zip(names[1:], sources[1:], strict=True):
             model.load_adapter(str(folder), adapter_name=name)
-    weights = [float(w) for _, w in sources]
-    ranks = {model.peft_config[n].r for n in names}
-    combination = "linear" if len(ranks) == 1 and all(w > 0 for w in weights) else "cat"
+
+    # 3. Combine; dare_* prune at random, so seeded without touching the caller's RNG.
     try:
-        model.add_weighted_adapter(names, weights, _MIX_NAME, combination_type=combination)
-    except (ValueError, TypeError) as exc:
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+            warnings.simplefilter("ignore")  # peft warns that density 1 prunes nothing
+            torch.manual_seed(options.seed)
+            model.add_weighted_adapter(
+                names, weights, _MIX_NAME, combination_type=options.combination_type,
+                density=options.density, majority_sign_method=options.majority_sign_method or "total",
+            )  # fmt: skip
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise AdapterError(f"These adapters cannot be mixed: {exc}") from exc
+
+    # 4. Held-out perplexity of the mix beside each parent's, on the same examples.
+    scores = None
+    if tokenizer is not None:
+        scores = _perplexities(model, [*names, _MIX_NAME], examples, tokenizer.pad_token_id)
+
+    # 5. Save the new adapter alone, under the base's model id.
     model.peft_config[_MIX_NAME].base_model_name_or_path = base_location  # where peft may look while saving
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".tmp-{out_dir.name}")
@@ -202,9 +297,52 @@ def mix_adapters(
     record_base_model(saved, base_id)
     _replace_dir(saved, out_dir)
     shutil.rmtree(tmp, ignore_errors=True)
-    return {"combination_type": combination, "rank": int(model.peft_config[_MIX_NAME].r)}
+    result = {**options.to_dict(), "rank": int(model.peft_config[_MIX_NAME].r)}
+    if scores is not None:
+        result["perplexity"] = {"merged": scores["ppl"][-1], "parents": scores["ppl"][:-1],
+                                "examples": len(examples), "tokens": scores["tokens"]}  # fmt: skip
+    return result
 
 
+def _eval_examples(base: Any, base_location: str, dataset: Path) -> tuple[Any, list]:
+    """(tokenizer, examples): the rows a default `text-lora` job holds out of this dataset — so a
+    parent trained on it is scored on text it never saw — tokenized the way that job scores them."""
+    from transformers import AutoTokenizer
+
+    from engines.text.train import TextLoraConfig, context_length
+    from engines.text.train_data import build_examples, read_rows, split_rows
+
+    defaults = TextLoraConfig()
+    try:
+        rows, fmt = read_rows(Path(dataset))
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"The evaluation dataset cannot be read: {exc}") from exc
+    train_rows, held_rows = split_rows(rows, defaults.eval_fraction, defaults.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base_location)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    block = min(defaults.block_size, context_length(base))
+    examples = build_examples(held_rows or train_rows, fmt, tokenizer, block)
+    if not examples:
+        raise AdapterError("The evaluation dataset gives no text to score (are its completions empty?).")
+    return tokenizer, examples
+
+
+def _perplexities(model: Any, names: list[str], examples: list, pad_id: int) -> dict[str, Any]:
+    """Perplexity of each named adapter on the examples, with the text-lora trainer's scoring."""
+    import torch
+
+    from engines.text.train import evaluate, perplexity
+
+    scores, tokens = [], 0
+    for name in names:
+        model.set_adapter(name)
+        loss, tokens = evaluate(model, examples, pad_id, batch_size=8, device=torch.device("cpu"))
+        scores.append(round(perplexity(loss), 4))
+    return {"ppl": scores, "tokens": tokens}
+
+
+# -- merging -------------------------------------------------------------------------------------
 def merge_adapter(
     base_location: str, adapter_folder: Path, out_dir: Path, *, card: str | None = None,
     dtype: str = "fp32",

@@ -8,6 +8,7 @@ passes it.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from studio.api.deps import get_studio, require_admin, require_user
 from studio.api.multipart import multipart_boundary, read_form
 from studio.services import Studio
+from studio.services.adapter_mix import MIX_TYPES
 from studio.services.auth import User
 
 router = APIRouter(tags=["adapters"])
@@ -35,14 +37,29 @@ class AdapterRename(BaseModel):
 class MixSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(..., max_length=64)
-    weight: float = 1.0
+    weight: float | None = Field(None, description="default 1; or give all weights as `weights`")
 
 
 class AdapterMix(BaseModel):
-    """Mix ≥ 2 text adapters of one base model into a new adapter."""
+    """Combine ≥ 2 text adapters of one base model into a new adapter with one of peft's combination types.
+    Types, density and sign method are checked by the service, whose 422 says what to change."""
 
     model_config = ConfigDict(extra="forbid")
-    adapters: list[MixSource] = Field(..., min_length=2, max_length=8)
+    adapters: list[MixSource | str] = Field(..., min_length=2, max_length=8, description="{id, weight?} or ids")
+    weights: list[float] | None = Field(None, max_length=8, description="one per adapter, in order")
+    combination_type: str = Field(
+        "auto", max_length=40,
+        description="auto (linear when ranks match and weights are positive, else cat), " + ", ".join(MIX_TYPES),
+    )  # fmt: skip
+    density: float | None = Field(
+        None, description="ties/dare/magnitude_prune types: share of each adapter's weights kept, 0 < density ≤ 1"
+    )
+    majority_sign_method: str | None = Field(
+        None, max_length=20, description="ties, ties_svd, dare_ties, dare_ties_svd: total (default) or frequency"
+    )
+    eval_dataset_id: str | None = Field(
+        None, max_length=64, description="a text dataset: the mix's held-out perplexity beside its parents'"
+    )
     name: str | None = Field(None, max_length=200)
 
 
@@ -110,8 +127,11 @@ async def export_adapter(
 async def mix_adapters(
     body: AdapterMix, studio: Studio = Depends(get_studio), user: User = Depends(require_admin)
 ) -> dict:
-    sources = [s.model_dump() for s in body.adapters]
-    return await run_in_threadpool(studio.adapters.mix, sources, body.name, user)
+    """201 with the new adapter, and `perplexity` {merged, parents: {id: …}, dataset_id} when a dataset is given."""
+    sources = [s if isinstance(s, str) else s.model_dump(exclude_none=True) for s in body.adapters]
+    options = body.model_dump(include={"weights", "combination_type", "density", "majority_sign_method",
+                                       "eval_dataset_id"})  # fmt: skip
+    return await run_in_threadpool(partial(studio.adapters.mix, sources, body.name, user, **options))
 
 
 _IMPORT_BODY = {

@@ -74,19 +74,20 @@ class VoteIn(BaseModel):
 
 @router.post("/compare")
 def compare(body: CompareParams, studio: Studio = Depends(get_studio), user: User = Depends(require_user)) -> dict:
-    """Two versions answer the same prompt with the same seed, in an order the studio picks at random;
-    neither output says which version made it until you vote with /compare/{id}/vote."""
+    """Two versions of a kind (text, image or speech) answer the same prompt with the same seed, in an
+    order the studio picks at random; neither output (nor an image's PNG) says which version made it
+    until you vote with /compare/{id}/vote. Image and speech outputs come with a `url`."""
     return studio.arena.compare(body, user=user)
 
 
 @router.post("/compare/{comparison_id}/vote")
 def vote(comparison_id: str, body: VoteIn, studio: Studio = Depends(get_studio),
          user: User = Depends(require_user)) -> dict:
-    """Record the winner; the answer reveals which version was which."""
+    """Record the winner; the answer reveals which version was which ({model, adapter|lora|voice})."""
     return studio.arena.vote(comparison_id, body.winner, user=user.name)
 
 
 @router.get("/compare/leaderboard")
-def leaderboard(kind: Literal["text"] = "text", studio: Studio = Depends(get_studio)) -> dict:
-    """Bradley–Terry scores (log-strength; ties count half) with 95 % bootstrap intervals."""
+def leaderboard(kind: Literal["text", "image", "speech"] = "text", studio: Studio = Depends(get_studio)) -> dict:
+    """Bradley–Terry scores (log-strength; ties count half) with 95 % bootstrap intervals, per kind."""
     return {"kind": kind, "rows": studio.arena.leaderboard(kind)}

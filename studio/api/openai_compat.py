@@ -218,8 +218,8 @@ def _router(studio: Studio) -> APIRouter:
         ids = [new_id("out_") for _ in range(body.n)]
         headers = {OUTPUT_HEADER: ",".join(ids)}
 
-        def call(emit):
-            kw = dict(user=user, output_ids=ids, on_text=emit if body.stream else None)
+        def call(emit, stop_event=None):
+            kw = dict(user=user, output_ids=ids, on_text=emit if body.stream else None, stop_event=stop_event)
             if isinstance(prompt, str):
                 return studio.text.generate(params.model_copy(update={"prompt": prompt}), **kw)
             return studio.text.chat(prompt, params, **kw)

@@ -17,15 +17,16 @@ UPDATE, DONE, ERROR = "update", "done", "error"
 
 
 class BackgroundCall:
-    """`call(emit)` runs in a thread; `emit(value)` queues an update. Events are (kind, value)."""
+    """`call(emit, stop_event)` runs in a thread; `emit(value)` queues an update, and `stop_event` is
+    set when the reader goes away (a client that disconnects stops the work). Events are (kind, value)."""
 
-    def __init__(self, call: Callable[[Callable[[Any], None]], Any]):
+    def __init__(self, call: Callable[[Callable[[Any], None], threading.Event], Any]):
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.stop_event = threading.Event()  # set when the client goes away
+        self.stop_event = threading.Event()
 
         def run() -> None:
             try:
-                self._events.put((DONE, call(lambda value: self._events.put((UPDATE, value)))))
+                self._events.put((DONE, call(lambda value: self._events.put((UPDATE, value)), self.stop_event)))
             except BaseException as exc:  # handed to the door, which maps it to an answer
                 self._events.put((ERROR, exc))
 

@@ -10,7 +10,6 @@ request leaves nothing behind. User-given names are display names only, never pa
 from __future__ import annotations
 
 import json
-import math
 import posixpath
 import re
 import shutil
@@ -26,13 +25,18 @@ from engines.text.adapters import (
     PICKLE_SUFFIXES,
     WEIGHTS_FILE,
     AdapterError,
+    MixOptionError,
+    adapter_rank,
     check_adapter_folder,
     export_zip,
     merge_adapter,
     mix_adapters,
     pickle_message,
+    resolve_mix,
 )
 from studio.config import StudioConfig
+from studio.services.adapter_mix import default_name, one_base, perplexity_by_id, read_mix_form
+from studio.services.datasets import DatasetService
 from studio.services.datasets.uploads import (  # the dataset uploads' zip checks: one place for zip safety
     IncomingFile,
     check_entry,
@@ -49,18 +53,17 @@ from studio.store import Store, new_id, utcnow
 
 LISTED_TYPES = ("text_adapter", "text_model", "image_lora")
 MAX_NAME_CHARS = 100
-MAX_MIX_SOURCES = 8
-MAX_MIX_WEIGHT = 10.0
 EXPORT_TTL_S = 3600  # export zips older than this are swept on the next export
 _ID = re.compile(r"^ad_[0-9a-f]{16}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class AdapterService:
-    def __init__(self, config: StudioConfig, store: Store, models: ModelService):
+    def __init__(self, config: StudioConfig, store: Store, models: ModelService, datasets: DatasetService):
         self.config = config
         self.store = store
         self.models = models
+        self.datasets = datasets  # a mix is scored on one of its text datasets
         self.data_dir = config.data_dir.resolve()
         self.root = self.data_dir / "models" / "adapters"
         self.scratch = Scratch(self.data_dir)  # import, mix and export work folders under tmp/
@@ -257,53 +260,42 @@ class AdapterService:
         return _left_out(ignored + pickled)
 
     # -- mix -------------------------------------------------------------------------------------
-    def mix(self, sources: list[dict[str, Any]], name: str | None = None, user: Any = None) -> dict[str, Any]:
-        """A new text adapter: the weighted mix of ≥ 2 text adapters of the same base."""
+    def mix(
+        self, sources: list[Any], name: str | None = None, user: Any = None, *, weights: list[Any] | None = None,
+        combination_type: str = "auto", density: float | None = None, majority_sign_method: str | None = None,
+        eval_dataset_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A new text adapter: ≥ 2 text adapters of one base combined with one of peft's combination types
+        (see studio/services/adapter_mix.py); with `eval_dataset_id`, its held-out perplexity beside its
+        parents' is in `perplexity` and in the row's meta."""
         # 1. Check the request before any work.
         _require_admin(user, "mix adapters")
-        if not isinstance(sources, list) or not 2 <= len(sources) <= MAX_MIX_SOURCES:
-            raise Invalid(f"Mixing takes 2 to {MAX_MIX_SOURCES} adapters: [{{id, weight}}, …].")
-        rows, weights = [], []
-        for item in sources:
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                raise Invalid("Each adapter to mix is {id, weight}.")
-            weight = item.get("weight", 1.0)
-            if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
-                raise Invalid(f"The weight of '{item['id']}' must be a number.")
-            if weight == 0 or abs(weight) > MAX_MIX_WEIGHT:
-                raise Invalid(
-                    f"The weight of '{item['id']}' must be non-zero and within ±{MAX_MIX_WEIGHT:g}."
-                )
-            row = self._row(item["id"])
-            if row["type"] != "text_adapter":
-                raise Invalid(
-                    f"'{row['name']}' is a {row['type'].replace('_', ' ')}; only text adapters mix."
-                )
-            rows.append(row)
-            weights.append(float(weight))
-        if len({r["id"] for r in rows}) != len(rows):
-            raise Invalid("Each adapter can appear only once in a mix; change its weight instead.")
-        bases = sorted({r["base_model"] for r in rows})
-        if len(bases) > 1:
-            raise Invalid(f"Only adapters of one base model mix; these are of {', '.join(bases)}.",
-                          code="base_model_mismatch")  # fmt: skip
-        name = _check_name(
-            name or " + ".join(f"{w:g}×{r['name']}" for r, w in zip(rows, weights, strict=True))
-        )
-        spec, location = self._base(bases[0])
+        form = read_mix_form(sources, weights, combination_type=combination_type, density=density,
+                             majority_sign_method=majority_sign_method, eval_dataset_id=eval_dataset_id)  # fmt: skip
+        rows = [self._row(i) for i in form.ids]
+        name = _check_name(name or default_name([r["name"] for r in rows], form))
+        spec, location = self._base(one_base(rows))
         folders = [self._folder(r) for r in rows]
+        try:
+            options = resolve_mix(form.options, [adapter_rank(f) for f in folders], form.weights)
+        except MixOptionError as exc:
+            raise Invalid(str(exc), code=exc.code) from exc
+        dataset = self._eval_dataset(form.eval_dataset_id) if form.eval_dataset_id else None
+        weights = form.weights
 
         # 2. Mix in a work folder, then into place and a row.
         work = self.scratch.folder("upload")
         try:
             try:
                 mixed = mix_adapters(location, list(zip(folders, weights, strict=True)), work / "adapter",
-                                     base_id=spec.id)  # fmt: skip
+                                     base_id=spec.id, options=options, eval_dataset=dataset)  # fmt: skip
             except AdapterError as exc:
                 raise Invalid(str(exc), code="cannot_mix") from exc
+            if "perplexity" in mixed:
+                mixed["perplexity"] = perplexity_by_id(mixed["perplexity"], rows, form.eval_dataset_id)
             meta = {"source": "mix", **mixed,
                     "sources": [{"id": r["id"], "name": r["name"], "weight": w} for r, w in zip(rows, weights, strict=True)]}  # fmt: skip
-            return self._register(work / "adapter", name, spec.id, meta)
+            return {**self._register(work / "adapter", name, spec.id, meta), "perplexity": mixed.get("perplexity")}
         finally:
             self.scratch.remove(work)
 
@@ -356,6 +348,14 @@ class AdapterService:
         except UnknownModel as exc:
             raise Invalid(str(exc), code="unknown_model") from exc
         return spec, self.models.registry.location(spec)
+
+    def _eval_dataset(self, dataset_id: str) -> Path:
+        """The folder of a text dataset to score a mix on (404 unknown, 422 not text)."""
+        summary = self.datasets.get(dataset_id)
+        if summary["kind"] != "text":
+            raise Invalid(f"'{summary['name']}' is an {summary['kind']} dataset; perplexity is measured on a "
+                          "text dataset.", code="invalid_field")  # fmt: skip
+        return self.datasets.path(dataset_id)
 
     def _export_dir(self) -> Path:
         self.scratch.expire("export", EXPORT_TTL_S)  # downloads nobody fetched (the UI's, mostly)

@@ -213,6 +213,11 @@ class ImageService:
         self.admission.check(user, "image", self._sizes(params, resolved))
         return resolved
 
+    def sizes(self, params: ImageGenerateParams) -> dict:
+        """What admission would weigh of this form (for a caller that admits several forms at once)."""
+        spec, _ = self.resolve(params.model, params.lora)
+        return self._sizes(params, self._check(params, spec)[0])
+
     @staticmethod
     def _sizes(params: ImageGenerateParams, resolved: dict) -> dict:
         """What admission weighs: the steps, pixels and images that will really run (model defaults included)."""
@@ -263,12 +268,7 @@ class ImageService:
             assignment = self.experiments.assign("image", user.name)
             if assignment is not None:
                 params = params.model_copy(update={"model": assignment.model, "lora": assignment.adapter})
-        spec, lora_row = self.resolve(params.model, params.lora)
-        resolved, warnings = self._check(params, spec)
-        init = None
-        if params.init_image is not None:
-            explicit = params.width is not None or params.height is not None
-            init = self._init_image(params.init_image, resolved, explicit, defaults_for(spec))
+        spec, lora_row, resolved, warnings, init = self._prepare(params)
 
         # 2. Admission: the caller's limits on what will really run, then a fair turn
         with self.admission.admit(user, "image", self._sizes(params, resolved)):
@@ -278,8 +278,27 @@ class ImageService:
             self.experiments.record(assignment, [o["id"] for o in result["outputs"]])
         return result
 
+    def generate_admitted(self, params: ImageGenerateParams, *, user: User, output_params: dict | None = None) -> dict:
+        """For callers that already hold admission for this work (the arena admits a pair once).
+        `output_params` are stored with each output; with an `arena` key the output is blind until its
+        comparison is voted, so its PNG's parameters name no model or LoRA."""
+        spec, lora_row, resolved, warnings, init = self._prepare(params)
+        return self._generate_admitted(params, user, spec, lora_row, resolved, warnings, init, None, None,
+                                       output_params=output_params)
+
+    def _prepare(self, params: ImageGenerateParams):
+        """(spec, LoRA row, resolved form, warnings, init image): every check that needs no model loaded."""
+        spec, lora_row = self.resolve(params.model, params.lora)
+        resolved, warnings = self._check(params, spec)
+        init = None
+        if params.init_image is not None:
+            explicit = params.width is not None or params.height is not None
+            init = self._init_image(params.init_image, resolved, explicit, defaults_for(spec))
+        return spec, lora_row, resolved, warnings, init
+
     def _generate_admitted(self, params: ImageGenerateParams, user: User, spec: ModelSpec, lora_row,
-                           resolved: dict, warnings: list[str], init, on_progress, stop_event) -> dict:
+                           resolved: dict, warnings: list[str], init, on_progress, stop_event,
+                           output_params: dict | None = None) -> dict:
         from engines.image import ImageGenerationRequest
         from engines.image.pnginfo import format_parameters, save_png
 
@@ -321,8 +340,10 @@ class ImageService:
             stored_params.pop("strength")
         else:
             stored_params["init_image"] = params.init_image if OUTPUT_ID.match(params.init_image) else "upload"
-        if lora_id is None:
+        blind = "arena" in (output_params or {})
+        if lora_id is None or blind:  # an arena side's LoRA scale is always 1; its presence would tell
             stored_params.pop("lora_scale")
+        stored_params.update(output_params or {})
         outputs, filtered = [], []
         for item in result.images:
             if item.filtered:
@@ -332,8 +353,8 @@ class ImageService:
             text = format_parameters(
                 prompt=params.prompt, negative_prompt=params.negative_prompt, steps=resolved["steps"],
                 sampler=result.sampler, cfg_scale=resolved["guidance_scale"], seed=item.seed,
-                width=resolved["width"], height=resolved["height"], model=spec.id, lora=lora_id,
-                lora_scale=params.lora_scale, denoising_strength=params.strength if init is not None else None,
+                width=resolved["width"], height=resolved["height"], model="" if blind else spec.id,  # names none
+                lora=None if blind else lora_id, lora_scale=params.lora_scale, denoising_strength=params.strength if init is not None else None,
             )
             output_id, path = self.outputs.new_file_path(".png")
             save_png(item.image, path, text)

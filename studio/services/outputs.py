@@ -68,6 +68,7 @@ class OutputService:
         }
         if self._blind(out["params"]):  # an arena output names its version only after the vote
             out.update(model=None, adapter=None, blind=True)
+            out["params"].pop("voice", None)  # a speech version is a model and a voice
         if row["text"] is not None:
             out["text"] = row["text"]
         if row["file"]:

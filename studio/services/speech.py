@@ -105,8 +105,13 @@ class SpeechService:
             self.experiments.record(assignment, [o["id"] for o in result["outputs"]])
         return result
 
+    def generate_admitted(self, params: SpeechGenerateParams, *, user: User, output_params: dict | None = None) -> dict:
+        """For callers that already hold admission for this work (the arena admits a pair once);
+        `output_params` are stored with the output (`arena`: blind until its comparison is voted)."""
+        return self._generate_admitted(params, user, None, output_params)
+
     def _generate_admitted(self, params: SpeechGenerateParams, user: User,
-                           on_progress: Callable[[int, int], None] | None) -> dict:
+                           on_progress: Callable[[int, int], None] | None, output_params: dict | None = None) -> dict:
         import soundfile as sf
 
         from engines.speech import SpeechInputError, SpeechRequest
@@ -130,7 +135,7 @@ class SpeechService:
         stored_params = {
             "speed": params.speed, "noise_scale": result.noise_scale, "voice": result.voice,
             "format": params.format, "sample_rate": result.sample_rate,
-            "duration_s": round(result.duration_s, 3), "chunks": result.chunks,
+            "duration_s": round(result.duration_s, 3), "chunks": result.chunks, **(output_params or {}),
         }
         try:
             sf.write(path, result.audio, result.sample_rate, subtype="PCM_16", format=params.format.upper())

@@ -113,7 +113,7 @@ class Studio:
     def arena(self):
         from studio.services.arena import ArenaService
 
-        return ArenaService(self.store, self.outputs, self.text, self.admission)
+        return ArenaService(self.store, self.outputs, self.text, self.admission, image=self.image, speech=self.speech)
 
     @cached_property
     def image(self):
@@ -137,7 +137,7 @@ class Studio:
     def adapters(self):
         from studio.services.adapters import AdapterService
 
-        return AdapterService(self.config, self.store, self.models)
+        return AdapterService(self.config, self.store, self.models, self.datasets)
 
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""

@@ -9,11 +9,15 @@ from pathlib import Path
 import gradio as gr
 
 from studio.services import Studio
+from studio.services.adapter_mix import DENSITY_TYPES, MIX_TYPES, SIGN_METHODS, SIGN_TYPES
 from studio.services.datasets import IncomingFile
 from studio.services.errors import StudioError
 from studio.ui.common import require_admin, ui_error, user_for
 
 HEADERS = ["id", "name", "type", "base model", "source", "created", "size"]
+NO_DATASET = "(don't score)"
+MIX_TYPE_INFO = ("linear/ties/dare/magnitude_prune need adapters of one rank; cat, svd and the *_svd types take "
+                 "any ranks. ties and dare prune each adapter to the density first.")
 TYPE_LABELS = {"text_adapter": "text adapter", "text_model": "text model", "image_lora": "image LoRA"}
 
 
@@ -34,6 +38,18 @@ def table_rows(adapters: list[dict]) -> list[list]:
 
 def _size(n: int) -> str:
     return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.0f} KB"
+
+
+def perplexity_table(row: dict) -> str:
+    """The mix's held-out perplexity beside its parents' (lower is better), as a Markdown table."""
+    scores = row.get("perplexity") or row["meta"].get("perplexity")
+    if not scores:
+        return ""
+    names = {s["id"]: s["name"] for s in row["meta"].get("sources", [])}
+    lines = [f"\n\nHeld-out perplexity on `{scores['dataset_id']}` ({scores['tokens']:,} tokens; lower is better):",
+             "", "| adapter | perplexity |", "| --- | --- |", f"| **{row['name']}** (the mix) | **{scores['merged']:.3f}** |"]
+    lines += [f"| {names.get(i, i)} | {p:.3f} |" for i, p in scores["parents"].items()]
+    return "\n".join(lines)
 
 
 def parse_weights(text: str, n: int) -> list[float]:
@@ -80,6 +96,15 @@ def build(studio: Studio):
             )
             weights = gr.Textbox(label="Weights", placeholder="0.5, 0.5", elem_id="adapters-mix-weights")
             mix_name = gr.Textbox(label="Name", max_length=100, elem_id="adapters-mix-name")
+        with gr.Row():
+            mix_type = gr.Dropdown(label="Combination (peft)", choices=["auto", *MIX_TYPES], value="auto",
+                                   elem_id="adapters-mix-type", info=MIX_TYPE_INFO)  # fmt: skip
+            density = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="Density (share of weights kept)",
+                                visible=False, elem_id="adapters-mix-density")  # fmt: skip
+            sign = gr.Radio(list(SIGN_METHODS), value="total", label="Majority sign", visible=False,
+                            elem_id="adapters-mix-sign")  # fmt: skip
+            eval_set = gr.Dropdown(label="Score on text dataset (held-out perplexity)", choices=[], value=None,
+                                   elem_id="adapters-mix-dataset")  # fmt: skip
         mix_btn = gr.Button("Mix", variant="primary", elem_id="adapters-mix")
 
     def load(selected: str | None = None):
@@ -88,14 +113,17 @@ def build(studio: Studio):
         text = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters if a["type"] == "text_adapter"]
         keep = selected if any(v == selected for _, v in choices) else None
         bases = [m["id"] for m in studio.models.list_models()["text"]]
+        texts = [(NO_DATASET, "")] + [(f"{d['name']} · {d['id']}", d["id"]) for d in studio.datasets.list()
+                                      if d["kind"] == "text"]  # fmt: skip
         return (
             table_rows(adapters),
             gr.update(choices=choices, value=keep),
             gr.update(choices=text, value=[]),
             gr.update(choices=bases, value=bases[0] if bases else None),
+            gr.update(choices=texts, value=""),
         )
 
-    refreshed = [table, picker, mix_pick, base]
+    refreshed = [table, picker, mix_pick, base, eval_set]
 
     def act(fn):
         """Run a service call, turning its errors into messages on the page."""
@@ -133,16 +161,23 @@ def build(studio: Studio):
         notes = "".join(f"\n- {w}" for w in row["meta"].get("warnings", []))
         return f"Imported **{row['name']}** as `{row['id']}`.{notes}", None, *load(row["id"])
 
-    def on_mix(ids, weight_text, name, request: gr.Request):
+    def on_type(kind):
+        """Show the knobs the picked combination type uses."""
+        return gr.update(visible=kind in DENSITY_TYPES), gr.update(visible=kind in SIGN_TYPES)
+
+    def on_mix(form, request: gr.Request):
         user = require_admin(studio, request)
+        ids, kind = form[mix_pick], form[mix_type]
         if not ids or len(ids) < 2:
             raise gr.Error("Pick at least two text adapters of the same base model.")
-        pairs = zip(ids, parse_weights(weight_text, len(ids)), strict=True)
-        row = act(
-            lambda: studio.adapters.mix([{"id": i, "weight": w} for i, w in pairs], name or None, user=user)
-        )
+        pairs = zip(ids, parse_weights(form[weights], len(ids)), strict=True)
+        options = {"combination_type": kind or "auto", "eval_dataset_id": form[eval_set] or None,
+                   "density": form[density] if kind in DENSITY_TYPES else None,
+                   "majority_sign_method": form[sign] if kind in SIGN_TYPES else None}  # fmt: skip
+        row = act(lambda: studio.adapters.mix([{"id": i, "weight": w} for i, w in pairs], form[mix_name] or None,
+                                              user=user, **options))  # fmt: skip
         message = f"Mixed into **{row['name']}** (`{row['id']}`, {row['meta']['combination_type']})."
-        return message, *load(row["id"])
+        return message + perplexity_table(row), *load(row["id"])
 
     refresh.click(load, inputs=[picker], outputs=refreshed, api_visibility="private")
     rename_btn.click(on_rename, inputs=[picker, new_name], outputs=[status, *refreshed],
@@ -153,8 +188,9 @@ def build(studio: Studio):
     merge_btn.click(on_merge, inputs=[picker], outputs=[download], api_visibility="private")
     import_btn.click(on_import, inputs=[files, base, import_name], outputs=[status, files, *refreshed],
                      api_visibility="private")
-    mix_btn.click(on_mix, inputs=[mix_pick, weights, mix_name], outputs=[status, *refreshed],
-                  api_visibility="private")
+    mix_type.change(on_type, inputs=[mix_type], outputs=[density, sign], api_visibility="private")
+    mix_btn.click(on_mix, inputs={mix_pick, weights, mix_name, mix_type, density, sign, eval_set},
+                  outputs=[status, *refreshed], api_visibility="private")  # fmt: skip
     return load, [], refreshed
 
 

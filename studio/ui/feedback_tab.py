@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.services import Studio
-from studio.services.arena import CompareParams, Side
+from studio.services.arena import KINDS, VARIANT, CompareParams, Side
 from studio.services.auth import User
 from studio.services.errors import StudioError
 from studio.ui import experiments_panel
@@ -17,19 +17,30 @@ from studio.ui.common import require_admin, ui_error, user_for
 
 NO_ADAPTER = "(none)"
 EXPORT_TTL_S = 3600  # an export file waits this long for its download
+BOARD_COLUMNS = ["version", "score", "ci_low", "ci_high", "wins", "losses", "ties", "both_bad"]
 LATEST_COLUMNS = ["updated_at", "user", "rating", "comment", "id", "kind", "model", "adapter", "prompt", "text"]
 
 
-def _versions(studio: Studio) -> list[str]:
+def _versions(studio: Studio, kind: str = "text") -> list[str]:
+    """The versions of a kind as the arena names them: a model, or model+adapter / +LoRA / +voice."""
     listing = studio.models.list_models()
-    versions = [m["id"] for m in listing["text"]]
-    versions += [f"{a['base_model']}+{a['id']}" for a in listing["text_adapters"]]
+    versions = [m["id"] for m in listing[kind]]
+    if kind == "text":
+        versions += [f"{a['base_model']}+{a['id']}" for a in listing["text_adapters"]]
+    elif kind == "image":
+        versions += [f"{a['base_model']}+{a['id']}" for a in listing["image_loras"]]
+    else:  # a model's voices, for models already loaded (reading others' configs could reach a hub)
+        for model in [m["id"] for m in listing["speech"] if m["loaded"]]:
+            try:
+                versions += [f"{model}+{v}" for v in studio.speech.describe(model)["voices"]]
+            except StudioError:
+                continue
     return versions
 
 
-def _side(version: str) -> Side:
-    model, _, adapter = version.partition("+")
-    return Side(model=model, adapter=adapter or None)
+def _side(version: str, kind: str = "text") -> Side:
+    model, _, variant = version.partition("+")
+    return Side(model=model, **{VARIANT[kind]: variant or None})
 
 
 def export_file(studio: Studio, fmt: str, user: User) -> Path:
@@ -82,16 +93,28 @@ def build(studio: Studio):
 
     with gr.Tab("Arena"):
         gr.Markdown("Two versions answer the same prompt with the same seed. Vote without knowing which is which; "
-                    "names are revealed after the vote.")
+                    "names are revealed after the vote. For speech, the prompt is the text to speak.")
+        arena_kind = gr.Radio(list(KINDS), value="text", label="Kind", elem_id="arena-kind")
         with gr.Row():
-            va = gr.Dropdown(label="Version 1", choices=[])
-            vb = gr.Dropdown(label="Version 2", choices=[])
+            va = gr.Dropdown(label="Version 1", choices=[], allow_custom_value=True, elem_id="arena-version-1")
+            vb = gr.Dropdown(label="Version 2", choices=[], allow_custom_value=True, elem_id="arena-version-2")
         arena_prompt = gr.Textbox(label="Prompt", lines=2)
+        # one button per kind, so each comparison waits in its own kind's queue (concurrency_id)
         start = gr.Button("Start a blind comparison", variant="primary")
-        state = gr.State(None)  # {"id", "swap"}
-        with gr.Row():
+        start_image = gr.Button("Start a blind comparison", variant="primary", visible=False,
+                                elem_id="arena-start-image")  # fmt: skip
+        start_speech = gr.Button("Start a blind comparison", variant="primary", visible=False,
+                                 elem_id="arena-start-speech")  # fmt: skip
+        state = gr.State(None)  # {"id", "kind"} of the comparison waiting for a vote
+        with gr.Row() as text_row:
             left = gr.Textbox(label="Left", lines=6, interactive=False)
             right = gr.Textbox(label="Right", lines=6, interactive=False)
+        with gr.Row(visible=False) as image_row:
+            left_image = gr.Image(label="Left", interactive=False, type="filepath", elem_id="arena-left-image")
+            right_image = gr.Image(label="Right", interactive=False, type="filepath", elem_id="arena-right-image")
+        with gr.Row(visible=False) as audio_row:
+            left_audio = gr.Audio(label="Left", interactive=False, type="filepath", elem_id="arena-left-audio")
+            right_audio = gr.Audio(label="Right", interactive=False, type="filepath", elem_id="arena-right-audio")
         with gr.Row():
             vote_left = gr.Button("Left is better")
             vote_tie = gr.Button("Tie")
@@ -112,10 +135,19 @@ def build(studio: Studio):
                                                     user=user), columns=LATEST_COLUMNS)
         return text, rows, points, rated
 
-    def leaderboard():
-        rows = studio.arena.leaderboard("text")
-        return pd.DataFrame([{k: r[k] for k in ("version", "score", "ci_low", "ci_high", "wins", "losses", "ties",
-                                                "both_bad")} for r in rows])
+    def leaderboard(kind: str = "text"):
+        rows = studio.arena.leaderboard(kind)
+        return pd.DataFrame([{k: r[k] for k in BOARD_COLUMNS} for r in rows], columns=BOARD_COLUMNS)
+
+    def kind_updates(kind: str, a: str | None = None, b: str | None = None) -> tuple:
+        """Everything in the arena that follows the kind: versions, result views, start button, board."""
+        choices = _versions(studio, kind)
+        return (gr.update(choices=choices, value=a), gr.update(choices=choices, value=b),
+                gr.update(visible=kind == "text"), gr.update(visible=kind == "image"),
+                gr.update(visible=kind == "speech"), gr.update(visible=kind == "text"),
+                gr.update(visible=kind == "image"), gr.update(visible=kind == "speech"), leaderboard(kind), None, "")
+
+    kind_outputs = [va, vb, text_row, image_row, audio_row, start, start_image, start_speech, board, state, reveal]
 
     def load(request: gr.Request):
         choices = _versions(studio)
@@ -128,18 +160,30 @@ def build(studio: Studio):
         except StudioError as exc:
             raise ui_error(exc) from exc
 
-    def start_compare(a, b, prompt, request: gr.Request):
+    def compare(kind: str, a: str | None, b: str | None, prompt: str, request: gr.Request) -> dict:
         user = user_for(studio, request)
         if not a or not b:
             raise gr.Error("Pick two versions.")
         try:
-            result = studio.arena.compare(CompareParams(prompt=prompt or "", a=_side(a), b=_side(b)), user=user)
+            form = CompareParams(kind=kind, prompt=prompt or "", a=_side(a, kind), b=_side(b, kind))
+            return studio.arena.compare(form, user=user)
         except StudioError as exc:
             raise ui_error(exc) from exc
         except ValueError as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
-        # the arena service has already put the two versions in a random order: left is a, right is b
-        return {"id": result["id"]}, result["a"]["text"], result["b"]["text"], ""
+
+    # the arena service has already put the two versions in a random order: left is a, right is b
+    def start_compare(a, b, prompt, request: gr.Request):
+        result = compare("text", a, b, prompt, request)
+        return {"id": result["id"], "kind": "text"}, result["a"]["text"], result["b"]["text"], ""
+
+    def start_image_compare(a, b, prompt, request: gr.Request):
+        result = compare("image", a, b, prompt, request)
+        return {"id": result["id"], "kind": "image"}, *_files(studio, result), ""
+
+    def start_speech_compare(a, b, prompt, request: gr.Request):
+        result = compare("speech", a, b, prompt, request)
+        return {"id": result["id"], "kind": "speech"}, *_files(studio, result), ""
 
     def make_vote(choice: str):
         def vote(st, request: gr.Request):
@@ -151,9 +195,9 @@ def build(studio: Studio):
                 r = studio.arena.vote(st["id"], winner, user=user.name)
             except StudioError as exc:
                 raise ui_error(exc) from exc
-            a = r["a"]["model"] + (f" + {r['a']['adapter']}" if r["a"]["adapter"] else "")
-            b = r["b"]["model"] + (f" + {r['b']['adapter']}" if r["b"]["adapter"] else "")
-            return None, f"Left was **{a}**, right was **{b}**.", leaderboard()
+            kind = st.get("kind", "text")
+            a, b = (r[s]["model"] + (f" + {r[s][VARIANT[kind]]}" if r[s][VARIANT[kind]] else "") for s in "ab")
+            return None, f"Left was **{a}**, right was **{b}**.", leaderboard(kind)
 
         return vote
 
@@ -189,21 +233,30 @@ def build(studio: Studio):
         parent = json.loads(rows[0]["params"]).get("adapter") or ""
         old = f"{rows[0]['base_model']}+{parent}" if parent else rows[0]["base_model"]
         new = f"{rows[0]['base_model']}+{rows[0]['id']}"
-        choices = _versions(studio)
-        return gr.update(choices=choices, value=new), gr.update(choices=choices, value=old)
+        return gr.update(value="text"), *kind_updates("text", new, old)
 
     tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary], api_visibility="private")
     tune_start.click(tune, inputs=[tune_version, tune_steps, tune_method], outputs=[tune_status],
                      api_visibility="private")
-    compare_new.click(newest_pair, outputs=[va, vb], api_visibility="private")
+    compare_new.click(newest_pair, outputs=[arena_kind, *kind_outputs], api_visibility="private")
 
     filters = [kind_f, model_f, rating_f]
     refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest],
                   api_visibility="private")
     export_btn.click(export, inputs=[fmt], outputs=[export_file], api_visibility="private")
+    arena_kind.input(kind_updates, inputs=[arena_kind], outputs=kind_outputs, api_visibility="private")
     start.click(start_compare, inputs=[va, vb, arena_prompt], outputs=[state, left, right, reveal],
                 concurrency_id="text", api_visibility="private")
+    start_image.click(start_image_compare, inputs=[va, vb, arena_prompt], outputs=[state, left_image, right_image,
+                      reveal], concurrency_id="image", api_visibility="private")  # fmt: skip
+    start_speech.click(start_speech_compare, inputs=[va, vb, arena_prompt], outputs=[state, left_audio,
+                       right_audio, reveal], concurrency_id="speech", api_visibility="private")  # fmt: skip
     for button, choice in ((vote_left, "left"), (vote_right, "right"), (vote_tie, "tie"), (vote_bad, "both_bad")):
         button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board],
                      api_visibility="private")
     return load, [], [totals, by_model, over_time, latest, board, va, vb, tune_version]
+
+
+def _files(studio: Studio, result: dict) -> tuple[str, str]:
+    """The two outputs' files (image or audio) to show left (a) and right (b); their names carry no version."""
+    return tuple(str(studio.outputs.file(result[side]["id"])[0]) for side in ("a", "b"))

@@ -175,12 +175,19 @@ UI_CASES = {
     ("studio.ui.speech_tab", "generate_speech"): {"text": "Hello there, this is a test."},
     ("studio.ui.feedback_tab", "start_compare"): {"Version 1": "starter/gpt2-tiny", "Version 2": "x",
                                                   "Prompt": "Once"},
+    ("studio.ui.feedback_tab", "start_image_compare"): {"Version 1": "starter/sd-tiny",
+                                                        "Version 2": "local/image/sd-copy", "Prompt": "a red circle"},
+    ("studio.ui.feedback_tab", "start_speech_compare"): {"Version 1": "starter/vits-tiny", "Version 2": "x",
+                                                         "Prompt": "Hello there, this is a test."},
 }
 
 
 def generation_listeners(studio: Studio):
     from studio.ui import build_ui
 
+    # an image comparison weighs each side's model defaults before admission: a second image model to
+    # compare with (listed, never loaded)
+    (studio.data_dir / "models" / "local" / "image" / "sd-copy").mkdir(parents=True, exist_ok=True)
     demo = build_ui(studio)
     return [f for f in demo.fns.values() if f.concurrency_id in ("text", "image", "speech", "gan")]
 
