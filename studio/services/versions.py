@@ -1,6 +1,7 @@
-"""A version is a model, or a model with an adapter (LoRA) on it. Its label — `model` or
-`model+adapter` — is how the arena, experiments, the feedback dashboard, an admin's default and
-the OpenAI dialect's `model` field name it; this module is the one place that writes and reads it."""
+"""A version is a model, or a model with a variant on it: an adapter (text), a LoRA (image), or in
+the arena a voice (speech). Its label — `model` or `model+variant` — is how the arena,
+experiments, the feedback dashboard, an admin's default and the OpenAI dialect's `model` field
+name it; this module is the one place that writes and reads it."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from __future__ import annotations
 ADAPTER_LISTS = {"text": "text_adapters", "image": "image_loras"}
 
 
-def version_label(model: str, adapter: str | None = None) -> str:
-    """`model`, or `model+adapter` when an adapter is on it."""
-    return f"{model}+{adapter}" if adapter else model
+def version_label(model: str, variant: str | None = None) -> str:
+    """`model`, or `model+variant` when an adapter, LoRA or voice is on it."""
+    return f"{model}+{variant}" if variant else model
 
 
 def parse_version(label: str) -> tuple[str, str | None]:
-    """`model` or `model+adapter` → (model, adapter or None)."""
-    model, _, adapter = label.partition("+")
-    return model, adapter or None
+    """`model` or `model+variant` → (model, variant or None)."""
+    model, _, variant = label.partition("+")
+    return model, variant or None
 
 
 def versions_in(listing: dict, kind: str) -> list[str]:

@@ -171,8 +171,8 @@ def build(studio: Studio):
         return gr.update(visible=k == "text")
 
     @shows_errors
-    def on_upload(request: gr.Request, files: list[str] | None, kind: str, name: str, dedupe: bool,
-                  min_chars: float | None):
+    def on_upload(files: list[str] | None, kind: str, name: str, dedupe: bool,
+                  min_chars: float | None, request: gr.Request):
         require_admin(studio, request)
         message, new_id = upload(studio, files, kind, name, dedupe, min_chars)
         table_rows, picker_update = load_library(new_id)
@@ -211,7 +211,7 @@ def build(studio: Studio):
         return studio.datasets.preview_augment(dataset_id, names, n=8, resolution=128, seed=0)
 
     @shows_errors
-    def on_delete(request: gr.Request, dataset_id: str | None, confirmed: bool):
+    def on_delete(dataset_id: str | None, confirmed: bool, request: gr.Request):
         require_admin(studio, request)
         message = delete(studio, dataset_id, confirmed)
         table_rows, picker_update = load_library(None if message.startswith("🗑️") else dataset_id)

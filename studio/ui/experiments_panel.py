@@ -85,8 +85,8 @@ def build(studio: Studio) -> None:
         return table, gr.update(choices=choices, value=current), _details(exp), points
 
     @shows_errors
-    def on_start(request: gr.Request, name: str | None, kind: str, versions: list[str] | None, weights: str | None,
-                 min_samples, auto_promote: bool):
+    def on_start(name: str | None, kind: str, versions: list[str] | None, weights: str | None,
+                 min_samples, auto_promote: bool, request: gr.Request):
         user = require_admin(studio, request)
         try:
             shares = [float(x) for x in (weights or "").replace(",", " ").split()] or None

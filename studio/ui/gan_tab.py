@@ -115,7 +115,7 @@ def build(studio: Studio):
         return gr.update(choices=choices, value=value), HINT if choices else NO_GAN_HINT
 
     # -- generating ------------------------------------------------------------------------------
-    def generated(request: gr.Request, model: str | None, num_outputs, seed) -> tuple[list[tuple[str, str]], dict]:
+    def generated(model: str | None, num_outputs, seed, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:
         """(gallery items, the service's answer): what the page and API clients share."""
         user = user_for(studio, request)
         if not model:
@@ -129,7 +129,7 @@ def build(studio: Studio):
 
     @shows_errors
     def run(request: gr.Request, **form):
-        items, value = generated(request, **form)
+        items, value = generated(**form, request=request)
         outs = value["outputs"]
         note = (
             f"{len(outs)} image(s) from `{value['model']}` · seeds {outs[0]['seed']}–{outs[-1]['seed']} "
@@ -146,7 +146,7 @@ def build(studio: Studio):
     )
 
     @shows_errors
-    def on_walk(request: gr.Request, model: str | None, seed_a, seed_b, frames):
+    def on_walk(model: str | None, seed_a, seed_b, frames, request: gr.Request):
         user = user_for(studio, request)
         if not model:
             raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
@@ -190,7 +190,7 @@ def build(studio: Studio):
     export.click(on_export, inputs=[model], outputs=[export_file], api_visibility="private")
 
     @shows_errors
-    def on_demo(request: gr.Request, n, seed):
+    def on_demo(n, seed, request: gr.Request):
         user = require_admin(studio, request)
         summary = studio.gan.create_demo_dataset(studio.datasets, n=int(n), seed=int(seed or 0), user=user)
         return (
@@ -212,7 +212,7 @@ def build(studio: Studio):
         seed + i. Returns the images and the whole answer: every output with its id (rate it with
         /rate) and seed, the model used, and its resolution."""
         choices = model_choices(studio)
-        return generated(request, model or (choices[0][1] if choices else None), num_outputs, seed)
+        return generated(model or (choices[0][1] if choices else None), num_outputs, seed, request)
 
     api_endpoint(generate_gan, api_name="generate_gan", concurrency_id="gan", outputs=[api_images, api_result],
                  inputs={"model": api_model, "num_outputs": num_outputs, "seed": seed})

@@ -240,8 +240,8 @@ def build(studio: Studio):
         return gr.update(value="\n".join(lines), visible=True)
 
     @shows_errors
-    def on_start(request: gr.Request, kind_name: str | None, dataset_id: str | None, base: str | None,
-                 params_text: str | None):
+    def on_start(kind_name: str | None, dataset_id: str | None, base: str | None,
+                 params_text: str | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:
             raise gr.Error(f"'{user.name}' may not start training: only admins can.")
