@@ -24,3 +24,16 @@ def test_building_and_serving_the_app_leaves_the_environment_and_tempfile_alone(
         assert client.get("/").status_code == 200
     assert tempfile.tempdir == temp_folder
     assert dict(os.environ) == environment
+
+
+def test_an_unreachable_hub_reaches_training_jobs_as_an_argument(tmp_path, monkeypatch):
+    """With the probe no longer writing HF_HUB_OFFLINE into the process, its answer must still reach
+    the trainers: in their job config and their own environment."""
+    from studio.services import Studio
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what the probe sees as an unreachable hub
+    studio = Studio(StudioConfig(data_dir=tmp_path / "data"))
+    try:
+        assert studio.config.offline is False and studio.jobs.offline() is True
+    finally:
+        studio.close()

@@ -51,7 +51,8 @@ class Studio:
         from studio.services.jobs import JobService
 
         jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
-                          trained_model_path=self._trained_model_path, resolve_model=self.models.resolve)
+                          trained_model_path=self._trained_model_path, resolve_model=self.models.resolve,
+                          offline=lambda: self.models.offline)
         jobs.preparers["reward"] = lambda base, params, folder: self.feedback_training.prepare_reward(
             base, params, folder)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
