@@ -9,6 +9,7 @@ from collections.abc import Callable
 from studio.services.auth import GUEST, User
 from studio.services.errors import Forbidden, Invalid, NotFound
 from studio.services.outputs import OutputService
+from studio.services.versions import version_label
 from studio.store import Store, new_id, utcnow
 
 RATINGS = ("up", "down")
@@ -89,7 +90,7 @@ class FeedbackService:
             "COUNT(*) AS n FROM ratings r JOIN outputs o ON o.id = r.output_id "
             "GROUP BY day, o.model, o.adapter ORDER BY day"
         )
-        return [{"day": r["day"], "version": f"{r['model']}+{r['adapter']}" if r["adapter"] else r["model"],
+        return [{"day": r["day"], "version": version_label(r["model"], r["adapter"]),
                  "approval": r["up"] / r["n"], "ratings": r["n"]} for r in rows]
 
     def latest(self, *, kind: str | None = None, model: str | None = None, rating: str | None = None,
