@@ -1,4 +1,7 @@
-"""Is the model hub reachable, and which hub models are already in the local cache?"""
+"""Is the model hub reachable, and which hub models are already in the local cache?
+
+Offline is an argument, never a process setting: loaders are handed the cached folder of a hub model
+(`cached_folder`) or told `local_files_only`, so nothing here writes `HF_HUB_OFFLINE`."""
 
 from __future__ import annotations
 
@@ -37,14 +40,14 @@ def is_cached(repo_id: str, filename: str) -> bool:
     return isinstance(found, str)
 
 
-def go_offline() -> None:
-    """Make every library in this process (and its children) skip the network."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    try:  # huggingface_hub reads the variable at import; update its constant too
-        import huggingface_hub.constants as hub_constants
+def cached_folder(repo_id: str, filename: str) -> str | None:
+    """The local snapshot folder of `repo_id` in the hub cache (the folder that holds `filename`, a
+    file at the repository's root), or None when it is not cached. Loading from it never touches
+    the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
 
-        hub_constants.HF_HUB_OFFLINE = True
-    except Exception:  # pragma: no cover
-        pass
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:
+        return None
+    return os.path.dirname(found) if isinstance(found, str) else None

@@ -130,7 +130,11 @@ class ModelRegistry:
         raise UnknownModel(str(model_id), kind, [s.id for s in specs])
 
     def location(self, spec: ModelSpec) -> str:
-        """Where to load `spec` from; builds a starter model on first use."""
+        """Where to load `spec` from; builds a starter model on first use. Offline, a hub model is
+        loaded from its cached folder, so no loader asks the hub for it."""
         if spec.source == "starter":
             return str(starter.ensure_starter(spec.id, self.models_root))
+        if spec.source == "hub" and self.offline:
+            marker = dict(HUB_MODELS.get(spec.kind, [])).get(spec.id, "config.json")
+            return hub.cached_folder(spec.id, marker) or spec.location
         return spec.location

@@ -398,7 +398,8 @@ def _build_speech(out_dir: Path) -> None:
     from transformers import VitsConfig, VitsModel, VitsTokenizer
 
     vocab = {symbol: i for i, symbol in enumerate(_VITS_SYMBOLS)}
-    with tempfile.TemporaryDirectory() as tmp:
+    # next to the build folder, named after it: inside the models dir, and swept with a killed build's leftovers
+    with tempfile.TemporaryDirectory(prefix=f"{out_dir.name}-vocab-", dir=out_dir.parent) as tmp:
         vocab_file = Path(tmp) / "vocab.json"
         vocab_file.write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tokenizer = VitsTokenizer(

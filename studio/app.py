@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -16,14 +14,6 @@ from studio.services import Studio
 from studio.services.origin import TrustedProxies, foreign_origin, forwarded, normalize_origin, own_origins
 
 API_PREFIX = "/api/v1"
-
-
-def _keep_files_in_data_dir(config: StudioConfig) -> None:
-    """Temp files (uploads, Gradio's cache) go under the data dir, never elsewhere."""
-    tmp = config.data_dir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
-    tempfile.tempdir = str(tmp)
 
 
 class SameOriginWrites:
@@ -57,9 +47,10 @@ class SameOriginWrites:
 
 
 def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
-    """The ASGI app. Nothing heavy happens here: models load on first use."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    _keep_files_in_data_dir(config)
+    """The ASGI app. Nothing heavy happens here: models load on first use. The process is left as it
+    was — no environment variable, no `tempfile` folder: the studio's own temporary files go through
+    `studio.scratch`, and Gradio's cache folder is the one setting Gradio reads from the environment
+    only, which `studio.cli` sets (`gradio_cache_dir`)."""
     studio = Studio(config)
 
     from studio.api.app import create_api

@@ -161,8 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "add-user":
         return add_user(argv[1:])
     args = parser().parse_args(argv)
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     config = config_from_args(args)
+    # The process's environment, set once here before Gradio is imported: Gradio reads its cache
+    # folder (uploads, files it serves) from GRADIO_TEMP_DIR, in several modules and some at import,
+    # and has no per-app option for it; the studio keeps it under the data dir like everything else.
+    # No telemetry either. `build_app` itself changes nothing process-wide.
+    from studio.services.scratch import gradio_cache_dir
+
+    os.environ["GRADIO_TEMP_DIR"] = str(gradio_cache_dir(config.data_dir).resolve())
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         from engines.device import resolve_device
 

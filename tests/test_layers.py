@@ -1,4 +1,5 @@
-"""The layer boundary: engines/ never imports the UI, HTTP or store layers (or the studio)."""
+"""The layer boundary: engines/ never imports the UI, HTTP or store layers (or the studio); the doors
+import what they use by name, so a renamed module fails loudly; door modules stay short."""
 
 import ast
 import re
@@ -127,3 +128,29 @@ def test_the_sql_checker_sees_queries_not_prose(tmp_path, sql_patterns):
     )
     assert [line.split(":")[0] for line in sql_strings(bad, sql_patterns)] == [
         "line 3", "line 4", "line 5", "line 7", "line 8", "line 9"]
+
+
+def test_the_doors_import_their_modules_by_name():
+    """No tab or router looked up by a string at run time: a missing module is an ImportError at
+    start-up, not a tab or routes that quietly vanish."""
+    offenders = []
+    for folder in ("studio/ui", "studio/api"):
+        for f in sorted((REPO / folder).rglob("*.py")):
+            text = f.read_text(encoding="utf-8")
+            if "import_module" in text or "__import__" in text:
+                offenders.append(str(f.relative_to(REPO)))
+    assert offenders == []
+
+
+MAX_DOOR_LINES = 450
+WHY_LONG = "long because"  # a module over the limit says why near its top, e.g. "# Long because …"
+
+
+def test_door_modules_are_short_or_say_why():
+    offenders = {}
+    for folder in ("studio/ui", "studio/api"):
+        for f in sorted((REPO / folder).rglob("*.py")):
+            lines = f.read_text(encoding="utf-8").splitlines()
+            if len(lines) > MAX_DOOR_LINES and not any(WHY_LONG in line.lower() for line in lines[:20]):
+                offenders[str(f.relative_to(REPO))] = len(lines)
+    assert offenders == {}

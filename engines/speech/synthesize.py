@@ -150,16 +150,19 @@ class _SpeechT5:
     SPEAKERS = {"slt": "US female", "clb": "US female", "bdl": "US male", "rms": "US male",
                 "jmk": "Canadian male", "awb": "Scottish male", "ksp": "Indian male"}
 
-    def __init__(self, location: str, device: str, voices_dir: Path | None, precision: str):
+    def __init__(self, location: str, device: str, voices_dir: Path | None, precision: str, offline: bool):
         import torch
         from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Processor
+
+        self.offline = offline  # the vocoder and the x-vectors come from the hub cache only
 
         self.processor = SpeechT5Processor.from_pretrained(location)
         wanted = load_dtype(precision, device)
         model = SpeechT5ForTextToSpeech.from_pretrained(location, dtype=wanted or torch.float32)
         local_vocoder = Path(location) / "vocoder"
         vocoder_from = str(local_vocoder) if local_vocoder.is_dir() else self.VOCODER
-        vocoder = SpeechT5HifiGan.from_pretrained(vocoder_from, dtype=wanted or torch.float32)
+        vocoder = SpeechT5HifiGan.from_pretrained(vocoder_from, dtype=wanted or torch.float32,
+                                                  local_files_only=offline)
         self.dtype = wanted or resolve_precision(precision, device, num_params=count_params(model, vocoder))
         self.model = model.to(device=device, dtype=self.dtype).eval()
         self.vocoder = vocoder.to(device=device, dtype=self.dtype).eval()
@@ -197,7 +200,8 @@ class _SpeechT5:
 
                 from huggingface_hub import hf_hub_download
 
-                archive = hf_hub_download(self.XVECTORS[0], self.XVECTORS[1], repo_type="dataset")
+                archive = hf_hub_download(self.XVECTORS[0], self.XVECTORS[1], repo_type="dataset",
+                                          local_files_only=self.offline)
                 with zipfile.ZipFile(archive) as z:
                     name = sorted(n for n in z.namelist() if f"_{voice}_" in n and n.endswith(".npy"))[0]
                     vector = np.load(io.BytesIO(z.read(name)))
@@ -269,8 +273,10 @@ class SpeechEngine:
     loading, `dtype` tells what the model runs in. The waveform always comes back as float32."""
 
     def __init__(self, location: str | Path, device: str = "cpu", *, language: str | None = None,
-                 voices_dir: Path | None = None, max_chunk_chars: int = MAX_CHUNK_CHARS, dtype: str = "fp32"):
+                 voices_dir: Path | None = None, max_chunk_chars: int = MAX_CHUNK_CHARS, dtype: str = "fp32",
+                 offline: bool = False):
         self.location = str(location)
+        self.offline = offline  # never ask the hub for what the model needs besides its folder
         self.device = device
         self.precision = normalize_precision(dtype)  # what was asked for: auto | fp32 | bf16 | fp16
         self.voices_dir = voices_dir
@@ -286,7 +292,7 @@ class SpeechEngine:
             if self.family == "vits":
                 self.backend = _Vits(self.location, self.device, self.precision)
             else:
-                self.backend = _SpeechT5(self.location, self.device, self.voices_dir, self.precision)
+                self.backend = _SpeechT5(self.location, self.device, self.voices_dir, self.precision, self.offline)
         return self
 
     @property

@@ -4,7 +4,6 @@ map errors. Every error leaves as {"error": {"code", "message"}}."""
 from __future__ import annotations
 
 import errno
-import importlib
 import logging
 import sqlite3
 
@@ -14,27 +13,29 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studio import __version__
+from studio.api import (
+    adapters,
+    admin,
+    datasets,
+    experiments,
+    feedback,
+    gan,
+    generation,
+    image,
+    jobs,
+    me,
+    models,
+    speech,
+)
 from studio.api.deps import get_studio, require_user
 from studio.services import Studio
 from studio.services.errors import StudioError
 
 log = logging.getLogger("studio.api")
 
-# Routers of the studios, included when present: module → attribute `router`.
-ROUTER_MODULES = [
-    "studio.api.models",
-    "studio.api.datasets",
-    "studio.api.jobs",
-    "studio.api.generation",
-    "studio.api.image",
-    "studio.api.speech",
-    "studio.api.gan",
-    "studio.api.feedback",
-    "studio.api.admin",
-    "studio.api.adapters",
-    "studio.api.experiments",
-    "studio.api.me",
-]
+# The REST routes, one module per area; each needs a user (or a visitor, where guests may act).
+ROUTERS = [models.router, datasets.router, jobs.router, generation.router, image.router, speech.router,
+           gan.router, feedback.router, admin.router, adapters.router, experiments.router, me.router]
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -147,14 +148,8 @@ def create_api(studio: Studio) -> FastAPI:
         """Liveness and basics; the only route that never needs credentials."""
         return studio.models.health()
 
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        api.include_router(module.router, dependencies=[Depends(require_user)])
+    for router in ROUTERS:
+        api.include_router(router, dependencies=[Depends(require_user)])
     return api
 
 

@@ -32,6 +32,7 @@ from studio.services.errors import Invalid, NotFound, StudioError
 from studio.services.image import ImageGenerateParams
 from studio.services.speech import SpeechGenerateParams
 from studio.services.text import ChatMessage, TextGenerateParams
+from studio.services.versions import parse_version, version_label
 from studio.store import new_id
 
 log = logging.getLogger("studio.api.openai")
@@ -138,8 +139,7 @@ def text_model(name: str) -> tuple[str | None, str | None]:
     """`model`, `model+adapter` or `default` → (model, adapter); (None, None) pins nothing."""
     if name in ("", DEFAULT_MODEL):
         return None, None
-    model, _, adapter = name.partition("+")
-    return model, adapter or None
+    return parse_version(name)
 
 
 def _logprob_entry(t: dict) -> dict:
@@ -164,7 +164,7 @@ def _usage(result: dict) -> dict:
 
 
 def _model_label(result: dict) -> str:
-    return f"{result['model']}+{result['adapter']}" if result["adapter"] else result["model"]
+    return version_label(result["model"], result["adapter"])
 
 
 def create_openai_api(studio: Studio) -> FastAPI:
@@ -203,7 +203,7 @@ def _router(studio: Studio) -> APIRouter:
     def models() -> dict:
         listed = studio.models.list_models()
         ids = [DEFAULT_MODEL] + [m["id"] for kind in ("text", "image", "speech") for m in listed[kind]]
-        ids += [f"{a['base_model']}+{a['id']}" for a in listed["text_adapters"]]
+        ids += [version_label(a["base_model"], a["id"]) for a in listed["text_adapters"]]
         return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "aigc-studio"}
                                            for i in ids]}
 

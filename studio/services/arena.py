@@ -26,6 +26,7 @@ from studio.services.limits import Admission
 from studio.services.outputs import OutputService
 from studio.services.speech import SpeechGenerateParams, SpeechService
 from studio.services.text import TextGenerateParams, TextService
+from studio.services.versions import parse_version, version_label
 from studio.store import Store, new_id
 from studio.store import comparisons as table
 
@@ -79,10 +80,6 @@ class CompareParams(BaseModel):
             if stray:
                 raise ValueError(f"{', '.join(stray)}: only for {kind} comparisons, not {self.kind}.")
         return self
-
-
-def version_label(model: str, variant: str | None) -> str:
-    return f"{model}+{variant}" if variant else model
 
 
 def bradley_terry(pairs: list[tuple[str, str, float]], iters: int = 200) -> dict[str, float]:
@@ -278,8 +275,8 @@ def leaderboard_from_matches(matches: list[tuple[str, str, str]], *, bootstrap: 
     for name in sorted(counts, key=lambda n: -scores.get(n, float("-inf"))):
         boot = samples.get(name)
         lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot else (None, None)
-        model, _, adapter = name.partition("+")
-        rows.append({"version": name, "model": model, "adapter": adapter or None,
+        model, adapter = parse_version(name)
+        rows.append({"version": name, "model": model, "adapter": adapter,
                      "score": round(scores.get(name, 0.0), 4), "ci_low": lo, "ci_high": hi,
                      "games": sum(counts[name].values()), **counts[name]})
     return rows

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from studio.services.errors import Conflict, Invalid, NotFound
 from studio.services.sequential import confidence_sequence, msprt
 from studio.services.settings import SettingsService
+from studio.services.versions import version_label
 from studio.store import Store
 from studio.store import experiments as table
 
@@ -48,10 +49,6 @@ class Assignment:
     arm: int
     model: str | None
     adapter: str | None
-
-
-def version_label(model: str | None, adapter: str | None) -> str:
-    return f"{model}+{adapter}" if adapter else str(model)
 
 
 class ExperimentService:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from studio.services.auth import GUEST, User
 from studio.services.errors import Forbidden, Invalid, NotFound
 from studio.services.outputs import OutputService
+from studio.services.versions import version_label
 from studio.store import Store
 from studio.store import comparisons as comparison_rows
 from studio.store import outputs as output_rows
@@ -71,7 +72,7 @@ class FeedbackService:
 
     def over_time(self) -> list[dict]:
         """Approval per day and version: the data of the dashboard's plot."""
-        return [{"day": r["day"], "version": f"{r['model']}+{r['adapter']}" if r["adapter"] else r["model"],
+        return [{"day": r["day"], "version": version_label(r["model"], r["adapter"]),
                  "approval": r["up"] / r["n"], "ratings": r["n"]} for r in output_rows.per_day(self.store)]
 
     def latest(self, *, kind: str | None = None, model: str | None = None, rating: str | None = None,

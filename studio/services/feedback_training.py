@@ -11,6 +11,7 @@ from typing import Any
 from studio.services.errors import Invalid
 from studio.services.feedback import dpo_pairs, kto_rows, rated_outputs
 from studio.services.text import TextService
+from studio.services.versions import version_label
 from studio.store import Store
 from studio.store import adapters as adapter_rows
 
@@ -40,8 +41,8 @@ class FeedbackTrainingService:
         row = adapter_rows.newest_made_by(self.store, "text-feedback")
         if row is None:
             return None
-        parent = json.loads(row["params"]).get("adapter") or ""
-        return f"{row['base_model']}+{row['id']}", f"{row['base_model']}+{parent}" if parent else row["base_model"]
+        parent = json.loads(row["params"]).get("adapter") or None
+        return version_label(row["base_model"], row["id"]), version_label(row["base_model"], parent)
 
     def prepare(self, base_model: str | None, params: dict[str, Any], run_folder: Path) -> str:
         """The `text-feedback` preparer: refuse early with a clear message, else write the inputs."""

@@ -97,8 +97,11 @@ class JobService:
         dataset_path: Callable[[str], Path] | None = None,
         trained_model_path: Callable[[str], Path | None] | None = None,
         resolve_model: Callable[[str, str], Any] | None = None,
+        offline: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        # Whether trainers must not contact the hub: --offline, or (given by the Studio) the hub probe's answer.
+        self.offline = offline or (lambda: config.offline)
         self.store = store
         self.dataset_path = dataset_path  # dataset id → folder; raises NotFound (set by the Studio or lazily)
         self.trained_model_path = trained_model_path  # trained model id → folder, None for other ids
@@ -193,7 +196,7 @@ class JobService:
                     dataset_path=str(dataset_path) if dataset_path else None,
                     output_dir=str(self.config.data_dir / "models" / "trained" / job_id),
                     device=self.config.device,
-                    offline=self.config.offline,
+                    offline=self.offline(),
                 )
             )
             os.replace(staged, run_dir.path)
@@ -403,7 +406,7 @@ class JobService:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         root = str(Path(engines.__file__).resolve().parent.parent)  # so `-m engines…` imports from any cwd
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        if self.config.offline:
+        if self.offline():  # the child's own environment; this process's is left alone
             env["HF_HUB_OFFLINE"] = "1"
         with open(run_dir.log_path, "ab") as logf:
             logf.write(f"--- {utcnow()} {'resume' if job.resume else 'start'}: {shlex.join(cmd)}\n".encode())

@@ -13,6 +13,7 @@ from engines import hub
 from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec
 from studio import __version__
 from studio.config import StudioConfig
+from studio.services.versions import parse_version
 from studio.store import Store
 from studio.store import adapters as adapter_rows
 
@@ -31,7 +32,6 @@ class ModelService:
         self._probe_thread: threading.Thread | None = None
         self._hub_reachable: bool | None = None
         if config.offline:
-            hub.go_offline()
             self._hub_reachable = False
             self._probe_done.set()
 
@@ -48,8 +48,7 @@ class ModelService:
         self._hub_reachable = reachable
         if not reachable:
             log.warning("The model hub is unreachable: using cached, local and starter models.")
-            hub.go_offline()
-            self.registry.offline = True
+            self.registry.offline = True  # what reaches the loaders: cached folders, never hub ids
         self._probe_done.set()
 
     def wait_for_probe(self) -> None:
@@ -59,7 +58,6 @@ class ModelService:
             if not self._probe_done.is_set():  # belt and braces: never hang a request on the hub
                 self._hub_reachable = False
                 self.registry.offline = True
-                hub.go_offline()
                 self._probe_done.set()
 
     @property
@@ -143,10 +141,10 @@ class ModelService:
     def default_version(self, kind: str) -> tuple[str | None, str | None]:
         """(model, adapter) an admin or a finished experiment made the kind's default; (None, None) when
         none was, and no adapter when that adapter has been deleted since."""
-        model, _, adapter = self.config.default_models.get(kind, "").partition("+")
+        model, adapter = parse_version(self.config.default_models.get(kind, ""))
         if adapter and not adapter_rows.exists(self.store, adapter):
-            adapter = ""
-        return model or None, adapter or None
+            adapter = None
+        return model or None, adapter
 
     def list_models(self) -> dict:
         self.wait_for_probe()

@@ -5,8 +5,8 @@ streaming in, a dataset being unpacked, an adapter import or mix, an export wait
 downloaded, a job's run folder before it is queued) asks for `tmp/<purpose>-<random>` here. The
 work removes its folder when it ends; whatever a killed studio left behind is swept by
 `sweep()` at the next start, before anything is served — so nothing under tmp/ outlives the
-process that made it. Gradio's cache (tmp/gradio) and files other libraries write through
-`tempfile` (whose folder the app points at tmp/) are swept with the rest.
+process that made it. Gradio's cache (`gradio_cache_dir`: tmp/gradio, where the command line
+points Gradio) is swept with the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from pathlib import Path
 log = logging.getLogger("studio.scratch")
 
 _PURPOSE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # becomes part of a folder name: a short slug only
+
+
+def gradio_cache_dir(data_dir: Path) -> Path:
+    """Where Gradio keeps uploads and the files it serves: under tmp/, so they never outlive the process."""
+    return Path(data_dir) / "tmp" / "gradio"
 
 
 class Scratch:

@@ -80,7 +80,7 @@ class SpeechService:
 
         def load():
             return SpeechEngine(location, device=self.models.device, language=language_of(spec.id),
-                                voices_dir=self.voices_dir, dtype=precision).load()
+                                voices_dir=self.voices_dir, dtype=precision, offline=self.models.offline).load()
 
         try:
             return self.models.loaded_in("speech", f"speech:{spec.id}", load,

@@ -52,7 +52,8 @@ class Studio:
         from studio.services.jobs import JobService
 
         jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
-                          trained_model_path=self._trained_model_path, resolve_model=self.models.resolve)
+                          trained_model_path=self._trained_model_path, resolve_model=self.models.resolve,
+                          offline=lambda: self.models.offline)
         jobs.preparers["reward"] = lambda base, params, folder: self.feedback_training.prepare_reward(
             base, params, folder)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
@@ -141,18 +142,14 @@ class Studio:
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
         self.models.start_hub_probe()
-        try:
-            self.jobs.recover()  # first: a job that finished while we were down registers its artifact
-        except ModuleNotFoundError:  # pragma: no cover - during bring-up of the jobs platform
-            pass
+        self.jobs.recover()  # first: a job that finished while we were down registers its artifact
         remove_orphans(self.data_dir, self.store)
 
     def _sweep_tmp(self) -> None:
         """Uploads, exports and builds in flight when an earlier studio died leave scratch folders
         behind: all of tmp/ goes, here in the constructor, before this process writes anything
         there (the UI is built and served later; Gradio recreates its cache folder). Not later
-        in `start()`: by then tmp/ holds this process's own files — the app points Python's
-        `tempfile` at it, so anything in the process that asks for a temp folder lands there."""
+        in `start()`: by then tmp/ holds this process's own files (uploads in flight, Gradio's cache)."""
         self.scratch.sweep()
 
     def close(self) -> None:

@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import gradio as gr
 
 from studio.services import Studio
-from studio.ui import adapters_panel, models_tab, placeholder
-from studio.ui.common import api_endpoint, save_rating, user_for
+from studio.ui import (
+    adapters_panel,
+    datasets_tab,
+    feedback_tab,
+    gan_tab,
+    image_tab,
+    models_tab,
+    speech_tab,
+    text_tab,
+    training_tab,
+)
+from studio.ui.common import api_endpoint, save_rating, shows_errors, user_for
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
 
 # Tabs only admins see (the server refuses their actions to others anyway).
 ADMIN_TABS = {"Datasets", "Training"}
 
-# Tab label → module that provides `build(studio)`; a missing module shows the placeholder.
+# Tab label → the module whose `build(studio)` lays the tab out and returns what it wants run when a
+# page opens ((fn, inputs, outputs), or None).
 TABS = [
-    ("Text", "studio.ui.text_tab"),
-    ("Image", "studio.ui.image_tab"),
-    ("GAN", "studio.ui.gan_tab"),
-    ("Speech", "studio.ui.speech_tab"),
-    ("Datasets", "studio.ui.datasets_tab"),
-    ("Training", "studio.ui.training_tab"),
-    ("Feedback", "studio.ui.feedback_tab"),
+    ("Text", text_tab),
+    ("Image", image_tab),
+    ("GAN", gan_tab),
+    ("Speech", speech_tab),
+    ("Datasets", datasets_tab),
+    ("Training", training_tab),
+    ("Feedback", feedback_tab),
 ]
-
-
-def _tab_builder(module_name: str):
-    try:
-        return importlib.import_module(module_name).build
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None
 
 
 def build_ui(studio: Studio) -> gr.Blocks:
@@ -46,21 +47,21 @@ def build_ui(studio: Studio) -> gr.Blocks:
         on_page_load = []  # (fn, inputs, outputs) a tab wants run when a page opens
         admin_tabs = []
         with gr.Tabs():
-            for label, module_name in TABS:
+            for label, module in TABS:
                 # Admin tabs start hidden when accounts exist and are shown to admins on load
                 # (a shown tab cannot be hidden again by an update).
                 visible = label not in ADMIN_TABS or not studio.auth.enabled
                 with gr.Tab(label, id=label.lower(), elem_id=f"tab-{label.lower()}", visible=visible) as tab:
                     if label in ADMIN_TABS:
                         admin_tabs.append(tab)
-                    builder = _tab_builder(module_name)
-                    loader = placeholder.build(label) if builder is None else builder(studio)
+                    loader = module.build(studio)
                     if loader:
                         on_page_load.append(loader)
             with gr.Tab("Models / Settings", id="models"):
                 on_page_load.append(models_tab.build(studio))
                 on_page_load.append(adapters_panel.build(studio))
 
+        @shows_errors
         def on_load(request: gr.Request):
             text = studio.models.offline_banner()
             user = user_for(studio, request)
@@ -86,6 +87,7 @@ def rate_endpoint(studio: Studio) -> None:
     rating = gr.Radio(["up", "down"], value="up", visible=False, label="Rating")
     saved = gr.JSON(visible=False, label="Saved rating")
 
+    @shows_errors
     def rate(output_id: str, rating: str, request: gr.Request) -> dict:
         """Rate an output 👍 ("up") or 👎 ("down"); rating it again replaces your earlier thumb."""
         return save_rating(studio, request, output_id, rating, missing="output_id: give the id of an output.")

@@ -11,8 +11,7 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.adapter_mix import DENSITY_TYPES, MIX_TYPES, SIGN_METHODS, SIGN_TYPES
 from studio.services.datasets import IncomingFile
-from studio.services.errors import StudioError
-from studio.ui.common import require_admin, ui_error, user_for
+from studio.ui.common import require_admin, shows_errors, user_for
 
 HEADERS = ["id", "name", "type", "base model", "source", "created", "size"]
 NO_DATASET = "(don't score)"
@@ -107,6 +106,7 @@ def build(studio: Studio):
                                    elem_id="adapters-mix-dataset")  # fmt: skip
         mix_btn = gr.Button("Mix", variant="primary", elem_id="adapters-mix")
 
+    @shows_errors
     def load(selected: str | None = None):
         adapters = studio.adapters.list()
         choices = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters]
@@ -125,39 +125,37 @@ def build(studio: Studio):
 
     refreshed = [table, picker, mix_pick, base, eval_set]
 
-    def act(fn):
-        """Run a service call, turning its errors into messages on the page."""
-        try:
-            return fn()
-        except StudioError as exc:
-            raise ui_error(exc) from exc
-
-    def on_rename(adapter_id, name, request: gr.Request):
+    @shows_errors
+    def on_rename(adapter_id: str | None, name: str, request: gr.Request):
         user = require_admin(studio, request)
-        row = act(lambda: studio.adapters.rename(_picked(adapter_id), name, user=user))
+        row = studio.adapters.rename(_picked(adapter_id), name, user=user)
         return f"Renamed to **{row['name']}**.", *load(row["id"])
 
-    def on_delete(adapter_id, confirmed, request: gr.Request):
+    @shows_errors
+    def on_delete(adapter_id: str | None, confirmed: bool, request: gr.Request):
         user = require_admin(studio, request)
         if not confirmed:
             raise gr.Error("Tick 'Yes, delete it' first.")
-        act(lambda: studio.adapters.delete(_picked(adapter_id), user=user))
+        studio.adapters.delete(_picked(adapter_id), user=user)
         return f"🗑️ Deleted {adapter_id}.", False, *load(None)
 
+    @shows_errors
     def on_export(adapter_id, request: gr.Request):
         user_for(studio, request)
-        return act(lambda: str(studio.adapters.export(_picked(adapter_id))))
+        return str(studio.adapters.export(_picked(adapter_id)))
 
+    @shows_errors
     def on_merge(adapter_id, request: gr.Request):
         user = require_admin(studio, request)
-        return act(lambda: str(studio.adapters.merge_export(_picked(adapter_id), user=user)))
+        return str(studio.adapters.merge_export(_picked(adapter_id), user=user))
 
-    def on_import(paths, base_model, name, request: gr.Request):
+    @shows_errors
+    def on_import(paths: list[str] | None, base_model: str | None, name: str, request: gr.Request):
         user = require_admin(studio, request)
         if not paths:
             raise gr.Error("Choose the adapter's .zip or files first.")
         incoming = [IncomingFile(name=Path(p).name, path=Path(p)) for p in paths]
-        row = act(lambda: studio.adapters.import_adapter(incoming, base_model, name, user=user))
+        row = studio.adapters.import_adapter(incoming, base_model, name, user=user)
         notes = "".join(f"\n- {w}" for w in row["meta"].get("warnings", []))
         return f"Imported **{row['name']}** as `{row['id']}`.{notes}", None, *load(row["id"])
 
@@ -165,32 +163,33 @@ def build(studio: Studio):
         """Show the knobs the picked combination type uses."""
         return gr.update(visible=kind in DENSITY_TYPES), gr.update(visible=kind in SIGN_TYPES)
 
-    def on_mix(form, request: gr.Request):
+    @shows_errors
+    def on_mix(ids: list[str] | None, weight_text: str, name: str, kind: str | None,
+               density_kept: float, sign_method: str, dataset_id: str | None, request: gr.Request):
         user = require_admin(studio, request)
-        ids, kind = form[mix_pick], form[mix_type]
         if not ids or len(ids) < 2:
             raise gr.Error("Pick at least two text adapters of the same base model.")
-        pairs = zip(ids, parse_weights(form[weights], len(ids)), strict=True)
-        options = {"combination_type": kind or "auto", "eval_dataset_id": form[eval_set] or None,
-                   "density": form[density] if kind in DENSITY_TYPES else None,
-                   "majority_sign_method": form[sign] if kind in SIGN_TYPES else None}  # fmt: skip
-        row = act(lambda: studio.adapters.mix([{"id": i, "weight": w} for i, w in pairs], form[mix_name] or None,
-                                              user=user, **options))  # fmt: skip
+        pairs = zip(ids, parse_weights(weight_text, len(ids)), strict=True)
+        options = {"combination_type": kind or "auto", "eval_dataset_id": dataset_id or None,
+                   "density": density_kept if kind in DENSITY_TYPES else None,
+                   "majority_sign_method": sign_method if kind in SIGN_TYPES else None}  # fmt: skip
+        row = studio.adapters.mix([{"id": i, "weight": w} for i, w in pairs], name or None, user=user, **options)
         message = f"Mixed into **{row['name']}** (`{row['id']}`, {row['meta']['combination_type']})."
         return message + perplexity_table(row), *load(row["id"])
 
     refresh.click(load, inputs=[picker], outputs=refreshed, api_visibility="private")
-    rename_btn.click(on_rename, inputs=[picker, new_name], outputs=[status, *refreshed],
+    rename_btn.click(on_rename, inputs_kwargs={"adapter_id": picker, "name": new_name}, outputs=[status, *refreshed],
                      api_visibility="private")
-    delete_btn.click(on_delete, inputs=[picker, confirm], outputs=[status, confirm, *refreshed],
-                     api_visibility="private")
+    delete_btn.click(on_delete, inputs_kwargs={"adapter_id": picker, "confirmed": confirm},
+                     outputs=[status, confirm, *refreshed], api_visibility="private")
     export_btn.click(on_export, inputs=[picker], outputs=[download], api_visibility="private")
     merge_btn.click(on_merge, inputs=[picker], outputs=[download], api_visibility="private")
-    import_btn.click(on_import, inputs=[files, base, import_name], outputs=[status, files, *refreshed],
-                     api_visibility="private")
+    import_btn.click(on_import, inputs_kwargs={"paths": files, "base_model": base, "name": import_name},
+                     outputs=[status, files, *refreshed], api_visibility="private")
     mix_type.change(on_type, inputs=[mix_type], outputs=[density, sign], api_visibility="private")
-    mix_btn.click(on_mix, inputs={mix_pick, weights, mix_name, mix_type, density, sign, eval_set},
-                  outputs=[status, *refreshed], api_visibility="private")  # fmt: skip
+    mix_form = {"ids": mix_pick, "weight_text": weights, "name": mix_name, "kind": mix_type,
+                "density_kept": density, "sign_method": sign, "dataset_id": eval_set}
+    mix_btn.click(on_mix, inputs_kwargs=mix_form, outputs=[status, *refreshed], api_visibility="private")
     return load, [], refreshed
 
 

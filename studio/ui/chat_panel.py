@@ -14,9 +14,16 @@ import gradio as gr
 from pydantic import ValidationError
 
 from studio.services import Studio
-from studio.services.errors import StudioError
 from studio.services.text import ChatMessage, TextGenerateParams
-from studio.ui.common import api_endpoint, save_rating, saved_note, stream_in_thread, ui_error, user_for
+from studio.ui.common import (
+    api_endpoint,
+    save_rating,
+    saved_note,
+    shows_errors,
+    stop_button,
+    stream_in_thread,
+    user_for,
+)
 
 Turn = dict  # {"role": "user" | "assistant", "content": str}, as the Chatbot shows it
 
@@ -80,10 +87,7 @@ def build(studio: Studio, controls: dict[str, gr.components.Component], *,
             base, kept_ids = turns[:-1], ids[:-1]
             start = turns[-1]["content"] if mode == "continue" else ""
         messages = conversation(system_prompt, base + ([turns[-1]] if mode == "continue" else []))
-        try:
-            studio.text.check(p, user=user)  # over the limits: fail before the page says "Generating…"
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        studio.text.check(p, user=user)  # over the limits: fail before the page says "Generating…"
 
         def shown(new_text: str) -> list[Turn]:
             # A transcript model starts its reply after "Assistant:" with a space; a continuation
@@ -99,40 +103,39 @@ def build(studio: Studio, controls: dict[str, gr.components.Component], *,
                                                 continue_final=mode == "continue"),
                 lambda partial: {chatbot: shown(partial[0] if partial else "")},
             )
-        except Exception as exc:
+        except Exception:
             # Put the page back as it was, the unsent message included.
             yield {chatbot: turns, message: text if mode == "send" else gr.skip(), status: "", stop_state: None}
-            raise ui_error(exc) from exc
+            raise
         final = shown(value["outputs"][0]["text"])
         final[-1]["content"] = final[-1]["content"].rstrip()
         yield {chatbot: final, turns_state: final, reply_ids: [*kept_ids, value["outputs"][0]["id"]],
                status: reply_note(value), stop_state: None}
 
+    @shows_errors
     def send_message(text, turns, ids, system_prompt, request: gr.Request, **values):
         yield from respond("send", text, turns, ids, system_prompt, request, values)
 
+    @shows_errors
     def regenerate_reply(text, turns, ids, system_prompt, request: gr.Request, **values):
         yield from respond("regenerate", text, turns, ids, system_prompt, request, values)
 
+    @shows_errors
     def continue_reply(text, turns, ids, system_prompt, request: gr.Request, **values):
         yield from respond("continue", text, turns, ids, system_prompt, request, values)
 
-    state_inputs = [message, turns_state, reply_ids, system]
+    form = {"text": message, "turns": turns_state, "ids": reply_ids, "system_prompt": system, **controls}
     outputs = [chatbot, message, status, stop_state, turns_state, reply_ids]
-    gr.on([send.click, message.submit], send_message, inputs=state_inputs, inputs_kwargs=controls,
-          outputs=outputs, concurrency_id="text", api_visibility="private")
-    regenerate.click(regenerate_reply, inputs=state_inputs, inputs_kwargs=controls, outputs=outputs,
-                     concurrency_id="text", api_visibility="private")
-    extend.click(continue_reply, inputs=state_inputs, inputs_kwargs=controls, outputs=outputs,
-                 concurrency_id="text", api_visibility="private")
+    gr.on([send.click, message.submit], send_message, inputs_kwargs=form, outputs=outputs, concurrency_id="text",
+          api_visibility="private")
+    regenerate.click(regenerate_reply, inputs_kwargs=form, outputs=outputs, concurrency_id="text",
+                     api_visibility="private")
+    extend.click(continue_reply, inputs_kwargs=form, outputs=outputs, concurrency_id="text",
+                 api_visibility="private")
 
-    def do_stop(event):
-        if event is not None:
-            event.set()
-        return "Stopping…"
+    stop_button(stop, stop_state, status)
 
-    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False, api_visibility="private")
-
+    @shows_errors
     def on_edit_last(turns: list[Turn], ids: list[str]):
         """The last user message back in the box; it and everything after it leave the conversation."""
         last_user = max((i for i, t in enumerate(turns) if t["role"] == "user"), default=None)
@@ -142,13 +145,15 @@ def build(studio: Studio, controls: dict[str, gr.components.Component], *,
         replies = sum(t["role"] == "assistant" for t in kept)
         return kept, kept, ids[:replies], turns[last_user]["content"], ""
 
-    edit_last.click(on_edit_last, inputs=[turns_state, reply_ids],
+    conversation_so_far = {"turns": turns_state, "ids": reply_ids}
+    edit_last.click(on_edit_last, inputs_kwargs=conversation_so_far,
                     outputs=[chatbot, turns_state, reply_ids, message, status], api_visibility="private")
     clear.click(lambda: ([], [], [], ""), outputs=[chatbot, turns_state, reply_ids, status],
                 api_visibility="private")
     # The chatbot's own bin icon empties the view; the conversation goes with it.
     chatbot.clear(lambda: ([], [], ""), outputs=[turns_state, reply_ids, status], api_visibility="private")
 
+    @shows_errors
     def on_like(turns: list[Turn], ids: list[str], evt: gr.LikeData, request: gr.Request):
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         if not isinstance(index, int) or index >= len(turns) or turns[index]["role"] != "assistant":
@@ -159,13 +164,14 @@ def build(studio: Studio, controls: dict[str, gr.components.Component], *,
         save_rating(studio, request, ids[nth] if nth < len(ids) else None, rating, missing="This reply is not stored.")
         return saved_note(rating)
 
-    chatbot.like(on_like, inputs=[turns_state, reply_ids], outputs=[status], api_visibility="private")
+    chatbot.like(on_like, inputs_kwargs=conversation_so_far, outputs=[status], api_visibility="private")
 
     # -- for API clients ---------------------------------------------------------------------------
     api_history = gr.JSON([], visible=False, label='Earlier turns: [{"role": "user"|"assistant", "content": str}]')
     api_reply = gr.Textbox(visible=False, label="Reply")
     api_result = gr.JSON(visible=False, label="Result (the output with its id, and `messages`: the conversation)")
 
+    @shows_errors
     def chat(request: gr.Request, **values):
         """Send one message in a conversation and get the model's reply, through the same service
         (limits and queue) as the Chat view, streaming the reply while it grows. `history`: the earlier
@@ -182,13 +188,10 @@ def build(studio: Studio, controls: dict[str, gr.components.Component], *,
             raise gr.Error(f'history: a list of {{"role", "content"}} turns, please ({exc})') from exc
         turns.append({"role": "user", "content": text})
         p = params(**values)
-        try:
-            value = yield from stream_in_thread(
-                lambda report: studio.text.chat(conversation(system_prompt, turns), p, user=user, on_text=report),
-                lambda partial: ((partial[0] if partial else "").strip(), None),
-            )
-        except Exception as exc:
-            raise ui_error(exc) from exc
+        value = yield from stream_in_thread(
+            lambda report: studio.text.chat(conversation(system_prompt, turns), p, user=user, on_text=report),
+            lambda partial: ((partial[0] if partial else "").strip(), None),
+        )
         reply = value["outputs"][0]["text"].strip()
         yield reply, value | {"messages": [*turns, {"role": "assistant", "content": reply}]}
 

@@ -1,8 +1,12 @@
-"""Small pieces every tab uses: who is asking, how errors are shown, streaming from a worker
-thread, saving a thumb, and declaring an endpoint for API clients."""
+"""Small pieces every tab uses: who is asking, how errors are shown (`shows_errors`), streaming from
+a worker thread (`stream_in_thread`), the thumbs (`save_rating`, `rate_buttons`), and declaring an
+endpoint for API clients (`api_endpoint`)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import queue
 import threading
 from collections.abc import Callable, Generator
@@ -14,8 +18,11 @@ from studio.services import Studio
 from studio.services.auth import GUEST, User
 from studio.services.errors import Forbidden, StudioError, Unauthorized
 
+log = logging.getLogger("studio.ui")
+
 T = TypeVar("T")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 RATING_MARKS = {"up": "👍", "down": "👎"}
 
 
@@ -43,10 +50,40 @@ def require_admin(studio: Studio, request: gr.Request | None) -> User:
 
 
 def ui_error(exc: Exception) -> gr.Error:
-    """A StudioError's message for the page; anything else becomes a short generic message."""
+    """A StudioError's message for the page; anything else becomes a short generic message (and the
+    traceback goes to the server log)."""
+    if isinstance(exc, gr.Error):
+        return exc
     if isinstance(exc, StudioError | Forbidden | Unauthorized):
         return gr.Error(exc.message)
+    log.error("A page handler failed", exc_info=exc)
     return gr.Error(f"Something went wrong: {type(exc).__name__}. See the server log.")
+
+
+def shows_errors(fn: F) -> F:
+    """Every handler's error policy in one place: what a service refuses (a StudioError) reaches the
+    page as that message, a `gr.Error` as it is, anything else as a short generic message. Works for
+    plain and generator handlers; Gradio still sees the handler's own signature (request, progress,
+    keyword inputs) and docstring."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                return (yield from fn(*args, **kwargs))
+            except Exception as exc:
+                raise ui_error(exc) from exc
+
+        return streaming  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def plain(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise ui_error(exc) from exc
+
+    return plain  # type: ignore[return-value]
 
 
 _DONE = object()
@@ -82,6 +119,18 @@ def stream_in_thread(work: Callable[[Callable[[T], None]], R],
     return result["value"]
 
 
+def stop_button(button: gr.Button, stop_state: gr.State, note: gr.components.Component) -> None:
+    """Wire a Stop button: it sets the stop event the running generation left in `stop_state` (this
+    session's), without waiting in the queue, and says "Stopping…" in `note`."""
+
+    def stop_generation(event: threading.Event | None) -> str:
+        if event is not None:
+            event.set()
+        return "Stopping…"
+
+    button.click(stop_generation, inputs=[stop_state], outputs=[note], queue=False, api_visibility="private")
+
+
 def save_rating(studio: Studio, request: gr.Request | None, output_id: str | None, rating: str | None,
                 missing: str = "Generate something first.") -> dict:
     """Store this user's thumb on an output (None removes it); what every rate button and the
@@ -89,14 +138,30 @@ def save_rating(studio: Studio, request: gr.Request | None, output_id: str | Non
     if not output_id:
         raise gr.Error(missing)
     user = user_for(studio, request)
-    try:
-        return studio.feedback.rate(output_id, rating, user.name)
-    except StudioError as exc:
-        raise ui_error(exc) from exc
+    return studio.feedback.rate(output_id, rating, user.name)
 
 
 def saved_note(rating: str | None) -> str:
     return f"Saved {RATING_MARKS[rating]}" if rating in RATING_MARKS else "Rating removed"
+
+
+def rate_buttons(studio: Studio, up: gr.Button, down: gr.Button, *, output: gr.components.Component,
+                 note: gr.components.Component, missing: str = "Generate something first.",
+                 pick: Callable[[Any], str | None] = lambda value: value) -> list:
+    """Wire a 👍 and a 👎 button: a click stores this user's thumb on the output that `output` holds
+    (`pick` takes the id out of its value, e.g. one slot of a list of ids) and says so in `note`.
+    Returns the two click events, for a `.then(...)`."""
+
+    def rater(rating: str):
+        @shows_errors
+        def rate_output(value, request: gr.Request) -> str:
+            save_rating(studio, request, pick(value), rating, missing=missing)
+            return saved_note(rating)
+
+        return rate_output
+
+    return [button.click(rater(rating), inputs=[output], outputs=[note], api_visibility="private")
+            for button, rating in ((up, "up"), (down, "down"))]
 
 
 MODEL_ID_LABEL = "Model id (empty: the default; GET /api/v1/models lists them)"

@@ -11,7 +11,7 @@ from engines.augment import AUGMENTATIONS
 from studio.services import Studio
 from studio.services.datasets import IncomingFile
 from studio.services.errors import StudioError
-from studio.ui.common import require_admin, ui_error
+from studio.ui.common import require_admin, shows_errors
 
 AUDIO_SLOTS = 4  # audio players shown for an audio dataset's first clips
 CELL_CHARS = 300  # text preview cells are cut to this many characters
@@ -161,6 +161,7 @@ def build(studio: Studio):
         delete_button = gr.Button("Delete dataset", variant="stop", size="sm", elem_id="datasets-delete")
     delete_status = gr.Markdown(elem_id="datasets-delete-status")
 
+    @shows_errors
     def load_library(selected: str | None = None):
         choices = dataset_choices(studio)
         keep = selected if any(value == selected for _, value in choices) else None
@@ -169,24 +170,24 @@ def build(studio: Studio):
     def on_kind(k: str):
         return gr.update(visible=k == "text")
 
-    def on_upload(files_in, kind_in, name_in, dedupe_in, min_chars_in, request: gr.Request):
+    @shows_errors
+    def on_upload(files: list[str] | None, kind: str, name: str, dedupe: bool,
+                  min_chars: float | None, request: gr.Request):
         require_admin(studio, request)
-        message, new_id = upload(studio, files_in, kind_in, name_in, dedupe_in, min_chars_in)
+        message, new_id = upload(studio, files, kind, name, dedupe, min_chars)
         table_rows, picker_update = load_library(new_id)
         return message, table_rows, picker_update
 
+    @shows_errors
     def on_pick(dataset_id: str | None):
         hidden = [gr.update(visible=False, value=None) for _ in players]
         if not dataset_id:
             return ["", gr.update(visible=False), gr.update(visible=False), gr.update(visible=False), *hidden]
-        try:
-            summary = describe(studio, dataset_id)
-            d_kind = studio.datasets.get(dataset_id)["kind"]
-            text_rows = text_preview(studio, dataset_id) if d_kind == "text" else None
-            images = image_preview(studio, dataset_id) if d_kind == "image" else []
-            clips = audio_preview(studio, dataset_id) if d_kind == "audio" else []
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        summary = describe(studio, dataset_id)
+        d_kind = studio.datasets.get(dataset_id)["kind"]
+        text_rows = text_preview(studio, dataset_id) if d_kind == "text" else None
+        images = image_preview(studio, dataset_id) if d_kind == "image" else []
+        clips = audio_preview(studio, dataset_id) if d_kind == "audio" else []
         audio = [
             gr.update(
                 visible=i < len(clips),
@@ -203,14 +204,13 @@ def build(studio: Studio):
             *audio,
         ]
 
+    @shows_errors
     def on_augment(dataset_id: str | None, names: list[str]):
         if not dataset_id:
             raise gr.Error("Pick an image dataset first.")
-        try:
-            return studio.datasets.preview_augment(dataset_id, names, n=8, resolution=128, seed=0)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        return studio.datasets.preview_augment(dataset_id, names, n=8, resolution=128, seed=0)
 
+    @shows_errors
     def on_delete(dataset_id: str | None, confirmed: bool, request: gr.Request):
         require_admin(studio, request)
         message = delete(studio, dataset_id, confirmed)
@@ -220,7 +220,7 @@ def build(studio: Studio):
     kind.change(on_kind, inputs=[kind], outputs=[text_options], api_visibility="private")
     upload_button.click(
         on_upload,
-        inputs=[files, kind, name, dedupe, min_chars],
+        inputs_kwargs={"files": files, "kind": kind, "name": name, "dedupe": dedupe, "min_chars": min_chars},
         outputs=[status, table, picker],
         api_visibility="private",
     )
@@ -232,11 +232,12 @@ def build(studio: Studio):
         api_visibility="private",
     )
     augment_button.click(
-        on_augment, inputs=[picker, augment], outputs=[augment_gallery], api_visibility="private"
+        on_augment, inputs_kwargs={"dataset_id": picker, "names": augment}, outputs=[augment_gallery],
+        api_visibility="private",
     )
     delete_button.click(
         on_delete,
-        inputs=[picker, confirm],
+        inputs_kwargs={"dataset_id": picker, "confirmed": confirm},
         outputs=[delete_status, table, picker, confirm],
         api_visibility="private",
     )

@@ -7,26 +7,16 @@ import gradio as gr
 import pandas as pd
 
 from studio.services import Studio
-from studio.services.errors import StudioError
 from studio.services.experiments import Arm, ExperimentCreate
-from studio.ui.common import require_admin, ui_error, user_for
+from studio.services.versions import parse_version, versions_in
+from studio.ui.common import require_admin, shows_errors, user_for
 
 LIST_COLUMNS = ["name", "kind", "status", "rated", "winner", "promoted", "id"]
 
 
-def versions_of(studio: Studio, kind: str) -> list[str]:
-    """Every version of a kind as `model` or `model+adapter`."""
-    listing = studio.models.list_models()
-    versions = [m["id"] for m in listing.get(kind, [])]
-    extra = {"text": "text_adapters", "image": "image_loras"}.get(kind)
-    if extra:
-        versions += [f"{a['base_model']}+{a['id']}" for a in listing[extra]]
-    return versions
-
-
 def _arm(version: str) -> Arm:
-    model, _, adapter = version.partition("+")
-    return Arm(model=model, adapter=adapter or None)
+    model, adapter = parse_version(version)
+    return Arm(model=model, adapter=adapter)
 
 
 def _details(exp: dict) -> str:
@@ -70,11 +60,13 @@ def build(studio: Studio) -> None:
         message = gr.Markdown()
         timer = gr.Timer(5)  # live while the page is open
 
+    @shows_errors
     def on_kind(k, request: gr.Request):
         if not user_for(studio, request).is_admin:
             return gr.update()
-        return gr.update(choices=versions_of(studio, k), value=[])
+        return gr.update(choices=versions_in(studio.models.list_models(), k), value=[])
 
+    @shows_errors
     def refresh(current, request: gr.Request):
         if not user_for(studio, request).is_admin:  # visitors see an empty panel, never an error
             return gr.update(), gr.update(), gr.update(), gr.update()
@@ -92,28 +84,24 @@ def build(studio: Studio) -> None:
         points["arm"] = points["arm"].map(lambda a: f"arm {a}: {exp['arms'][int(a)]['version']}")
         return table, gr.update(choices=choices, value=current), _details(exp), points
 
-    def on_start(n, k, versions, w, m, a, request: gr.Request):
+    @shows_errors
+    def on_start(name: str | None, kind: str, versions: list[str] | None, weights: str | None,
+                 min_samples, auto_promote: bool, request: gr.Request):
         user = require_admin(studio, request)
         try:
-            shares = [float(x) for x in (w or "").replace(",", " ").split()] or None
-            params = ExperimentCreate(name=n or "experiment", kind=k, arms=[_arm(v) for v in versions or []],
-                                      weights=shares, min_samples=int(m or 0), auto_promote=bool(a))
+            shares = [float(x) for x in (weights or "").replace(",", " ").split()] or None
+            params = ExperimentCreate(name=name or "experiment", kind=kind, arms=[_arm(v) for v in versions or []],
+                                      weights=shares, min_samples=int(min_samples or 0), auto_promote=bool(auto_promote))
         except ValueError as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
-        try:
-            exp = studio.experiments.create(params, user=user.name)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
-        return f"Started **{exp['name']}**: traffic that pins no {k} version is now split.", exp["id"]
+        exp = studio.experiments.create(params, user=user.name)
+        return f"Started **{exp['name']}**: traffic that pins no {kind} version is now split.", exp["id"]
 
     def act(action, experiment_id, request: gr.Request):
         user = require_admin(studio, request)
         if not experiment_id:
             raise gr.Error("Pick an experiment.")
-        try:
-            exp = getattr(studio.experiments, action)(experiment_id, user=user.name)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        exp = getattr(studio.experiments, action)(experiment_id, user=user.name)
         return f"**{exp['name']}** is {exp['status']}" + (" and its winner is the default now." if exp["promoted"]
                                                          else ".")
 
@@ -121,11 +109,16 @@ def build(studio: Studio) -> None:
     gr.on([kind.change, start_form.expand], on_kind, inputs=[kind], outputs=[arms], api_visibility="private")
     gr.on([timer.tick, chosen.select], refresh, inputs=[chosen], outputs=outputs, api_visibility="private",
           show_progress="hidden")
-    start.click(on_start, inputs=[name, kind, arms, weights, min_samples, auto], outputs=[message, chosen],
-                api_visibility="private").then(refresh, inputs=[chosen], outputs=outputs, api_visibility="private")
+    start.click(on_start, inputs_kwargs={"name": name, "kind": kind, "versions": arms, "weights": weights,
+                                         "min_samples": min_samples, "auto_promote": auto},
+                outputs=[message, chosen], api_visibility="private").then(
+        refresh, inputs=[chosen], outputs=outputs, api_visibility="private")
+
+    @shows_errors
     def on_stop(experiment_id, request: gr.Request):
         return act("stop", experiment_id, request)
 
+    @shows_errors
     def on_promote(experiment_id, request: gr.Request):
         return act("promote", experiment_id, request)
 

@@ -12,8 +12,9 @@ from studio.services import Studio
 from studio.services.arena import KINDS, VARIANT, CompareParams, Side
 from studio.services.auth import User
 from studio.services.errors import StudioError
+from studio.services.versions import parse_version, version_label, versions_in
 from studio.ui import experiments_panel
-from studio.ui.common import require_admin, ui_error, user_for
+from studio.ui.common import require_admin, shows_errors, user_for
 
 NO_ADAPTER = "(none)"
 EXPORT_TTL_S = 3600  # an export file waits this long for its download
@@ -24,23 +25,19 @@ LATEST_COLUMNS = ["updated_at", "user", "rating", "comment", "id", "kind", "mode
 def _versions(studio: Studio, kind: str = "text") -> list[str]:
     """The versions of a kind as the arena names them: a model, or model+adapter / +LoRA / +voice."""
     listing = studio.models.list_models()
-    versions = [m["id"] for m in listing[kind]]
-    if kind == "text":
-        versions += [f"{a['base_model']}+{a['id']}" for a in listing["text_adapters"]]
-    elif kind == "image":
-        versions += [f"{a['base_model']}+{a['id']}" for a in listing["image_loras"]]
-    else:  # a model's voices, for models already loaded (reading others' configs could reach a hub)
+    versions = versions_in(listing, kind)
+    if kind == "speech":  # a model's voices, for models already loaded (reading others' configs could reach a hub)
         for model in [m["id"] for m in listing["speech"] if m["loaded"]]:
             try:
-                versions += [f"{model}+{v}" for v in studio.speech.describe(model)["voices"]]
+                versions += [version_label(model, v) for v in studio.speech.describe(model)["voices"]]
             except StudioError:
                 continue
     return versions
 
 
 def _side(version: str, kind: str = "text") -> Side:
-    model, _, variant = version.partition("+")
-    return Side(model=model, **{VARIANT[kind]: variant or None})
+    model, variant = parse_version(version)
+    return Side(model=model, **{VARIANT[kind]: variant})
 
 
 def export_file(studio: Studio, fmt: str, user: User) -> Path:
@@ -123,6 +120,7 @@ def build(studio: Studio):
         reveal = gr.Markdown()
         board = gr.Dataframe(label="Leaderboard (Bradley–Terry, ties count half, 95 % CI)", interactive=False)
 
+    @shows_errors
     def dashboard(kind, model, rating, request: gr.Request):
         user = user_for(studio, request)
         s = studio.feedback.stats()
@@ -139,6 +137,7 @@ def build(studio: Studio):
         rows = studio.arena.leaderboard(kind)
         return pd.DataFrame([{k: r[k] for k in BOARD_COLUMNS} for r in rows], columns=BOARD_COLUMNS)
 
+    @shows_errors
     def kind_updates(kind: str, a: str | None = None, b: str | None = None) -> tuple:
         """Everything in the arena that follows the kind: versions, result views, start button, board."""
         choices = _versions(studio, kind)
@@ -149,16 +148,15 @@ def build(studio: Studio):
 
     kind_outputs = [va, vb, text_row, image_row, audio_row, start, start_image, start_speech, board, state, reveal]
 
+    @shows_errors
     def load(request: gr.Request):
         choices = _versions(studio)
         return (*dashboard("", "", "", request), leaderboard(), gr.update(choices=choices),
                 gr.update(choices=choices), gr.update(choices=choices))
 
+    @shows_errors
     def export(f, request: gr.Request):
-        try:
-            return str(export_file(studio, f, user_for(studio, request)))
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        return str(export_file(studio, f, user_for(studio, request)))
 
     def compare(kind: str, a: str | None, b: str | None, prompt: str, request: gr.Request) -> dict:
         user = user_for(studio, request)
@@ -166,64 +164,60 @@ def build(studio: Studio):
             raise gr.Error("Pick two versions.")
         try:
             form = CompareParams(kind=kind, prompt=prompt or "", a=_side(a, kind), b=_side(b, kind))
-            return studio.arena.compare(form, user=user)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
         except ValueError as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
+        return studio.arena.compare(form, user=user)
 
     # the arena service has already put the two versions in a random order: left is a, right is b
+    @shows_errors
     def start_compare(a, b, prompt, request: gr.Request):
         result = compare("text", a, b, prompt, request)
         return {"id": result["id"], "kind": "text"}, result["a"]["text"], result["b"]["text"], ""
 
+    @shows_errors
     def start_image_compare(a, b, prompt, request: gr.Request):
         result = compare("image", a, b, prompt, request)
         return {"id": result["id"], "kind": "image"}, *_files(studio, result), ""
 
+    @shows_errors
     def start_speech_compare(a, b, prompt, request: gr.Request):
         result = compare("speech", a, b, prompt, request)
         return {"id": result["id"], "kind": "speech"}, *_files(studio, result), ""
 
     def make_vote(choice: str):
+        @shows_errors
         def vote(st, request: gr.Request):
             user = user_for(studio, request)
             if not st:
                 raise gr.Error("Start a comparison first.")
             winner = {"left": "a", "right": "b"}.get(choice, choice)
-            try:
-                r = studio.arena.vote(st["id"], winner, user=user.name)
-            except StudioError as exc:
-                raise ui_error(exc) from exc
+            r = studio.arena.vote(st["id"], winner, user=user.name)
             kind = st.get("kind", "text")
-            a, b = (r[s]["model"] + (f" + {r[s][VARIANT[kind]]}" if r[s][VARIANT[kind]] else "") for s in "ab")
+            a, b = (version_label(r[s]["model"], r[s][VARIANT[kind]]) for s in "ab")
             return None, f"Left was **{a}**, right was **{b}**.", leaderboard(kind)
 
         return vote
 
+    @shows_errors
     def tune_info(version):
         if not version:
             return ""
         side = _side(version)
-        try:
-            info = studio.feedback_training.summary(side.model, side.adapter)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        info = studio.feedback_training.summary(side.model, side.adapter)
         return (f"**{info['ratings']}** rated outputs (👍 {info['up']} · 👎 {info['down']}) and "
                 f"**{info['pairs']}** voted comparisons for this version.")
 
-    def tune(version, steps, method, request: gr.Request):
+    @shows_errors
+    def tune(version: str | None, steps, method: str, request: gr.Request):
         user = require_admin(studio, request)
         if not version:
             raise gr.Error("Pick a version.")
         side = _side(version)
-        try:
-            job = studio.jobs.create("text-feedback", base_model=side.model, user=user,
-                                     params={"adapter": side.adapter or "", "max_steps": int(steps), "method": method})
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        job = studio.jobs.create("text-feedback", base_model=side.model, user=user,
+                                 params={"adapter": side.adapter or "", "max_steps": int(steps), "method": method})
         return f"Started job `{job['id']}` — follow it in the Training tab."
 
+    @shows_errors
     def newest_pair():
         pair = studio.feedback_training.newest_tuned()
         if pair is None:
@@ -232,21 +226,22 @@ def build(studio: Studio):
         return gr.update(value="text"), *kind_updates("text", new, old)
 
     tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary], api_visibility="private")
-    tune_start.click(tune, inputs=[tune_version, tune_steps, tune_method], outputs=[tune_status],
-                     api_visibility="private")
+    tune_start.click(tune, inputs_kwargs={"version": tune_version, "steps": tune_steps, "method": tune_method},
+                     outputs=[tune_status], api_visibility="private")
     compare_new.click(newest_pair, outputs=[arena_kind, *kind_outputs], api_visibility="private")
 
-    filters = [kind_f, model_f, rating_f]
-    refresh.click(dashboard, inputs=filters, outputs=[totals, by_model, over_time, latest],
+    filters = {"kind": kind_f, "model": model_f, "rating": rating_f}
+    refresh.click(dashboard, inputs_kwargs=filters, outputs=[totals, by_model, over_time, latest],
                   api_visibility="private")
     export_btn.click(export, inputs=[fmt], outputs=[export_file], api_visibility="private")
     arena_kind.input(kind_updates, inputs=[arena_kind], outputs=kind_outputs, api_visibility="private")
-    start.click(start_compare, inputs=[va, vb, arena_prompt], outputs=[state, left, right, reveal],
+    pair = {"a": va, "b": vb, "prompt": arena_prompt}
+    start.click(start_compare, inputs_kwargs=pair, outputs=[state, left, right, reveal],
                 concurrency_id="text", api_visibility="private")
-    start_image.click(start_image_compare, inputs=[va, vb, arena_prompt], outputs=[state, left_image, right_image,
-                      reveal], concurrency_id="image", api_visibility="private")  # fmt: skip
-    start_speech.click(start_speech_compare, inputs=[va, vb, arena_prompt], outputs=[state, left_audio,
-                       right_audio, reveal], concurrency_id="speech", api_visibility="private")  # fmt: skip
+    start_image.click(start_image_compare, inputs_kwargs=pair, outputs=[state, left_image, right_image, reveal],
+                      concurrency_id="image", api_visibility="private")
+    start_speech.click(start_speech_compare, inputs_kwargs=pair, outputs=[state, left_audio, right_audio, reveal],
+                       concurrency_id="speech", api_visibility="private")
     for button, choice in ((vote_left, "left"), (vote_right, "right"), (vote_tie, "tie"), (vote_bad, "both_bad")):
         button.click(make_vote(choice), inputs=[state], outputs=[state, reveal, board],
                      api_visibility="private")

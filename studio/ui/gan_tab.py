@@ -7,15 +7,13 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.services import Studio
-from studio.services.errors import StudioError
 from studio.services.gan import GanGenerateParams, GanWalkParams
 from studio.ui.common import (
     api_endpoint,
     api_id_input,
+    rate_buttons,
     require_admin,
-    save_rating,
-    saved_note,
-    ui_error,
+    shows_errors,
     user_for,
 )
 
@@ -109,6 +107,7 @@ def build(studio: Studio):
         demo_note = gr.Markdown(elem_id="gan-demo-note")
 
     # -- models ----------------------------------------------------------------------------------
+    @shows_errors
     def on_load(current=None):
         choices = model_choices(studio)
         values = [v for _, v in choices]
@@ -116,23 +115,21 @@ def build(studio: Studio):
         return gr.update(choices=choices, value=value), HINT if choices else NO_GAN_HINT
 
     # -- generating ------------------------------------------------------------------------------
-    def generated(m, n, s, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:
+    def generated(model: str | None, num_outputs, seed, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:
         """(gallery items, the service's answer): what the page and API clients share."""
         user = user_for(studio, request)
-        if not m:
+        if not model:
             raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
         try:
-            params = GanGenerateParams(model=m, num_outputs=int(n), seed=_seed(s))
+            params = GanGenerateParams(model=model, num_outputs=int(num_outputs), seed=_seed(seed))
         except Exception as exc:  # pydantic: show the field, not a trace
             raise gr.Error(f"Check the form: {exc}") from exc
-        try:
-            value = studio.gan.generate(params, user=user)
-            return [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]], value
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        value = studio.gan.generate(params, user=user)
+        return [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]], value
 
-    def run(m, n, s, request: gr.Request):
-        items, value = generated(m, n, s, request)
+    @shows_errors
+    def run(request: gr.Request, **form):
+        items, value = generated(**form, request=request)
         outs = value["outputs"]
         note = (
             f"{len(outs)} image(s) from `{value['model']}` · seeds {outs[0]['seed']}–{outs[-1]['seed']} "
@@ -142,31 +139,29 @@ def build(studio: Studio):
 
     generate.click(
         run,
-        inputs=[model, num_outputs, seed],
+        inputs_kwargs={"model": model, "num_outputs": num_outputs, "seed": seed},
         outputs=[gallery, result_ids, status, selected, selected_note, rated],
         concurrency_id="gan",
         api_visibility="private",
     )
 
-    def on_walk(m, a, b, f, request: gr.Request):
+    @shows_errors
+    def on_walk(model: str | None, seed_a, seed_b, frames, request: gr.Request):
         user = user_for(studio, request)
-        if not m:
+        if not model:
             raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
         try:
-            params = GanWalkParams(model=m, seed_a=int(a or 0), seed_b=int(b or 0), frames=int(f))
+            params = GanWalkParams(model=model, seed_a=int(seed_a or 0), seed_b=int(seed_b or 0), frames=int(frames))
         except Exception as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
-        try:
-            value = studio.gan.walk(params, user=user)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        value = studio.gan.walk(params, user=user)
         items = [(str(studio.outputs.file(fr["id"])[0]), f"t = {fr['t']:.2f}") for fr in value["frames"]]
         gif_path = str(studio.outputs.file(value["gif"]["id"])[0])
         return items, [fr["id"] for fr in value["frames"]], gif_path, value["gif"]["id"], ""
 
     walk.click(
         on_walk,
-        inputs=[model, seed_a, seed_b, frames],
+        inputs_kwargs={"model": model, "seed_a": seed_a, "seed_b": seed_b, "frames": frames},
         outputs=[walk_gallery, walk_ids, gif, gif_id, gif_rated],
         concurrency_id="gan",
         api_visibility="private",
@@ -182,51 +177,36 @@ def build(studio: Studio):
                    api_visibility="private")
     walk_gallery.select(on_select, inputs=[walk_ids], outputs=[selected, selected_note, rated],
                         api_visibility="private")
-
-    def make_rate(rating: str, what: str):
-        def rate_selected(output_id, request: gr.Request):
-            save_rating(studio, request, output_id, rating, missing=f"{what} first.")
-            return saved_note(rating)
-
-        return rate_selected
-
-    up.click(make_rate("up", "Select an image"), inputs=[selected], outputs=[rated], api_visibility="private")
-    down.click(make_rate("down", "Select an image"), inputs=[selected], outputs=[rated],
-               api_visibility="private")
-    gif_up.click(make_rate("up", "Make a walk"), inputs=[gif_id], outputs=[gif_rated],
-                 api_visibility="private")
-    gif_down.click(make_rate("down", "Make a walk"), inputs=[gif_id], outputs=[gif_rated],
-                   api_visibility="private")
+    rate_buttons(studio, up, down, output=selected, note=rated, missing="Select an image first.")
+    rate_buttons(studio, gif_up, gif_down, output=gif_id, note=gif_rated, missing="Make a walk first.")
 
     # -- export and the demo dataset -------------------------------------------------------------
+    @shows_errors
     def on_export(m):
         if not m:
             raise gr.Error("Pick a GAN to export.")
-        try:
-            return str(studio.gan.export(m))
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        return str(studio.gan.export(m))
 
     export.click(on_export, inputs=[model], outputs=[export_file], api_visibility="private")
 
-    def on_demo(n, s, request: gr.Request):
+    @shows_errors
+    def on_demo(n, seed, request: gr.Request):
         user = require_admin(studio, request)
-        try:
-            summary = studio.gan.create_demo_dataset(studio.datasets, n=int(n), seed=int(s or 0), user=user)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        summary = studio.gan.create_demo_dataset(studio.datasets, n=int(n), seed=int(seed or 0), user=user)
         return (
             f"Created dataset **{summary['name']}** (`{summary['id']}`, {summary['num_items']} images). "
             "Next: in the **Training** tab pick kind `gan` and this dataset, then *Start training*."
         )
 
-    demo_create.click(on_demo, inputs=[demo_n, demo_seed], outputs=[demo_note], api_visibility="private")
+    demo_create.click(on_demo, inputs_kwargs={"n": demo_n, "seed": demo_seed}, outputs=[demo_note],
+                      api_visibility="private")
 
     # -- for API clients -------------------------------------------------------------------------
     api_model = api_id_input("GAN id (empty: the newest trained; GET /api/v1/models lists them)")
     api_images = gr.Gallery(visible=False, label="Images")
     api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/gan/generate answers)")
 
+    @shows_errors
     def generate_gan(model: str, num_outputs: int, seed: int, request: gr.Request):
         """Generate images with a trained GAN as the page does (same limits and queue); image i uses
         seed + i. Returns the images and the whole answer: every output with its id (rate it with

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import queue
 import threading
 
 import gradio as gr
@@ -16,7 +15,15 @@ from engines.image.schedulers import SCHEDULER_NAMES
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.image import ImageGenerateParams
-from studio.ui.common import api_endpoint, api_id_input, save_rating, saved_note, ui_error, user_for
+from studio.ui.common import (
+    api_endpoint,
+    api_id_input,
+    rate_buttons,
+    shows_errors,
+    stop_button,
+    stream_in_thread,
+    user_for,
+)
 
 NO_LORA = "(none)"
 HISTORY = 24  # earlier images shown
@@ -138,6 +145,7 @@ def build(studio: Studio):
         except StudioError as exc:
             return exc.message
 
+    @shows_errors
     def refresh(current):
         choices, default = model_choices(studio)
         value = current if current in [c[1] for c in choices] else default
@@ -145,6 +153,7 @@ def build(studio: Studio):
         return (gr.update(choices=choices, value=value), gr.update(choices=lora_choices(studio, value)),
                 safe_filter_status(value), items, ids)
 
+    @shows_errors
     def on_model(m):
         d = studio.image.defaults(m)
         return (gr.update(choices=lora_choices(studio, m), value=NO_LORA), d["steps"], d["guidance_scale"],
@@ -154,49 +163,34 @@ def build(studio: Studio):
                 api_visibility="private")
 
     # -- generating ------------------------------------------------------------------------------
+    @shows_errors
     def run(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008 - gradio injects the tracker
         user = user_for(studio, request)
         params = image_params(**values)
+        studio.image.check(params, user=user)  # a bad form fails here, before the page says "Generating…"
+        loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
-        updates: queue.Queue = queue.Queue()
-        result: dict = {}
-
-        def work():
-            try:
-                result["value"] = studio.image.generate(params, user=user, stop_event=stop_event,
-                                                        on_progress=lambda s, t, p: updates.put((s, t, p)))
-            except Exception as exc:
-                result["error"] = exc
-            finally:
-                updates.put(None)
-
-        try:
-            studio.image.check(params, user=user)  # a bad form fails here, before the page says "Generating…"
-            loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
-        except StudioError as exc:
-            raise ui_error(exc) from exc
         yield {preview: None, gallery: [], status: f"{loading}Generating…", stop_state: stop_event,
                result_ids: [], selected: None, rated: ""}
-        threading.Thread(target=work, daemon=True).start()
-        while True:
-            item = updates.get()
-            if item is None:
-                break
-            newest_preview = item[2]
-            while not updates.empty():  # catch up: the newest step, and the newest preview seen
-                nxt = updates.get()
-                if nxt is None:
-                    updates.put(None)
-                    break
-                item = nxt
-                newest_preview = nxt[2] if nxt[2] is not None else newest_preview
-            step, total, _ = item
+        previews = {"newest": None, "shown": None}  # not every step has a preview: keep the newest one
+
+        def work(report):
+            def on_progress(step, total, image):
+                if image is not None:
+                    previews["newest"] = image
+                report((step, total))
+
+            return studio.image.generate(params, user=user, stop_event=stop_event, on_progress=on_progress)
+
+        def show_step(item):
+            step, total = item
             progress((step, total), desc="Denoising", unit="steps")
-            if newest_preview is not None:
-                yield {preview: newest_preview, status: f"Step {step} of {total}…"}
-        if "error" in result:
-            raise ui_error(result["error"])
-        value = result["value"]
+            if previews["newest"] is previews["shown"]:
+                return gr.skip()
+            previews["shown"] = previews["newest"]
+            return {preview: previews["shown"], status: f"Step {step} of {total}…"}
+
+        value = yield from stream_in_thread(work, show_step)
         outs = value["outputs"]
         items = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in outs]
         if outs:
@@ -219,12 +213,7 @@ def build(studio: Studio):
     gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=run_outputs, concurrency_id="image",
           show_progress_on=[gallery], api_visibility="private")  # the preview stays visible while the bar runs
 
-    def do_stop(event):
-        if event is not None:
-            event.set()
-        return "Stopping…"
-
-    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False, api_visibility="private")
+    stop_button(stop, stop_state, status)
 
     # -- selecting, rating and reusing -----------------------------------------------------------
     def show(output_id: str):
@@ -234,41 +223,30 @@ def build(studio: Studio):
         return (output_id, f"Selected `{output_id}` — rate it, or reuse its settings below (PNG info).", "",
                 found.get("raw") or "", found if found.get("raw") else None)
 
+    @shows_errors
     def on_select(ids, evt: gr.SelectData):
         if evt.index is None or evt.index >= len(ids):
             return None, "Select an image.", "", gr.update(), gr.update()
-        try:
-            return show(ids[evt.index])
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        return show(ids[evt.index])
 
     select_outputs = [selected, selected_note, rated, info, parsed]
     gallery.select(on_select, inputs=[result_ids], outputs=select_outputs, api_visibility="private")
     history.select(on_select, inputs=[history_ids], outputs=select_outputs, api_visibility="private")
 
-    def make_rate(rating: str):
-        def rate_selected(output_id, request: gr.Request):
-            save_rating(studio, request, output_id, rating, missing="Select an image first.")
-            return saved_note(rating)
+    rate_buttons(studio, up, down, output=selected, note=rated, missing="Select an image first.")
 
-        return rate_selected
-
-    up.click(make_rate("up"), inputs=[selected], outputs=[rated], api_visibility="private")
-    down.click(make_rate("down"), inputs=[selected], outputs=[rated], api_visibility="private")
-
+    @shows_errors
     def on_png(data):
         if not data:
             return "", None
-        try:
-            found = studio.image.png_info(bytes(data))
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        found = studio.image.png_info(bytes(data))
         if not found.get("raw"):
             return "This PNG carries no generation parameters.", None
         return found["raw"], found
 
     png_file.upload(on_png, inputs=[png_file], outputs=[info, parsed], api_visibility="private")
 
+    @shows_errors
     def send_to_form(found):
         if not found:
             raise gr.Error("Drop a PNG with parameters, or select an image, first.")
@@ -314,6 +292,7 @@ def build(studio: Studio):
     api_images = gr.Gallery(visible=False, label="Images")
     api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/image/generate answers)")
 
+    @shows_errors
     def generate_image(request: gr.Request, steps: int | None = None, guidance_scale: float | None = None,
                        width: int | None = None, height: int | None = None, init_image=None, **values):
         """Generate images as the page does (same limits, queue and content filter). Returns the PNGs
@@ -322,11 +301,8 @@ def build(studio: Studio):
         user = user_for(studio, request)
         params = image_params(steps=steps, guidance_scale=guidance_scale, width=width, height=height,
                               init_image=init_image, **values)
-        try:
-            value = studio.image.generate(params, user=user)
-            images = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]]
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        value = studio.image.generate(params, user=user)
+        images = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]]
         return images, value
 
     api_endpoint(generate_image, api_name="generate_image", concurrency_id="image", inputs=form | api_inputs,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.services import Studio
-from studio.services.errors import StudioError
 from studio.services.settings import PRECISION_KINDS
-from studio.ui.common import require_admin, ui_error
+from studio.ui.common import require_admin, shows_errors
 
 
 def _models_table(studio: Studio) -> list[list]:
@@ -56,6 +55,7 @@ def build(studio: Studio):
     content_filter = gr.Checkbox(value=studio.config.image_content_filter, elem_id="settings-content-filter",
                                  label="Image content filter (the model's safety checker, where it ships one)")
 
+    @shows_errors
     def set_filter(on: bool, request: gr.Request):
         user = require_admin(studio, request)
         studio.settings.set_content_filter(on, user.name)
@@ -73,12 +73,10 @@ def build(studio: Studio):
                                     label=f"{kind.capitalize()} precision")
 
     def setter(kind: str):
+        @shows_errors
         def set_precision(choice: str, request: gr.Request):
             user = require_admin(studio, request)
-            try:
-                studio.settings.set_precision(kind, choice, user.name)
-            except StudioError as exc:
-                raise ui_error(exc) from exc
+            studio.settings.set_precision(kind, choice, user.name)
             gr.Info(f"{kind.capitalize()} models now run in {choice}; a loaded model switches on its next request.")
             return _precision_note(studio)
 
@@ -87,6 +85,7 @@ def build(studio: Studio):
     for kind, radio in radios.items():
         radio.input(setter(kind), inputs=[radio], outputs=[precision_note], api_visibility="private")
 
+    @shows_errors
     def load():
         return (_status(studio), _models_table(studio), studio.config.image_content_filter,
                 *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio))

@@ -8,15 +8,13 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.services import Studio
-from studio.services.errors import StudioError
 from studio.services.speech import SpeechGenerateParams
 from studio.ui.common import (
     RATING_MARKS,
     api_endpoint,
     api_id_input,
-    save_rating,
-    saved_note,
-    ui_error,
+    rate_buttons,
+    shows_errors,
     user_for,
 )
 
@@ -124,6 +122,7 @@ def build(studio: Studio):
                                elem_id="speech-history")
         refresh = gr.Button("Refresh", size="sm")
 
+    @shows_errors
     def on_page_load(current, request: gr.Request):
         user = user_for(studio, request)
         choices, default = model_choices(studio)
@@ -136,13 +135,11 @@ def build(studio: Studio):
         _, vc, var = controls_for(studio, value) if value else (None, gr.update(), gr.update())
         return gr.update(choices=choices, value=value), lang, vc, var, history_rows(studio, user.name)
 
+    @shows_errors
     def on_model(m):
         if not m:
             return gr.update(), gr.update(), gr.update()
-        try:
-            return controls_for(studio, m)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        return controls_for(studio, m)
 
     def on_language(model_id):
         return gr.update(value=model_id) if model_id else gr.update()
@@ -151,15 +148,13 @@ def build(studio: Studio):
         """(user, params) once the form passes the service's checks (limits, model, voice)."""
         user = user_for(studio, request)
         params = speech_params(**values)
-        try:
-            studio.speech.check(params, user=user)
-            info = studio.speech.describe(params.model)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        studio.speech.check(params, user=user)
+        info = studio.speech.describe(params.model)
         if "noise_scale" not in info["controls"]:
             params.noise_scale = None  # the slider is disabled for models without it
         return user, params
 
+    @shows_errors
     def run(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008 - Gradio's idiom
         user, params = checked(values, request)
         loading = "" if studio.speech.is_loaded(params.model) else "Loading model… "
@@ -168,22 +163,13 @@ def build(studio: Studio):
         def on_progress(done: int, total: int) -> None:
             progress((done, total), desc="Speaking", unit="chunks")
 
-        try:
-            value = studio.speech.generate(params, user=user, on_progress=on_progress)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        value = studio.speech.generate(params, user=user, on_progress=on_progress)
         output_id = value["outputs"][0]["id"]
         path, _, _ = studio.outputs.file(output_id)
         return (str(path), describe_result(value), output_id, gr.update(value=str(path), visible=True), "",
                 history_rows(studio, user.name))
 
-    def make_rate(rating: str):
-        def rate_clip(output_id, request: gr.Request):
-            save_rating(studio, request, output_id, rating, missing="Generate a clip first.")
-            return saved_note(rating), history_rows(studio, user_for(studio, request).name)
-
-        return rate_clip
-
+    @shows_errors
     def play_row(rows, evt: gr.SelectData, request: gr.Request):
         """A history row back in the player (and ready to be rated again)."""
         data = rows.values.tolist() if hasattr(rows, "values") else rows
@@ -191,15 +177,13 @@ def build(studio: Studio):
         if not data or row is None or row >= len(data):
             return gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
         output_id = data[row][-1]
-        try:
-            path, _, _ = studio.outputs.file(output_id)
-            o = studio.outputs.get(output_id, user=user_for(studio, request).name)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        path, _, _ = studio.outputs.file(output_id)
+        o = studio.outputs.get(output_id, user=user_for(studio, request).name)
         note = f"Earlier clip `{output_id}` from `{o['model']}` · seed {o['seed']}"
         return (str(path), note, output_id, gr.update(value=str(path), visible=True),
                 RATING_MARKS.get(o["rating"] or "", ""))
 
+    @shows_errors
     def reload_history(request: gr.Request):
         return history_rows(studio, user_for(studio, request).name)
 
@@ -207,8 +191,8 @@ def build(studio: Studio):
             "format": fmt}
     generate.click(run, inputs_kwargs=form, outputs=[audio, status, clip_state, download, rated, history],
                    concurrency_id="speech", api_visibility="private")
-    up.click(make_rate("up"), inputs=[clip_state], outputs=[rated, history], api_visibility="private")
-    down.click(make_rate("down"), inputs=[clip_state], outputs=[rated, history], api_visibility="private")
+    for rating in rate_buttons(studio, up, down, output=clip_state, note=rated, missing="Generate a clip first."):
+        rating.success(reload_history, outputs=[history], api_visibility="private")  # the clip's new thumb
     history.select(play_row, inputs=[history], outputs=[audio, status, clip_state, download, rated],
                    api_visibility="private")
     refresh.click(reload_history, outputs=[history], api_visibility="private")
@@ -223,16 +207,14 @@ def build(studio: Studio):
     api_clip = gr.Audio(type="filepath", visible=False, label="Clip")
     api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/speech/generate answers)")
 
+    @shows_errors
     def generate_speech(request: gr.Request, **values):
         """Speak a text as the page does (same limits and queue). Returns the clip (WAV or FLAC) and the
         whole answer: the output with its id (rate it with /rate), duration, sample rate and seed, the
         model used, and any warnings."""
         user, params = checked(values, request)
-        try:
-            value = studio.speech.generate(params, user=user)
-            path, _, _ = studio.outputs.file(value["outputs"][0]["id"])
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        value = studio.speech.generate(params, user=user)
+        path, _, _ = studio.outputs.file(value["outputs"][0]["id"])
         return str(path), value
 
     api_endpoint(generate_speech, api_name="generate_speech", concurrency_id="speech", inputs=form | api_inputs,

@@ -9,16 +9,15 @@ import threading
 import gradio as gr
 
 from studio.services import Studio
-from studio.services.errors import StudioError
 from studio.services.text import TextGenerateParams
 from studio.ui import chat_panel
 from studio.ui.common import (
     api_endpoint,
     api_id_input,
-    save_rating,
-    saved_note,
+    rate_buttons,
+    shows_errors,
+    stop_button,
     stream_in_thread,
-    ui_error,
     user_for,
 )
 
@@ -150,12 +149,14 @@ def build(studio: Studio):
                 judge.render()
                 best_of.render()
 
+    @shows_errors
     def refresh_models(current):
         choices, default = model_choices(studio)
         value = current if current in [v for _, v in choices] else default
         return (gr.update(choices=choices, value=value), gr.update(choices=adapter_choices(studio, value or None)),
                 gr.update(choices=reward_choices(studio)))
 
+    @shows_errors
     def on_model(m):
         return gr.update(choices=adapter_choices(studio, m or None), value=NO_ADAPTER)
 
@@ -163,14 +164,12 @@ def build(studio: Studio):
     form = {"prompt": prompt, "model": model, "adapter": adapter, **sampling, "num_outputs": num_outputs,
             "stop": stop_strings, "reward_model": judge, "best_of": best_of}
 
+    @shows_errors
     def run(request: gr.Request, **values):
         user = user_for(studio, request)
         params = text_params(**values)
-        try:
-            studio.text.check(params, user=user)  # a form over the limits fails before "Generating…"
-            loading = "" if studio.text.is_loaded(params.model) else "Loading model… "
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        studio.text.check(params, user=user)  # a form over the limits fails before "Generating…"
+        loading = "" if studio.text.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
         shown = [gr.update(visible=i < (params.best_of or params.num_outputs)) for i in range(SLOTS)]
         blank = ["" for _ in range(SLOTS)]
@@ -180,14 +179,11 @@ def build(studio: Studio):
 
         yield [*shown, *blank, *blank, f"{loading}Generating…", stop_event, []]
         stream = params.best_of is None  # best-of answers once every candidate is judged
-        try:
-            value = yield from stream_in_thread(
-                lambda report: studio.text.generate(params, user=user, stop_event=stop_event,
-                                                    on_text=report if stream else None),
-                lambda partial: [*shown, *slots(partial), *blank, "Generating…", stop_event, []],
-            )
-        except Exception as exc:
-            raise ui_error(exc) from exc
+        value = yield from stream_in_thread(
+            lambda report: studio.text.generate(params, user=user, stop_event=stop_event,
+                                                on_text=report if stream else None),
+            lambda partial: [*shown, *slots(partial), *blank, "Generating…", stop_event, []],
+        )
         outs = value["outputs"]
         yield [*shown, *slots([o["text"] for o in outs]), *blank, describe(value), None, [o["id"] for o in outs]]
 
@@ -195,24 +191,15 @@ def build(studio: Studio):
     gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=outputs, concurrency_id="text",
           api_visibility="private")
 
-    def do_stop(event):
-        if event is not None:
-            event.set()
-        return "Stopping…"
+    stop_button(stop, stop_state, status)
 
-    stop.click(do_stop, inputs=[stop_state], outputs=[status], queue=False, api_visibility="private")
-
-    def make_rate(i: int, rating: str):
-        def rate_slot(ids, request: gr.Request):
-            save_rating(studio, request, ids[i] if i < len(ids) else None, rating)
-            return saved_note(rating)
-
-        return rate_slot
+    def slot(i: int):
+        return lambda ids: ids[i] if i < len(ids) else None
 
     for i in range(SLOTS):
-        ups[i].click(make_rate(i, "up"), inputs=[ids_state], outputs=[rated[i]], api_visibility="private")
-        downs[i].click(make_rate(i, "down"), inputs=[ids_state], outputs=[rated[i]], api_visibility="private")
+        rate_buttons(studio, ups[i], downs[i], output=ids_state, note=rated[i], pick=slot(i))
 
+    @shows_errors
     def run_compare(request: gr.Request, **values):
         user = user_for(studio, request)
         params = text_params(**(values | {"num_outputs": 1}))
@@ -220,12 +207,9 @@ def build(studio: Studio):
             raise gr.Error("Pick an adapter to compare against its base model.")
         if params.seed is None:
             params.seed = 1234
-        try:
-            with_adapter = studio.text.generate(params, user=user)
-            base = studio.text.generate(params.model_copy(update={"adapter": None, "model": with_adapter["model"]}),
-                                        user=user)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        with_adapter = studio.text.generate(params, user=user)
+        base = studio.text.generate(params.model_copy(update={"adapter": None, "model": with_adapter["model"]}),
+                                    user=user)
         return base["outputs"][0]["text"], with_adapter["outputs"][0]["text"]
 
     compare.click(run_compare, inputs_kwargs=form, outputs=[base_out, adapter_out], concurrency_id="text",
@@ -236,19 +220,17 @@ def build(studio: Studio):
     api_text = gr.Textbox(visible=False, label="Text (the first output)")
     api_result = gr.JSON(visible=False, label="Result (as POST /api/v1/text/generate answers)")
 
+    @shows_errors
     def generate_text(request: gr.Request, **values):
         """Generate text as the Complete view does (same limits and queue), streaming the first output
         while it grows. Returns the first output's text and the whole answer: every output with its id
         (rate it with /rate), seed and finish reason, the model and adapter used, and any warnings."""
         user = user_for(studio, request)
         params = text_params(**values)
-        try:
-            value = yield from stream_in_thread(
-                lambda report: studio.text.generate(params, user=user, on_text=report),
-                lambda partial: (partial[0] if partial else "", None),
-            )
-        except Exception as exc:
-            raise ui_error(exc) from exc
+        value = yield from stream_in_thread(
+            lambda report: studio.text.generate(params, user=user, on_text=report),
+            lambda partial: (partial[0] if partial else "", None),
+        )
         yield value["outputs"][0]["text"], value
 
     api_endpoint(generate_text, api_name="generate_text", concurrency_id="text",

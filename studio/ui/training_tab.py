@@ -18,7 +18,7 @@ import pandas as pd
 
 from studio.services import Studio
 from studio.services.errors import StudioError
-from studio.ui.common import ui_error, user_for
+from studio.ui.common import shows_errors, user_for
 
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
@@ -148,12 +148,8 @@ def build(studio: Studio):
     first_kind = next(iter(kinds), None)
 
     def dataset_choices() -> list[tuple[str, str]]:
-        try:
-            listing = studio.datasets.list()
-        except Exception:  # the datasets service is optional for this tab
-            return [("(none)", NO_DATASET)]
         return [("(none)", NO_DATASET)] + [
-            (f"{d['name']} ({d['kind']}, {d['num_items']})", d["id"]) for d in listing
+            (f"{d['name']} ({d['kind']}, {d['num_items']})", d["id"]) for d in studio.datasets.list()
         ]
 
     with gr.Row():
@@ -223,17 +219,19 @@ def build(studio: Studio):
     timer = gr.Timer(1.0)
 
     # -- handlers ------------------------------------------------------------------------------
-    def on_kind(name: str | None, dataset_id: str | None):
-        spec = kinds.get(name or "")
+    @shows_errors
+    def on_kind(kind_name: str | None, dataset_id: str | None):
+        spec = kinds.get(kind_name or "")
         choices = dataset_choices()  # refreshed here too: a dataset may have been uploaded meanwhile
         keep = dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET
         defaults = json.dumps(spec["defaults"], indent=2) if spec else "{}"
         return defaults, params_reference(spec), gr.update(choices=choices, value=keep)
 
-    def on_show_command(name: str | None, job_id: str | None):
+    @shows_errors
+    def on_show_command(kind_name: str | None, job_id: str | None):
         lines = []
-        if name in kinds:
-            lines.append("# a new job:\n" + shlex.join(jobs.launch_command(name, jobs.runs_dir / "<job-id>")))
+        if kind_name in kinds:
+            lines.append("# a new job:\n" + shlex.join(jobs.launch_command(kind_name, jobs.runs_dir / "<job-id>")))
         if job_id:
             try:
                 lines.append(f"# job {job_id}:\n" + shlex.join(jobs.command_for(job_id)))
@@ -241,7 +239,9 @@ def build(studio: Studio):
                 pass
         return gr.update(value="\n".join(lines), visible=True)
 
-    def on_start(name, dataset_id, base, params_text, request: gr.Request):
+    @shows_errors
+    def on_start(kind_name: str | None, dataset_id: str | None, base: str | None,
+                 params_text: str | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:
             raise gr.Error(f"'{user.name}' may not start training: only admins can.")
@@ -249,16 +249,15 @@ def build(studio: Studio):
             values = json.loads(params_text or "{}")
         except json.JSONDecodeError as exc:
             raise gr.Error(f"The parameters are not valid JSON: {exc}") from exc
-        try:
-            job = jobs.create(name or "", dataset_id or None, (base or "").strip() or None, values, user=user)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user)
         listing = jobs.list(limit=50)
         return gr.update(choices=job_choices(listing), value=job["id"]), f"Started job `{job['id']}`."
 
+    @shows_errors
     def on_cancel(job_id, request: gr.Request):
         return _act(jobs.cancel, job_id, request, "cancelled")
 
+    @shows_errors
     def on_resume(job_id, request: gr.Request):
         return _act(jobs.resume, job_id, request, "queued to resume")
 
@@ -268,12 +267,10 @@ def build(studio: Studio):
             raise gr.Error("Pick a job first.")
         if not user.is_admin:
             raise gr.Error(f"'{user.name}' may not do this: only admins can.")
-        try:
-            job = action(job_id, user=user)
-        except StudioError as exc:
-            raise ui_error(exc) from exc
+        job = action(job_id, user=user)
         return f"Job `{job['id']}` {done if job['status'] != 'running' else 'is stopping'}."
 
+    @shows_errors
     def refresh(job_id: str | None, last: dict | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:  # the tab is an admin's: its log shows commands, paths and tracebacks
@@ -311,27 +308,32 @@ def build(studio: Studio):
             drawn,
         )
 
+    @shows_errors
     def on_load():
         return gr.update(choices=dataset_choices(), value=NO_DATASET)
 
     # -- wiring --------------------------------------------------------------------------------
     live = [job_pick, status, plot, gallery, log, history, seen]
-    kind.change(on_kind, inputs=[kind, dataset], outputs=[params, reference, dataset],
+    redraw = {"job_id": job_pick, "last": gr.State(None)}  # draw the whole view, whatever was drawn before
+    kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset}, outputs=[params, reference, dataset],
                 api_visibility="private")
-    show_cmd.click(on_show_command, inputs=[kind, job_pick], outputs=[command], api_visibility="private")
-    start.click(on_start, inputs=[kind, dataset, base_model, params], outputs=[job_pick, form_note],
-                api_visibility="private").then(
-        refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
+    show_cmd.click(on_show_command, inputs_kwargs={"kind_name": kind, "job_id": job_pick}, outputs=[command],
+                   api_visibility="private")
+    start.click(on_start, inputs_kwargs={"kind_name": kind, "dataset_id": dataset, "base": base_model,
+                                         "params_text": params},
+                outputs=[job_pick, form_note], api_visibility="private").then(
+        refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )
     cancel.click(on_cancel, inputs=[job_pick], outputs=[form_note], api_visibility="private").then(
-        refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
+        refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )
     resume.click(on_resume, inputs=[job_pick], outputs=[form_note], api_visibility="private").then(
-        refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private"
+        refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )
-    job_pick.input(refresh, inputs=[job_pick, gr.State(None)], outputs=live, api_visibility="private")
+    job_pick.input(refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private")
     timer.tick(
-        refresh, inputs=[job_pick, seen], outputs=live, trigger_mode="always_last", api_visibility="private"
+        refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, trigger_mode="always_last",
+        api_visibility="private",
     )
     return on_load, [], [dataset]
 

@@ -99,3 +99,24 @@ def test_online_lists_hub_defaults(tmp_path, monkeypatch):
         assert service.offline_banner() is None
     finally:
         server.shutdown()
+
+
+def test_offline_a_cached_hub_model_loads_from_its_cached_folder(tmp_path, monkeypatch):
+    """Offline is an argument: the registry hands loaders the cached folder, not the hub id, so no
+    loader asks the hub — and nothing sets HF_HUB_OFFLINE for the whole process."""
+    import huggingface_hub.constants
+
+    from engines.registry import ModelRegistry
+
+    snapshot = tmp_path / "hub" / "models--openai-community--gpt2" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--openai-community--gpt2" / "refs").mkdir()
+    (tmp_path / "hub" / "models--openai-community--gpt2" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    offline = ModelRegistry(tmp_path / "models", offline=True)
+    spec = offline.resolve("openai-community/gpt2", "text")
+    assert offline.location(spec) == str(snapshot)
+    online = ModelRegistry(tmp_path / "models", offline=False)
+    assert online.location(online.resolve("openai-community/gpt2", "text")) == "openai-community/gpt2"
