@@ -228,7 +228,7 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     job = run_dir.read_job()
     if not job.dataset_path:
         raise ValueError("image-lora needs an image dataset: pass dataset_id.")
-    models_root = run_dir.path.resolve().parent.parent / "models"
+    models_root = job.models_dir()
     base_id, location = resolve_base(job, models_root)
     lr = config.learning_rate or default_learning_rate(base_id)
     probe = PartialState(cpu=job.device == "cpu").device  # the device, before precision is chosen

@@ -100,8 +100,7 @@ def load_models(job: Any, run_dir: RunDir, config: TextFeedbackConfig) -> tuple[
 
     from engines.text.train import resolve_base
 
-    models_root = run_dir.path.resolve().parent.parent / "models"
-    base_id, location = resolve_base(job, config, models_root)  # type: ignore[arg-type]
+    base_id, location = resolve_base(job, config, job.models_dir())  # type: ignore[arg-type]
     tokenizer = AutoTokenizer.from_pretrained(location)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

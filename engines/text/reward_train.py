@@ -126,8 +126,7 @@ def run(config: RewardConfig, run_dir: RunDir) -> dict[str, Any]:
 
     # 2. The base model with a one-output classification head
     torch.manual_seed(config.seed)
-    models_root = run_dir.path.resolve().parent.parent / "models"
-    base_id, location = resolve_base(job, config, models_root)  # type: ignore[arg-type]
+    base_id, location = resolve_base(job, config, job.models_dir())  # type: ignore[arg-type]
     tokenizer = AutoTokenizer.from_pretrained(location)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -252,7 +252,7 @@ def _run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
 
     # 1. The job: base model, method, output folder.
     job = run_dir.read_job()
-    models_root = run_dir.path.resolve().parent.parent / "models"
+    models_root = job.models_dir()
     base_id, location = resolve_base(job, config, models_root)
     method = resolve_method(config.method, base_id)
     lr = config.learning_rate or default_learning_rate(method, base_id)

@@ -29,6 +29,7 @@ class JobConfig:
     dataset_path: str | None = None  # absolute path of the dataset folder, None for kinds without data
     resume: bool = False  # continue from the newest checkpoint instead of starting over
     output_dir: str | None = None  # where a trainer may put its artifact (outside the run folder)
+    models_root: str | None = None  # the data dir's models/ folder: starter, local and trained models
     device: str = "auto"  # the studio's --device
     offline: bool = False  # never contact a model hub
 
@@ -39,6 +40,12 @@ class JobConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def models_dir(self) -> Path:
+        """`models_root` as a Path; ValueError when the job names none (the studio always does)."""
+        if not self.models_root:
+            raise ValueError("config.json names no models_root: the trainer cannot find its base model.")
+        return Path(self.models_root)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -74,6 +74,7 @@ class JobRunner:
         self.config = config
         self.store = store
         self.runs_dir = runs_dir
+        self.models_root = config.data_dir / "models"
         self.trainer_module = trainer_module  # kind → module to run; raises a StudioError for a broken kind
         self.lock = threading.RLock()  # held while a job changes hands: launch, cancel, resume, settle
         self._runs: dict[str, _Run] = {}
@@ -88,7 +89,8 @@ class JobRunner:
             job_id=job_id,
             kind=kind,
             **job,
-            output_dir=str(self.config.data_dir / "models" / "trained" / job_id),
+            output_dir=str(self.models_root / "trained" / job_id),
+            models_root=str(self.models_root),
             device=self.config.device,
             offline=self.config.offline,
         )
@@ -209,6 +211,9 @@ class JobRunner:
             msg = exc.message if isinstance(exc, StudioError) else f"The run folder is incomplete: {exc}"
             self.settle(job_id, "failed", error=msg)
             return
+        if job.models_root is None:  # queued or resumable since before config.json named it
+            job.models_root = str(self.models_root)
+            run_dir.write_job(job)
         for stale in (run_dir.result_path, run_dir.started_path):
             stale.unlink(missing_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -85,7 +85,8 @@ def make_run(data_dir: Path, dataset: str = "ds_shapes", *, job_id: str | None =
         JobConfig(
             job_id=job_id, kind="image-lora", params=params, base_model=STARTER_IMAGE, dataset_id=dataset,
             dataset_path=str(data_dir / "datasets" / dataset), resume=resume,
-            output_dir=str(data_dir / "models" / "trained" / job_id), device="cpu", offline=True,
+            output_dir=str(data_dir / "models" / "trained" / job_id), models_root=str(data_dir / "models"),
+            device="cpu", offline=True,
         )
     )  # fmt: skip
     return run_dir, resolve_params(ImageLoraConfig, params)
