@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from engines.image.train_data import (
     batch_indices,
@@ -43,6 +43,7 @@ from engines.image.train_data import (
     validation_batches,
     validation_loss,
 )
+from engines.registry import TINY_MODEL_PARAMS
 from engines.training import (
     EventLog,
     RunDir,
@@ -55,9 +56,11 @@ from engines.training import (
     trainer_main,
 )
 
+if TYPE_CHECKING:
+    from engines.registry import ModelSpec
+
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 LOSS_WINDOW = 10  # loss_start / loss: mean over this many first / last steps (at most a quarter)
-TINY_MODEL_PARAMS = 20_000_000  # below this a CPU run uses one thread
 
 
 @dataclass
@@ -121,25 +124,20 @@ class ImageLoraConfig:
 CONFIG_CLASS = ImageLoraConfig
 
 
-def is_starter(base_id: str) -> bool:
-    return base_id.startswith("starter/")
+def default_learning_rate(base: ModelSpec) -> float:
+    return 5e-3 if base.is_starter else 1e-4
 
 
-def default_learning_rate(base_id: str) -> float:
-    return 5e-3 if is_starter(base_id) else 1e-4
-
-
-def sample_settings(config: ImageLoraConfig, base_id: str) -> tuple[int, float]:
-    """(steps, guidance scale) of the progress samples; distilled turbo models want few steps, no guidance."""
-    turbo = "turbo" in base_id.lower()
-    steps = config.sample_steps or (4 if turbo else 20)
+def sample_settings(config: ImageLoraConfig, base: ModelSpec) -> tuple[int, float]:
+    """(steps, guidance scale) of the progress samples; distilled models want few steps, no guidance."""
+    steps = config.sample_steps or (4 if base.is_distilled else 20)
     guidance = config.sample_guidance_scale
-    return steps, (0.0 if turbo else 7.0) if guidance is None else guidance
+    return steps, (0.0 if base.is_distilled else 7.0) if guidance is None else guidance
 
 
 # -- the model -----------------------------------------------------------------------------------
-def resolve_base(job: Any, models_root: Path) -> tuple[str, str]:
-    """(model id, folder / file / hub id to load from) for the job's base model."""
+def resolve_base(job: Any, models_root: Path) -> tuple[ModelSpec, str]:
+    """(the job's base model, the folder / file / hub id to load it from)."""
     from engines.registry import ModelRegistry
 
     registry = ModelRegistry(models_root, offline=job.offline)
@@ -147,7 +145,7 @@ def resolve_base(job: Any, models_root: Path) -> tuple[str, str]:
         spec = registry.resolve(job.base_model, "image")
     except KeyError as exc:  # UnknownModel: its message lists the image models there are
         raise ValueError(str(exc)) from exc
-    return spec.id, registry.location(spec)
+    return spec, registry.location(spec)
 
 
 def load_pipeline(location: str, dtype: Any) -> Any:
@@ -229,8 +227,9 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     if not job.dataset_path:
         raise ValueError("image-lora needs an image dataset: pass dataset_id.")
     models_root = job.models_dir()
-    base_id, location = resolve_base(job, models_root)
-    lr = config.learning_rate or default_learning_rate(base_id)
+    base, location = resolve_base(job, models_root)
+    base_id = base.id
+    lr = config.learning_rate or default_learning_rate(base)
     probe = PartialState(cpu=job.device == "cpu").device  # the device, before precision is chosen
     mixed = resolve_mixed_precision(config.mixed_precision, probe)
     if mixed != config.mixed_precision and config.mixed_precision != "auto":
@@ -281,7 +280,7 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     data = encode_training_set(pairs, config, resolution, vae, text_encoder, tokenizer, device)
     eval_batches = validation_batches(data, num_timesteps, config.seed, config.batch_size)
     prompts = list(config.sample_prompts or default_sample_prompts([c for _, c in pairs]))
-    sample_steps, sample_guidance = sample_settings(config, base_id)
+    sample_steps, sample_guidance = sample_settings(config, base)
     encode_s = time.perf_counter() - t_encode
 
     # 4. Optimizer and schedule; on resume their states, the LoRA weights and the RNG.
@@ -427,7 +426,7 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
         return {"metrics": metrics, "artifact": None}
     out_dir = Path(job.output_dir) if job.output_dir else models_root / "trained" / job.job_id
     dataset_name = _dataset_name(Path(job.dataset_path))
-    card = model_card(base_id, dataset_name, job.dataset_id, config, metrics, prompts)
+    card = model_card(base, dataset_name, job.dataset_id, config, metrics, prompts)
     save_lora(raw_unet, out_dir, card)
     return {
         "metrics": metrics,
@@ -471,7 +470,7 @@ def _dataset_name(dataset_path: Path) -> str:
 
 
 def model_card(
-    base_id: str,
+    base: ModelSpec,
     dataset_name: str,
     dataset_id: str | None,
     config: ImageLoraConfig,
@@ -480,9 +479,8 @@ def model_card(
 ) -> str:
     resolved = {k: metrics[k] for k in ("learning_rate", "resolution", "mixed_precision")}
     params = {k: v for k, v in {**asdict(config), **resolved}.items() if v not in (None, "", [])}
-    where = (
-        f"studio-data/models/{base_id}" if is_starter(base_id) else base_id
-    )  # starters live in the data dir
+    base_id = base.id
+    where = f"studio-data/models/{base_id}" if base.is_starter else base_id  # starters live in the data dir
     shown = ("loss_start", "loss", "eval_loss_before", "eval_loss", "steps", "train_time_s", "s_per_step")
     return "\n".join(
         [

@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.registry import TINY_MODEL_PARAMS
 from engines.training import EventLog, RunDir, trainer_main
-
-TINY_MODEL_PARAMS = 20_000_000  # below this: one CPU thread, and the starter-sized learning rate
 
 
 @dataclass
@@ -100,7 +99,8 @@ def load_models(job: Any, run_dir: RunDir, config: TextFeedbackConfig) -> tuple[
 
     from engines.text.train import resolve_base
 
-    base_id, location = resolve_base(job, config, job.models_dir())  # type: ignore[arg-type]
+    base, location = resolve_base(job, job.models_dir())
+    base_id = base.id
     tokenizer = AutoTokenizer.from_pretrained(location)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.text.feedback_train import TINY_MODEL_PARAMS, _RunDirCallback, read_jsonl
+from engines.registry import TINY_MODEL_PARAMS
+from engines.text.feedback_train import _RunDirCallback, read_jsonl
 from engines.training import EventLog, RunDir, trainer_main
 
 
@@ -126,7 +127,8 @@ def run(config: RewardConfig, run_dir: RunDir) -> dict[str, Any]:
 
     # 2. The base model with a one-output classification head
     torch.manual_seed(config.seed)
-    base_id, location = resolve_base(job, config, job.models_dir())  # type: ignore[arg-type]
+    base, location = resolve_base(job, job.models_dir())
+    base_id = base.id
     tokenizer = AutoTokenizer.from_pretrained(location)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -24,8 +24,9 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from engines.registry import TINY_MODEL_PARAMS
 from engines.text.train_data import (
     Example,
     build_examples,
@@ -45,11 +46,13 @@ from engines.training import (
     trainer_main,
 )
 
+if TYPE_CHECKING:
+    from engines.registry import ModelSpec
+
 GPT2_TARGETS = ["c_attn", "c_proj"]
 EVAL_MAX_EXAMPLES = 256  # held-out sequences scored for perplexity (a cap keeps big datasets quick)
 SAMPLE_NEW_TOKENS = 32
 SAMPLE_PROMPT_WORDS = 6
-TINY_MODEL_PARAMS = 20_000_000  # below this a CPU run uses one thread
 
 
 @dataclass
@@ -106,17 +109,17 @@ class TextLoraConfig:
 CONFIG_CLASS = TextLoraConfig
 
 
-def resolve_method(method: str | None, base_model: str) -> str:
+def resolve_method(method: str | None, base: ModelSpec) -> str:
     """'auto'/None → full for the tiny starter models (random weights: LoRA alone learns little), else lora."""
     if method in ("lora", "full"):
         return method
-    return "full" if base_model.startswith("starter/") else "lora"
+    return "full" if base.is_starter else "lora"
 
 
-def default_learning_rate(method: str, base_model: str) -> float:
+def default_learning_rate(method: str, base: ModelSpec) -> float:
     if method == "lora":
         return 2e-4
-    return 3e-3 if base_model.startswith("starter/") else 5e-5
+    return 3e-3 if base.is_starter else 5e-5
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -128,21 +131,21 @@ def total_steps_for(config: TextLoraConfig, n_train: int) -> int:
 
 
 # -- the model -----------------------------------------------------------------------------------
-def resolve_base(job: Any, config: TextLoraConfig, models_root: Path) -> tuple[str, str]:
-    """(model id, folder or hub id to load from) for the job's base model."""
-    from engines.registry import ModelRegistry, UnknownModel
+def resolve_base(job: Any, models_root: Path) -> tuple[ModelSpec, str]:
+    """(the job's base model, the folder or hub id to load it from)."""
+    from engines.registry import ModelRegistry, ModelSpec, UnknownModel
 
     if job.base_model_path:  # a trained model: the studio resolved its folder
         folder = Path(job.base_model_path).resolve()
         if not folder.is_relative_to(models_root.resolve().parent) or not (folder / "config.json").is_file():
             raise ValueError(f"base model folder {folder} is not a model folder inside the data folder.")
-        return job.base_model or folder.name, str(folder)
+        return ModelSpec(job.base_model or folder.name, "text", "trained", str(folder)), str(folder)
     registry = ModelRegistry(models_root, offline=job.offline)
     try:
         spec = registry.resolve(job.base_model, "text")
     except UnknownModel as exc:
         raise ValueError(str(exc)) from exc
-    return spec.id, registry.location(spec)
+    return spec, registry.location(spec)
 
 
 def lora_targets(config: TextLoraConfig, model: Any) -> list[str] | None:
@@ -253,9 +256,10 @@ def _run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     # 1. The job: base model, method, output folder.
     job = run_dir.read_job()
     models_root = job.models_dir()
-    base_id, location = resolve_base(job, config, models_root)
-    method = resolve_method(config.method, base_id)
-    lr = config.learning_rate or default_learning_rate(method, base_id)
+    base, location = resolve_base(job, models_root)
+    base_id = base.id
+    method = resolve_method(config.method, base)
+    lr = config.learning_rate or default_learning_rate(method, base)
     mixed = config.mixed_precision
     if mixed == "auto":
         mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"

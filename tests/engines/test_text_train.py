@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engines.registry import ModelSpec
 from engines.starter import STARTER_TEXT, ensure_starter
 from engines.text.adapters import (
     AdapterError,
@@ -110,9 +111,10 @@ def test_split_is_seeded_and_by_row_and_batches_depend_only_on_the_step():
 
 
 def test_method_defaults_to_full_on_starter_models_and_params_are_checked():
-    assert resolve_method("auto", "starter/gpt2-tiny") == "full"
-    assert resolve_method(None, "openai-community/gpt2") == "lora"
-    assert resolve_method("lora", "starter/gpt2-tiny") == "lora"
+    starter = ModelSpec(STARTER_TEXT, "text", "starter", "")
+    assert resolve_method("auto", starter) == "full"
+    assert resolve_method(None, ModelSpec("openai-community/gpt2", "text", "hub", "openai-community/gpt2")) == "lora"
+    assert resolve_method("lora", starter) == "lora"
     for bad in ({"eval_fraction": 1.0}, {"lora_rank": 0}, {"method": "qlora"}, {"block_size": 4}):
         with pytest.raises(ValueError):
             resolve_params(TextLoraConfig, bad)
