@@ -5,6 +5,9 @@ parameter checking and the `python -m engines.<kind>.train --run-dir DIR` entry 
     events.py       events.jsonl: EventLog (the trainer appends), read_events / EventTail (the readers)
     checkpoints.py  save / list / load checkpoints, resume_training, RNG state
     params.py       user params → the kind's config dataclass (pydantic TypeAdapter); field docs
+    loop.py         TrainingLoop (the step loop's skeleton), the shared pieces of an optimizer step
+    artifacts.py    artifact_dir, atomic_folder (write whole or not at all), dataset_name
+    hf.py           HFTrainerRun: the same contract for trainers built on a Hugging Face Trainer (TRL)
     kinds.py        TRAINERS (kind → module), trainer_spec
     entry.py        trainer_main, exit codes
 
@@ -25,13 +28,14 @@ Adding a kind (e.g. `gan`):
      field (the comment is the help text the UI and `GET /jobs/kinds` show); range checks in
      `__post_init__` raising ValueError — and `CONFIG_CLASS = GanConfig`.
   2. `def run(config: GanConfig, run_dir: RunDir) -> dict`. `run_dir.read_job()` gives the
-     JobConfig (base_model, dataset_path, output_dir, resume …). Each step: `EventLog.append`
-     (pass `resume_step=` when resuming), `save_checkpoint` now and then, and when
-     `run_dir.stop.requested`: save a checkpoint and return {"status": "cancelled"}. On resume
-     (`job.resume`), load `latest_checkpoint(run_dir)` and go on from its step + 1. Return
+     JobConfig (base_model, dataset_path, models_root, output_dir, resume …). On resume
+     (`job.resume`), load the newest checkpoint (`resume_training` / `load_latest`) and go on
+     from its step + 1. Run the steps in a `TrainingLoop` (loop.py): it logs the events, saves a
+     checkpoint every `save_every` steps and at the end, and on `run_dir.stop.requested` saves one
+     so that the trainer can return {"status": "cancelled"}. Return
      {"metrics": {...}, "artifact": {"type": "gan", "path": …, "base_model": …, "name": …} | None};
-     the artifact path is absolute or relative to the run folder, inside the data dir
-     (`job.output_dir` is meant for it); the studio registers it as an `adapters` row.
+     the artifact goes to `artifact_dir(job, run_dir)` (the job's output_dir), written through
+     `atomic_folder`; the studio registers it as an `adapters` row.
   3. End the module with `if __name__ == "__main__": trainer_main(run, CONFIG_CLASS)`.
   4. Add `"gan": "engines.gan.train"` to TRAINERS in kinds.py.
 Keep the module cheap to import (torch, transformers … inside `run`): the studio imports it to
@@ -40,6 +44,7 @@ read the config class. Under several processes only rank 0 (`is_main_process()`)
 Nothing here imports Gradio, FastAPI, SQLite or `studio`.
 """
 
+from engines.training.artifacts import artifact_dir, atomic_folder, dataset_name
 from engines.training.checkpoints import (
     Checkpoint,
     current_rng_state,
@@ -54,7 +59,16 @@ from engines.training.checkpoints import (
 )
 from engines.training.entry import EXIT_CANCELLED, EXIT_FAILED, trainer_main
 from engines.training.events import EventLog, EventTail, parse_events, read_events
+from engines.training.hf import HFTrainerRun, loss_history, loss_range, save_model_folder
 from engines.training.kinds import TRAINERS, TrainerSpec, trainer_spec
+from engines.training.loop import (
+    TrainingLoop,
+    accumulated_step,
+    adamw_with_schedule,
+    keeps_torch_threads,
+    one_thread_if_tiny,
+    this_process_share,
+)
 from engines.training.params import describe_config, field_docs, resolve_params
 from engines.training.run_dir import (
     JobConfig,
@@ -72,18 +86,29 @@ __all__ = [
     "Checkpoint",
     "EventLog",
     "EventTail",
+    "HFTrainerRun",
     "JobConfig",
     "RunDir",
     "StopSignal",
     "TrainerSpec",
+    "TrainingLoop",
+    "accumulated_step",
+    "adamw_with_schedule",
+    "artifact_dir",
+    "atomic_folder",
     "current_rng_state",
+    "dataset_name",
     "describe_config",
     "field_docs",
     "is_main_process",
+    "keeps_torch_threads",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
     "load_latest",
+    "loss_history",
+    "loss_range",
+    "one_thread_if_tiny",
     "parse_events",
     "read_events",
     "read_json",
@@ -91,7 +116,9 @@ __all__ = [
     "resolve_params",
     "resume_training",
     "save_checkpoint",
+    "save_model_folder",
     "save_training_state",
+    "this_process_share",
     "trainer_main",
     "trainer_spec",
     "write_json_atomic",
