@@ -63,6 +63,11 @@ class ModelSpec:
         return DISTILLED_MARKER in self.id.lower()
 
 
+def is_starter_id(model_id: str) -> bool:
+    """Whether `model_id` names a starter model, for callers that hold an id rather than a spec."""
+    return model_id in starter.STARTER_IDS.values()
+
+
 class UnknownModel(KeyError):
     def __init__(self, model_id: str, kind: str, available: list[str]):
         self.model_id, self.kind, self.available = model_id, kind, available

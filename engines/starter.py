@@ -53,11 +53,6 @@ _REQUIRED_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
-def is_starter_id(model_id: str) -> bool:
-    """Whether `model_id` names a starter model (ModelSpec.is_starter says it for a resolved model)."""
-    return model_id in STARTER_IDS.values()
-
-
 def _name(model_id: str) -> str:
     """Return the folder name of a starter id, raising ``KeyError`` for unknown ids."""
     if model_id not in _REQUIRED_FILES:

@@ -25,8 +25,8 @@ import numpy as np
 
 from engines.precision import count_params, load_dtype, resolve_precision
 from engines.precision import normalize as normalize_precision
+from engines.registry import is_starter_id
 from engines.speech.text_normalize import normalize_english, split_for_speech, tidy_whitespace
-from engines.starter import is_starter_id
 
 ENGLISH = ("eng", "en")
 MAX_CHUNK_CHARS = 400  # a sentence longer than this is cut at commas, then between words
