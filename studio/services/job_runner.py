@@ -69,11 +69,17 @@ class _Run:
 
 class JobRunner:
     def __init__(
-        self, config: StudioConfig, store: Store, runs_dir: Path, trainer_module: Callable[[str], str]
+        self,
+        config: StudioConfig,
+        store: Store,
+        runs_dir: Path,
+        trainer_module: Callable[[str], str],
+        offline: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.runs_dir = runs_dir
+        self.offline = offline or (lambda: config.offline)  # whether trainers must not contact the hub
         self.models_root = config.data_dir / "models"
         self.trainer_module = trainer_module  # kind → module to run; raises a StudioError for a broken kind
         self.lock = threading.RLock()  # held while a job changes hands: launch, cancel, resume, settle
@@ -92,7 +98,7 @@ class JobRunner:
             output_dir=str(self.models_root / "trained" / job_id),
             models_root=str(self.models_root),
             device=self.config.device,
-            offline=self.config.offline,
+            offline=self.offline(),
         )
 
     def launch_command(self, kind: str, run_dir: Path) -> list[str]:
@@ -219,7 +225,7 @@ class JobRunner:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         root = str(Path(engines.__file__).resolve().parent.parent)  # so `-m engines…` imports from any cwd
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        if self.config.offline:
+        if self.offline():  # the child's own environment; this process's is left alone
             env["HF_HUB_OFFLINE"] = "1"
         with open(run_dir.log_path, "ab") as logf:
             logf.write(f"--- {utcnow()} {'resume' if job.resume else 'start'}: {shlex.join(cmd)}\n".encode())

@@ -49,8 +49,11 @@ class JobService:
         dataset_path: Callable[[str], Path] | None = None,
         trained_model_path: Callable[[str], Path | None] | None = None,
         resolve_model: Callable[[str, str], Any] | None = None,
+        offline: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        # Whether trainers must not contact the hub: --offline, or (given by the Studio) the hub probe's answer.
+        self.offline = offline or (lambda: config.offline)
         self.store = store
         self.dataset_path = dataset_path  # dataset id → folder; raises NotFound (set by the Studio or lazily)
         self.trained_model_path = trained_model_path  # trained model id → folder, None for other ids
@@ -63,7 +66,8 @@ class JobService:
         self.scratch = Scratch(config.data_dir)
         self.resolve_model = resolve_model  # (model id, model kind) → spec; UnknownModel lists the choices
         self._specs: dict[str, TrainerSpec] = {}
-        self.runner = JobRunner(config, store, self.runs_dir, trainer_module=lambda kind: self.spec(kind).module)
+        self.runner = JobRunner(config, store, self.runs_dir, trainer_module=lambda kind: self.spec(kind).module,
+                                offline=self.offline)
 
     # -- kinds -----------------------------------------------------------------------------------
     def spec(self, kind: str) -> TrainerSpec:
