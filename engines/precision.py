@@ -2,7 +2,7 @@
 
     resolve_precision("auto", "cuda")  → torch.bfloat16 (float16 on GPUs without bf16)
     resolve_precision("auto", "cpu")   → torch.bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX /
-                                         Arm BF16) for models of ≥ 20M weights, else torch.float32
+                                         Arm BF16) for models of ≥ TINY_MODEL_PARAMS (20M) weights, else fp32
     resolve_precision("fp32", …)       → torch.float32, anywhere
 
 Reduced precision only pays where the hardware has the instructions: on a CPU without them bf16
@@ -24,11 +24,12 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from engines.registry import TINY_MODEL_PARAMS
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what a user picks
 ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp32": "fp32",
            "bf16": "bf16", "fp16": "fp16", "auto": "auto"}
 DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-REDUCED_MIN_PARAMS = 20_000_000  # below this `auto` keeps fp32 on a CPU: nothing to gain
 
 
 def normalize(choice: str) -> str:
@@ -119,7 +120,7 @@ def resolve_precision(choice: str, device: str, *, num_params: int | None = None
     dtype = reduced_dtype(device)
     if dtype is None:
         return torch.float32
-    if device == "cpu" and num_params is not None and num_params < REDUCED_MIN_PARAMS:
+    if device == "cpu" and num_params is not None and num_params < TINY_MODEL_PARAMS:  # nothing to gain
         return torch.float32
     return dtype
 
