@@ -63,6 +63,7 @@ TRAINERS: dict[str, str] = {
     "text-feedback": "engines.text.feedback_train",
     "reward": "engines.text.reward_train",
     "image-lora": "engines.image.train",
+    "export": "engines.text.export",
 }
 
 EXIT_FAILED = 1  # run() raised; result.json says "failed"
