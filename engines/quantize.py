@@ -26,8 +26,11 @@ torchao's compiled CPU path lowers to) is the fallback where fbgemm is absent (A
 it). The layers keep their type and weights, so PEFT adapters still attach and merge; the int8 copy
 is held beside them, like the bf16 prepacked copy.
 
-Exports (the `export` job) write torchao's format instead, so the folder loads with plain
-transformers + torchao anywhere; this module is only the fast CPU path for serving.
+fbgemm's op is dynamic: besides the int8 weights it rounds each call's activations to int8 (per tensor);
+`_weight_int8pack_mm` keeps them bf16. Both read one byte per weight — what batch-1 decoding is bound by.
+
+Exports (the `export` job) store int8 weights + per-channel scales in their own safetensors file, read
+back by `load_int8_export` (below: why not transformers' TorchAoConfig).
 
 Nothing here imports the studio.
 """

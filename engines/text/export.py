@@ -67,6 +67,12 @@ def quantization_support(quantization: str, device: str) -> str | None:
     return None
 
 
+def _relative(path: Path, data_dir: Path) -> str:
+    """The path as the studio shows paths: relative to its data dir when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(data_dir)) if path.is_relative_to(data_dir) else str(path)
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
 
@@ -203,7 +209,7 @@ def run(config: ExportConfig, run_dir: RunDir) -> dict[str, Any]:
         "sparsity": round(zeros / max(weights, 1), 4), "quantization": config.quantization,
         "precision": config.precision, "held_out_examples": len(examples),
         "held_out": "dataset" if job.dataset_path else "built-in lines",
-        "base_model": base_id, "adapter": config.adapter, "export_path": str(out),
+        "base_model": base_id, "adapter": config.adapter, "export_path": _relative(out, run_dir.path.resolve().parent.parent),
     }
     log.append(5, total_steps=total, progress=1.0, stage="measured", **metrics)
     log.close()

@@ -10,12 +10,33 @@ from typing import Any
 
 from studio.services.errors import Invalid, NotFound
 
+EXPORT_COLUMNS = ["model", "compression", "size MB (original)", "tokens/s bs1 (original)",
+                  "perplexity (original)", "held-out", "folder"]
+
 
 class ExportService:
-    def __init__(self, text: Any, data_dir: Path, device: str):
+    def __init__(self, text: Any, data_dir: Path, device: str, jobs: Any = None):
         self.text = text  # the TextService: resolves a model + adapter the way generation does
         self.data_dir = data_dir
         self.device = device
+        self.jobs = jobs  # the JobService, for the finished exports' metrics
+
+    def table(self) -> list[list[str]]:
+        """One row per completed export, newest first: each figure beside the uncompressed model's."""
+        rows = []
+        for job in self.jobs.list() if self.jobs is not None else []:
+            m = job.get("metrics") or {}
+            if job["kind"] != "export" or job["status"] != "completed" or "size_mb" not in m:
+                continue
+            model = job.get("base_model") or ""
+            compression = f"{job['params'].get('quantization', '?')}, {float(job['params'].get('sparsity', 0)):.0%} pruned"
+            rows.append([
+                model, compression, f"{m['size_mb']:.2f} ({m['size_mb_original']:.2f})",
+                f"{m['tokens_per_s']:.1f} ({m['tokens_per_s_original']:.1f})",
+                f"{m['perplexity']:.3f} ({m['perplexity_original']:.3f}, {m['perplexity_delta_pct']:+.2f} %)",
+                "dataset" if job.get("dataset_id") else "built-in lines", f"models/trained/{job['id']}",
+            ])
+        return rows
 
     def prepare(self, base_model: str | None, params: dict[str, Any], run_folder: Path) -> str:
         """The `export` preparer: 422 with the reason for an input the job cannot honour, else the

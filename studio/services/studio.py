@@ -64,7 +64,7 @@ class Studio:
     def exports(self):
         from studio.services.exports import ExportService
 
-        return ExportService(self.text, self.data_dir, self.models.device)
+        return ExportService(self.text, self.data_dir, self.models.device, self.jobs)
 
     @cached_property
     def feedback_training(self):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -65,7 +64,10 @@ def test_int8_with_30pct_pruning_reports_size_speed_and_perplexity_beside_the_or
     assert job["progress"] == 1.0
 
     # The folder loads and generates in a fresh process: transformers builds the model, the int8 weights go in.
-    folder = Path(m["export_path"])
+    folder = client.studio.data_dir / m["export_path"]
+    assert m["export_path"] == f"models/trained/{job['id']}"
+    row = client.studio.exports.table()[0]  # the Models tab's panel
+    assert row[1] == "int8, 30% pruned" and f"({m['size_mb_original']:.2f})" in row[2]
     code = ("import sys, torch; from transformers import AutoTokenizer; from engines.quantize import load_int8_export;"
             "f = sys.argv[1]; tok = AutoTokenizer.from_pretrained(f); model = load_int8_export(f);"
             "ids = tok('the red fox', return_tensors='pt').input_ids;"
@@ -85,7 +87,7 @@ def test_pruning_only_exports_a_plain_transformers_folder(client, trained):
     assert m["held_out"] == "built-in lines" and 0.45 <= m["sparsity"] <= 0.55
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(m["export_path"])
+    model = AutoModelForCausalLM.from_pretrained(client.studio.data_dir / m["export_path"])
     assert str(model.dtype) == "torch.bfloat16"
 
 
