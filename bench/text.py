@@ -193,7 +193,7 @@ def int8_figure(folder: Path, plain, new_tokens: int, ctx: Context, bandwidth: f
     except Int8Refused as exc:
         return Figure(name, None, "tok/s", note=f"int8 refused: {exc}")
     fig = _compare(name, int8, plain, 1, new_tokens, ctx,
-                   f"studio int8 ({int8_kernel()} kernel, weight-only) vs plain fp32, batch 1", check_same=False)
+                   f"studio int8 ({int8_kernel()} kernel, int8 weights) vs plain fp32, batch 1", check_same=False)
     fig.detail["load_check"] = {"perplexity_fp32": int8.engine.quality.perplexity_fp32,
                                 "perplexity_int8": int8.engine.quality.perplexity_int8}
     return bandwidth_fraction(fig, int8.engine, bandwidth) if bandwidth else fig
