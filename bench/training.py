@@ -55,6 +55,7 @@ def _job(ctx: Context, kind: str, params: dict[str, Any], dataset: Path, base_mo
     run_dir = RunDir(ctx.data_dir / "runs" / job_id)
     run_dir.write_job(JobConfig(job_id=job_id, kind=kind, params=params, base_model=base_model,
                                 dataset_id="bench", dataset_path=str(dataset), output_dir=str(ctx.work_dir / "out" / job_id),
+                                models_root=str(ctx.data_dir / "models"),
                                 device=ctx.device, offline=True))
     return run_dir
 

@@ -2,7 +2,7 @@
 
     resolve_precision("auto", "cuda")  → torch.bfloat16 (float16 on GPUs without bf16)
     resolve_precision("auto", "cpu")   → torch.bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX /
-                                         Arm BF16) for models of ≥ 20M weights, else torch.float32
+                                         Arm BF16) for models of ≥ TINY_MODEL_PARAMS (20M) weights, else fp32
     resolve_precision("fp32", …)       → torch.float32, anywhere
     resolve_precision("int8", "cpu")   → torch.float32: int8 is weight-only for text on the CPU; the
                                          activations run fp32 and the linear layers read int8 weights
@@ -27,12 +27,13 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from engines.registry import TINY_MODEL_PARAMS
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # what a user picks (int8: text only)
 WEIGHT_ONLY = ("int8",)  # choices that quantise the weights, not the whole model's dtype
 ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp32": "fp32",
            "bf16": "bf16", "fp16": "fp16", "auto": "auto", "int8": "int8"}
 DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "float32"}  # int8: compute dtype
-REDUCED_MIN_PARAMS = 20_000_000  # below this `auto` keeps fp32 on a CPU: nothing to gain
 
 
 def normalize(choice: str) -> str:
@@ -123,7 +124,7 @@ def resolve_precision(choice: str, device: str, *, num_params: int | None = None
     dtype = reduced_dtype(device)
     if dtype is None:
         return torch.float32
-    if device == "cpu" and num_params is not None and num_params < REDUCED_MIN_PARAMS:
+    if device == "cpu" and num_params is not None and num_params < TINY_MODEL_PARAMS:  # nothing to gain
         return torch.float32
     return dtype
 

@@ -14,6 +14,12 @@ Kind = Literal["text", "image", "gan", "speech"]
 Source = Literal["hub", "local", "starter", "trained"]
 KINDS: tuple[Kind, ...] = ("text", "image", "gan", "speech")
 
+# Fewer weights than this make a starter-sized model: on a CPU one thread trains it fastest (syncing
+# threads costs more than its small matrices save), reduced precision gains nothing, and training it
+# from random weights wants a larger learning rate.
+TINY_MODEL_PARAMS = 20_000_000
+DISTILLED_MARKER = "turbo"  # few-step distilled models (SD-Turbo, SDXL-Turbo …) carry it in their id
+
 # Real models, loaded by hub id through the normal from_pretrained path when the hub is reachable
 # (or already cached). The first of each kind is the default.
 HUB_MODELS: dict[str, list[tuple[str, str]]] = {
@@ -48,7 +54,18 @@ class ModelSpec:
 
     @property
     def is_starter(self) -> bool:
+        """A tiny model built locally with random weights (engines/starter.py), not a real one."""
         return self.source == "starter"
+
+    @property
+    def is_distilled(self) -> bool:
+        """A few-step distilled model: a handful of denoising steps and no guidance are its best."""
+        return DISTILLED_MARKER in self.id.lower()
+
+
+def is_starter_id(model_id: str) -> bool:
+    """Whether `model_id` names a starter model, for callers that hold an id rather than a spec."""
+    return model_id in starter.STARTER_IDS.values()
 
 
 class UnknownModel(KeyError):

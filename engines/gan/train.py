@@ -19,7 +19,6 @@ The artifact is `generator.safetensors` + `config.json` in the job's output fold
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -28,19 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from engines.augment import validate_augment
+from engines.gan.train_data import fixed_latents, load_dataset, step_batch
 from engines.training import (
-    EventLog,
     RunDir,
+    TrainingLoop,
+    artifact_dir,
+    atomic_folder,
     is_main_process,
-    latest_checkpoint,
+    keeps_torch_threads,
     load_checkpoint,
+    load_latest,
     save_checkpoint,
     trainer_main,
     write_json_atomic,
 )
 
 RESOLUTIONS = (32, 64, 128)
-AUGMENT_COPIES = 4  # augmented versions of each image when "crop", "rotate" or "color" is on
 GRID_SAMPLES = 64  # fixed latents shown in every sample grid (8 × 8)
 SMALL_WIDTH_AT_32PX = 32  # default ngf/ndf at 32 px: a quarter of the compute of the paper's 64
 
@@ -104,88 +106,8 @@ class GanTrainConfig:
 CONFIG_CLASS = GanTrainConfig
 
 
-# -- data ----------------------------------------------------------------------------------------
-def load_dataset(folder: Path, resolution: int, augment: list[str], seed: int) -> tuple[Any, Any, str]:
-    """(train images, plain images, dataset name): uint8 tensors (N', 3, R, R) and (N, 3, R, R).
-
-    The plain set is resized + centre-cropped only (the quality score compares against it); the
-    train set adds AUGMENT_COPIES augmented versions when augmentations other than flip are on.
-    """
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from engines.augment import ImageAugmenter
-
-    folder = Path(folder)
-    manifest = _read_json(folder / "manifest.json") or {}
-    if manifest.get("kind", "image") != "image":
-        raise ValueError(
-            f"A gan job needs an image dataset; '{manifest.get('name')}' is {manifest.get('kind')}."
-        )
-    names = _image_names(folder)
-    if len(names) < 2:
-        raise ValueError(
-            f"The dataset in {folder} has {len(names)} image(s); a GAN needs at least 2 (better hundreds)."
-        )
-
-    def as_uint8(img: Image.Image) -> Any:
-        return torch.from_numpy(np.array(img.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)  # (3, R, R)
-
-    plain_aug = ImageAugmenter([], resolution)
-    baked = [a for a in augment if a != "flip"]
-    baked_aug = ImageAugmenter(baked, resolution, seed=seed) if baked else None
-    plain, train = [], []
-    for name in names:
-        with Image.open(folder / name) as im:
-            im.load()
-            plain.append(as_uint8(plain_aug(im)))
-            if baked_aug is not None:
-                train.extend(as_uint8(baked_aug(im)) for _ in range(AUGMENT_COPIES))
-    plain_t = torch.stack(plain)
-    train_t = torch.stack(train) if train else plain_t
-    return train_t, plain_t, str(manifest.get("name") or folder.name)
-
-
-def _image_names(folder: Path) -> list[str]:
-    meta = folder / "metadata.jsonl"
-    if meta.is_file():
-        names = []
-        for line in meta.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                name = str(row.get("file_name", ""))
-                if name and "/" not in name and "\\" not in name and (folder / name).is_file():
-                    names.append(name)
-        return names
-    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def step_batch(config: GanTrainConfig, step: int, num_images: int) -> tuple[Any, Any, Any]:
-    """(indices (B,), flip mask (B,), noise (B, nz)) of one step: a function of (seed, step) only."""
-    import torch
-
-    g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-    idx = torch.randint(0, num_images, (config.batch_size,), generator=g)
-    flips = torch.rand(config.batch_size, generator=g) < 0.5
-    z = torch.randn(config.batch_size, config.nz, generator=g)
-    return idx, flips, z
-
-
-def fixed_latents(seed: int, n: int, nz: int, salt: int) -> Any:
-    import torch
-
-    return torch.randn(n, nz, generator=torch.Generator().manual_seed(seed * 7919 + salt))
-
-
 # -- the run -------------------------------------------------------------------------------------
+@keeps_torch_threads
 def run(config: GanTrainConfig, run_dir: RunDir) -> dict[str, Any]:
     import torch
 
@@ -198,13 +120,9 @@ def run(config: GanTrainConfig, run_dir: RunDir) -> dict[str, Any]:
             "A gan job needs an image dataset: pick one (or create the demo dataset in the GAN tab)."
         )
     device = resolve_device(job.device if job.device in ("cpu", "cuda", "mps") else "auto")
-    threads_before = torch.get_num_threads()
     if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads())
-    try:
-        return _train(config, run_dir, job, device)
-    finally:
-        torch.set_num_threads(threads_before)
+    return _train(config, run_dir, job, device)
 
 
 def cpu_threads() -> int:
@@ -266,18 +184,16 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     scorer = QualityScorer(real_ref[: config.quality_samples])
 
     # 2. Resume: both networks, both optimizers, the step and the scores so far.
-    start_step, quality_start, elapsed_before = 0, None, 0.0
-    found = latest_checkpoint(run_dir) if job.resume else None
-    if found is not None:
-        ckpt = load_checkpoint(found[1], device=str(device))
+    quality_start, elapsed_before = None, 0.0
+    ckpt = load_latest(run_dir, device=str(device)) if job.resume else None
+    if ckpt is not None:
         generator.load_state_dict(_strip(ckpt.tensors, "generator."))
         discriminator.load_state_dict(_strip(ckpt.tensors, "discriminator."))
         opt_g.load_state_dict(ckpt.extra_state["opt_g"])
         opt_d.load_state_dict(ckpt.extra_state["opt_d"])
-        start_step = ckpt.step
         quality_start = ckpt.meta.get("quality_start")
         elapsed_before = float(ckpt.meta.get("train_time_s") or 0.0)
-        print(f"gan: resumed from step {start_step} ({found[1].name})", flush=True)
+        print(f"gan: resumed from step {ckpt.step} ({ckpt.path.name})", flush=True)
 
     @torch.no_grad()
     def generate_eval(z: Any) -> Any:
@@ -344,14 +260,14 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
         )
 
     # 4. Train: D on real + fake, then G (non-saturating loss), one event every log_every steps.
-    events = EventLog(run_dir, resume_step=start_step if job.resume else None, tensorboard=main)
+    loop = TrainingLoop(run_dir, name="gan", start_step=ckpt.step if ckpt else 0, total_steps=total_steps,
+                        save_every=config.save_every, checkpoint=checkpoint, resume=job.resume, main=main)  # fmt: skip
+    start_step = step = loop.start_step
     sums = {"loss_g": 0.0, "loss_d": 0.0, "d_x": 0.0, "d_g_z": 0.0}
     counted, window_t0, images_seen = 0, time.perf_counter(), 0
-    saved_at = start_step
-    step = start_step
-    try:
-        for step in range(start_step + 1, total_steps + 1):
-            idx, flips, z = step_batch(config, step, num_images)
+    with loop:
+        for step in loop.steps():
+            idx, flips, z = step_batch(config.seed, step, num_images, config.batch_size, config.nz)
             real = train_images[idx.to(device)].float() / 127.5 - 1.0  # (B, 3, R, R), as to_tensor_normalised
             if "flip" in config.augment:
                 real = torch.where(flips.to(device)[:, None, None, None], real.flip(-1), real)
@@ -381,7 +297,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
             counted += 1
             images_seen += config.batch_size
 
-            saving = (config.save_every and step % config.save_every == 0) or step == total_steps
+            saving = loop.save_point(step)
             scoring = saving or (config.eval_every and step % config.eval_every == 0)
             logging_now = step % config.log_every == 0 or step == start_step + 1 or scoring
             fields: dict[str, Any] = {}
@@ -410,11 +326,10 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
                 if report["message"]:
                     fields["message"] = report["message"]
             if saving:
-                checkpoint(step)
-                saved_at = step
+                loop.save(step)
                 if main:
                     fields["samples"] = [write_grid(step)]
-            if fields and main:
+            if fields:
                 if first_extra:
                     fields = {
                         **first_extra,
@@ -422,14 +337,9 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
                         "samples": first_extra.get("samples", []) + fields.get("samples", []),
                     }
                     first_extra = {}
-                events.append(step, **fields)
-            if run_dir.stop.requested:
-                if saved_at != step:
-                    checkpoint(step)
-                print(f"gan: stopped at step {step} on request", flush=True)
+                loop.log(step, **fields)
+            if loop.stop_requested(step):
                 return {"status": "cancelled", "metrics": _metrics(latest, quality_start)}
-    finally:
-        events.close()
 
     # 5. The artifact: the generator (eval-ready, batch-norm statistics included) + its config.
     train_time = elapsed_before + time.perf_counter() - seg_t0
@@ -439,22 +349,12 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     if images_seen:
         metrics["images_per_s"] = round(images_seen / max(seg_time, 1e-9), 1)
     name = config.name or f"DCGAN {config.resolution} px · {dataset_name}"
-    out_dir = Path(job.output_dir) if job.output_dir else run_dir.path / "artifact"
+    out_dir = artifact_dir(job, run_dir)
     if main:
-        write_artifact(
-            out_dir,
-            generator,
-            model_cfg,
-            {
-                "name": name,
-                "dataset": dataset_name,
-                "dataset_id": job.dataset_id,
-                "job_id": job.job_id,
-                "steps": step,
-                "metrics": metrics,
-                "training": asdict(config),
-            },
-        )
+        info = {"name": name, "dataset": dataset_name, "dataset_id": job.dataset_id, "job_id": job.job_id,
+                "steps": step, "metrics": metrics, "training": asdict(config)}  # fmt: skip
+        with atomic_folder(out_dir) as tmp:
+            write_artifact(tmp, generator, model_cfg, info)
     print(
         f"gan: done in {train_time:.1f} s; quality {quality_start:.4g} → {metrics.get('quality')}", flush=True
     )

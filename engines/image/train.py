@@ -17,20 +17,18 @@ Artifact: a diffusers LoRA folder (`pytorch_lora_weights.safetensors`, loadable 
 
 Resume is exact: everything random in a step (batch, noise, timesteps, latent sample) comes from
 a generator seeded by (seed, step); checkpoints hold the LoRA weights, optimizer, scheduler, RNG.
-Reading, encoding and batching the data, and the loss, live in `engines.image.train_data`.
+Reading, encoding and batching the data, and the loss, live in `train_data.py`; the pipeline,
+the LoRA, the samples and the artifact in `train_model.py`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from engines.image.train_data import (
     batch_indices,
@@ -43,21 +41,37 @@ from engines.image.train_data import (
     validation_batches,
     validation_loss,
 )
+from engines.image.train_model import (
+    add_lora,
+    load_pipeline,
+    model_card,
+    resolve_base,
+    sampling_pipeline,
+    save_lora,
+    write_samples,
+)
 from engines.training import (
-    EventLog,
     RunDir,
-    current_rng_state,
+    TrainingLoop,
+    accumulated_step,
+    adamw_with_schedule,
+    artifact_dir,
+    dataset_name,
     is_main_process,
+    keeps_torch_threads,
+    one_thread_if_tiny,
     read_events,
     restore_rng,
     resume_training,
-    save_checkpoint,
+    save_training_state,
+    this_process_share,
     trainer_main,
 )
 
-LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+if TYPE_CHECKING:
+    from engines.registry import ModelSpec
+
 LOSS_WINDOW = 10  # loss_start / loss: mean over this many first / last steps (at most a quarter)
-TINY_MODEL_PARAMS = 20_000_000  # below this a CPU run uses one thread
 
 
 @dataclass
@@ -121,46 +135,15 @@ class ImageLoraConfig:
 CONFIG_CLASS = ImageLoraConfig
 
 
-def is_starter(base_id: str) -> bool:
-    return base_id.startswith("starter/")
+def default_learning_rate(base: ModelSpec) -> float:
+    return 5e-3 if base.is_starter else 1e-4
 
 
-def default_learning_rate(base_id: str) -> float:
-    return 5e-3 if is_starter(base_id) else 1e-4
-
-
-def sample_settings(config: ImageLoraConfig, base_id: str) -> tuple[int, float]:
-    """(steps, guidance scale) of the progress samples; distilled turbo models want few steps, no guidance."""
-    turbo = "turbo" in base_id.lower()
-    steps = config.sample_steps or (4 if turbo else 20)
+def sample_settings(config: ImageLoraConfig, base: ModelSpec) -> tuple[int, float]:
+    """(steps, guidance scale) of the progress samples; distilled models want few steps, no guidance."""
+    steps = config.sample_steps or (4 if base.is_distilled else 20)
     guidance = config.sample_guidance_scale
-    return steps, (0.0 if turbo else 7.0) if guidance is None else guidance
-
-
-# -- the model -----------------------------------------------------------------------------------
-def resolve_base(job: Any, models_root: Path) -> tuple[str, str]:
-    """(model id, folder / file / hub id to load from) for the job's base model."""
-    from engines.registry import ModelRegistry
-
-    registry = ModelRegistry(models_root, offline=job.offline)
-    try:
-        spec = registry.resolve(job.base_model, "image")
-    except KeyError as exc:  # UnknownModel: its message lists the image models there are
-        raise ValueError(str(exc)) from exc
-    return spec.id, registry.location(spec)
-
-
-def load_pipeline(location: str, dtype: Any) -> Any:
-    """The base StableDiffusionPipeline without a safety checker (samples are for the trainer's owner)."""
-    from diffusers import StableDiffusionPipeline
-
-    kwargs = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False)
-    if location.lower().endswith(".safetensors"):
-        pipe = StableDiffusionPipeline.from_single_file(location, **kwargs)
-    else:
-        pipe = StableDiffusionPipeline.from_pretrained(location, use_safetensors=True, **kwargs)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return steps, (0.0 if base.is_distilled else 7.0) if guidance is None else guidance
 
 
 def resolve_mixed_precision(requested: str, device: Any) -> str:
@@ -176,61 +159,21 @@ def resolve_mixed_precision(requested: str, device: Any) -> str:
     return requested
 
 
-def write_samples(
-    pipe: Any,
-    prompts: list[str],
-    run_dir: RunDir,
-    step: int,
-    *,
-    seed: int,
-    steps: int,
-    guidance: float,
-    resolution: int,
-    autocast: Any,
-) -> list[str]:
-    """One PNG per prompt (seed + i), drawn with the UNet as trained so far; paths relative to the run dir."""
-    import torch
-
-    unet = pipe.unet
-    was_training = unet.training
-    unet.eval()
-    run_dir.samples_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with torch.no_grad(), autocast():
-        for i, prompt in enumerate(prompts):
-            generator = torch.Generator("cpu").manual_seed(seed + i)  # CPU noise: same image on any device
-            image = pipe(
-                prompt,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                width=resolution,
-                height=resolution,
-                generator=generator,
-            ).images[0]
-            rel = f"samples/step-{step}-{i}.png"
-            image.save(run_dir.path / rel)
-            paths.append(rel)
-    unet.train(was_training)
-    return paths
-
 
 # -- the run -------------------------------------------------------------------------------------
+@keeps_torch_threads
 def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     import torch
     from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
-    from diffusers import DDPMScheduler, StableDiffusionPipeline
-    from diffusers.training_utils import cast_training_params
-    from peft import LoraConfig
-    from transformers import get_scheduler
+    from diffusers import DDPMScheduler
 
     # 1. The job: base model, device, precision.
     job = run_dir.read_job()
     if not job.dataset_path:
         raise ValueError("image-lora needs an image dataset: pass dataset_id.")
-    models_root = run_dir.path.resolve().parent.parent / "models"
-    base_id, location = resolve_base(job, models_root)
-    lr = config.learning_rate or default_learning_rate(base_id)
+    base, location = resolve_base(job, job.models_dir())
+    lr = config.learning_rate or default_learning_rate(base)
     probe = PartialState(cpu=job.device == "cpu").device  # the device, before precision is chosen
     mixed = resolve_mixed_precision(config.mixed_precision, probe)
     if mixed != config.mixed_precision and config.mixed_precision != "auto":
@@ -245,7 +188,7 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed, torch.float32)
     set_seed(config.seed)
 
-    # 2. The frozen base, and a fresh LoRA on the UNet's attention (float32 even under mixed precision).
+    # 2. The frozen base, and a fresh LoRA on the UNet's attention.
     pipe = load_pipeline(location, weight_dtype)
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
     for module in (unet, vae, text_encoder):
@@ -254,19 +197,8 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     vae.eval()
     text_encoder.eval()
     n_total = sum(p.numel() for p in unet.parameters())
-    if device.type == "cpu" and n_total < TINY_MODEL_PARAMS:
-        torch.set_num_threads(1)  # tiny convolutions: syncing threads costs more than it saves
-    unet.add_adapter(
-        LoraConfig(
-            r=config.lora_rank,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            init_lora_weights="gaussian",
-            target_modules=list(LORA_TARGETS),
-        )
-    )
-    cast_training_params(unet, dtype=torch.float32)
-    trainable = [p for p in unet.parameters() if p.requires_grad]
+    one_thread_if_tiny(n_total, on_cpu=device.type == "cpu")
+    trainable = add_lora(unet, config.lora_rank, config.lora_alpha, config.lora_dropout)
     n_trainable = sum(p.numel() for p in trainable)
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
@@ -278,28 +210,23 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     # 3. Data: every image and caption encoded once.
     t_encode = time.perf_counter()
     pairs = read_captioned_images(Path(job.dataset_path), config.instance_prompt)
-    data = encode_training_set(pairs, config, resolution, vae, text_encoder, tokenizer, device)
+    data = encode_training_set(pairs, resolution, vae, text_encoder, tokenizer, device, augment=config.augment,
+                               copies=config.augment_copies, seed=config.seed)  # fmt: skip
     eval_batches = validation_batches(data, num_timesteps, config.seed, config.batch_size)
     prompts = list(config.sample_prompts or default_sample_prompts([c for _, c in pairs]))
-    sample_steps, sample_guidance = sample_settings(config, base_id)
+    sample_steps, sample_guidance = sample_settings(config, base)
     encode_s = time.perf_counter() - t_encode
 
     # 4. Optimizer and schedule; on resume their states, the LoRA weights and the RNG.
-    optimizer = torch.optim.AdamW(trainable, lr=lr)
-    scheduler = get_scheduler(
-        config.lr_scheduler if config.lr_scheduler != "constant" else "constant_with_warmup",
-        optimizer,
-        num_warmup_steps=config.warmup_steps,
-        num_training_steps=config.max_steps,
-    )
-    start_step, eval_before = 0, None
+    optimizer, scheduler = adamw_with_schedule(
+        trainable, lr=lr, weight_decay=0.01, schedule=config.lr_scheduler,  # 0.01: torch's AdamW default
+        warmup_steps=config.warmup_steps, total_steps=config.max_steps,
+    )  # fmt: skip
+    eval_before = None
     ckpt = resume_training(run_dir, unet, optimizer, scheduler) if job.resume else None
-    rng_state = None
     if ckpt is not None:
-        rng_state = ckpt.extra_state
-        start_step = ckpt.step
         eval_before = ckpt.meta.get("eval_loss_before")
-        print(f"image-lora: resumed from step {start_step} ({ckpt.path.name})", flush=True)
+        print(f"image-lora: resumed from step {ckpt.step} ({ckpt.path.name})", flush=True)
     unet, optimizer = accelerator.prepare(unet, optimizer)
     raw_unet = accelerator.unwrap_model(unet)
     evaluate = partial(
@@ -307,72 +234,50 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     )
     if eval_before is None:
         eval_before = evaluate()
-    if rng_state is not None:
-        restore_rng(rng_state)
-    sampler = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=raw_unet,
-        scheduler=pipe.scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    sampler.set_progress_bar_config(disable=True)
-    print(
-        f"image-lora: LoRA r={config.lora_rank} on {base_id} ({n_trainable:,} of {n_total:,} UNet weights "
-        f"trainable), {len(pairs)} images × {len(data) // len(pairs)} at {resolution}px encoded in {encode_s:.1f}s, "
-        f"steps {start_step + 1}..{config.max_steps} on {device} ({mixed}), validation loss {eval_before:.4f}",
-        flush=True,
-    )
-
-    def checkpoint(step: int) -> None:
-        if not main:
-            return
-        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                 **current_rng_state()}
-        weights = {n: p for n, p in raw_unet.named_parameters() if p.requires_grad}
-        meta = {
-            "kind": "image-lora",
-            "base_model": base_id,
-            "config": asdict(config),
-            "eval_loss_before": eval_before,
-        }
-        save_checkpoint(run_dir, step, weights, state, meta=meta, keep_last=config.keep_checkpoints)
-
+    if ckpt is not None:
+        restore_rng(ckpt.extra_state)
     samples = partial(
-        write_samples, sampler, prompts, run_dir, seed=config.seed, steps=sample_steps,
+        write_samples, sampling_pipeline(pipe, raw_unet), prompts, run_dir, seed=config.seed, steps=sample_steps,
         guidance=sample_guidance, resolution=resolution, autocast=accelerator.autocast,
     )  # fmt: skip
 
+    def checkpoint(step: int) -> None:
+        if main:
+            meta = {"kind": "image-lora", "base_model": base.id, "config": asdict(config),
+                    "eval_loss_before": eval_before}  # fmt: skip
+            save_training_state(run_dir, step, raw_unet, optimizer, scheduler, meta=meta,
+                                keep_last=config.keep_checkpoints)  # fmt: skip
+
+    loop = TrainingLoop(run_dir, name="image-lora", start_step=ckpt.step if ckpt else 0, total_steps=config.max_steps,
+                        save_every=config.save_every, checkpoint=checkpoint, resume=job.resume, main=main)  # fmt: skip
+    print(
+        f"image-lora: LoRA r={config.lora_rank} on {base.id} ({n_trainable:,} of {n_total:,} UNet weights "
+        f"trainable), {len(pairs)} images × {len(data) // len(pairs)} at {resolution}px encoded in {encode_s:.1f}s, "
+        f"steps {loop.start_step + 1}..{config.max_steps} on {device} ({mixed}), validation loss {eval_before:.4f}",
+        flush=True,
+    )
+
     # 5. Train: one event per step; checkpoint, validation loss and samples every save_every steps.
-    events = EventLog(run_dir, resume_step=start_step if job.resume else None, tensorboard=main)
-    unet.train()
     accum = config.gradient_accumulation_steps
+
+    def micro_batches(step: int) -> Any:
+        for j in range(accum):
+            micro = (step - 1) * accum + j
+            idx = this_process_share(batch_indices(len(data), config.batch_size, config.seed, micro), accelerator)
+            yield training_batch(data, idx, step_generator(config.seed, micro), num_timesteps)
+
+    unet.train()
     loss_value = eval_loss = float("nan")
-    saved_at = start_step
     t_start = time.perf_counter()
     step_time = 0.0  # in optimizer steps only, without checkpoints, validation and samples
-    try:
-        for step in range(start_step + 1, config.max_steps + 1):
+    with loop:
+        for step in loop.steps():
             t0 = time.perf_counter()
-            step_loss = 0.0
-            for j in range(accum):
-                micro = (step - 1) * accum + j
-                idx = batch_indices(len(data), config.batch_size, config.seed, micro)
-                idx = idx[accelerator.process_index :: accelerator.num_processes] or idx[:1]
-                batch = training_batch(data, idx, step_generator(config.seed, micro), num_timesteps)
-                with accelerator.autocast():
-                    loss = diffusion_loss(unet, noise_scheduler, batch, device, weight_dtype) / accum
-                accelerator.backward(loss)
-                step_loss += loss.item()
-            if config.max_grad_norm:
-                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_value = step_loss
+            loss_value = accumulated_step(
+                accelerator, micro_batches(step),
+                lambda batch: diffusion_loss(unet, noise_scheduler, batch, device, weight_dtype), accum=accum,
+                params=trainable, max_grad_norm=config.max_grad_norm, optimizer=optimizer, scheduler=scheduler,
+            )  # fmt: skip
             elapsed = max(time.perf_counter() - t0, 1e-9)
             step_time += elapsed
             fields: dict[str, Any] = {
@@ -381,29 +286,22 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
                 "images_per_s": round(config.batch_size * accum / elapsed, 2),
                 "epoch": round(step * accum * config.batch_size / len(pairs), 3),  # passes over the images
             }
-            if (config.save_every and step % config.save_every == 0) or step == config.max_steps:
-                checkpoint(step)
-                saved_at = step
+            if loop.save_point(step):
+                loop.save(step)
                 if main:
                     eval_loss = evaluate()
                     fields["eval_loss"] = round(eval_loss, 6)
                     fields["samples"] = samples(step)
-            if main:
-                events.append(step, **fields, total_steps=config.max_steps)
-            if run_dir.stop.requested:
-                if saved_at != step:
-                    checkpoint(step)
-                print(f"image-lora: stopped at step {step} on request", flush=True)
+            loop.log(step, **fields, total_steps=config.max_steps)
+            if loop.stop_requested(step):
                 return {"status": "cancelled", "metrics": {"loss": loss_value}}
-    finally:
-        events.close()
     train_time = time.perf_counter() - t_start
 
     # 6. Report (losses from the whole event log, so a resumed run counts its first part) and save.
     eval_after = evaluate() if math.isnan(eval_loss) else eval_loss  # the last step was a save point
     losses = [e["loss"] for e in read_events(run_dir.events_path) if isinstance(e.get("loss"), int | float)]
     window = max(1, min(LOSS_WINDOW, len(losses) // 4))
-    steps_run = config.max_steps - start_step
+    steps_run = config.max_steps - loop.start_step
     metrics = {
         "loss_start": sum(losses[:window]) / window if losses else loss_value,
         "loss": sum(losses[-window:]) / window if losses else loss_value,
@@ -425,105 +323,18 @@ def run(config: ImageLoraConfig, run_dir: RunDir) -> dict[str, Any]:
     )
     if not main:
         return {"metrics": metrics, "artifact": None}
-    out_dir = Path(job.output_dir) if job.output_dir else models_root / "trained" / job.job_id
-    dataset_name = _dataset_name(Path(job.dataset_path))
-    card = model_card(base_id, dataset_name, job.dataset_id, config, metrics, prompts)
-    save_lora(raw_unet, out_dir, card)
+    out_dir = artifact_dir(job, run_dir)
+    name = dataset_name(Path(job.dataset_path))
+    save_lora(raw_unet, out_dir, model_card(base, name, job.dataset_id, config, metrics, prompts))
     return {
         "metrics": metrics,
         "artifact": {
             "type": "image_lora",
             "path": str(out_dir),
-            "base_model": base_id,
-            "name": f"{dataset_name} · LoRA on {base_id}"[:200],
+            "base_model": base.id,
+            "name": f"{name} · LoRA on {base.id}"[:200],
         },
     }
-
-
-# -- the artifact --------------------------------------------------------------------------------
-def save_lora(unet: Any, out_dir: Path, card: str) -> None:
-    """Write the diffusers-format LoRA (+ its peft config as metadata, so lora_alpha survives) atomically."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft.utils import get_peft_model_state_dict
-
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".tmp-{out_dir.name}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    StableDiffusionPipeline.save_lora_weights(
-        tmp,
-        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
-        unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
-        safe_serialization=True,
-    )
-    (tmp / "README.md").write_text(card, encoding="utf-8")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-
-
-def _dataset_name(dataset_path: Path) -> str:
-    try:
-        return str(json.loads((dataset_path / "manifest.json").read_text(encoding="utf-8"))["name"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return dataset_path.name
-
-
-def model_card(
-    base_id: str,
-    dataset_name: str,
-    dataset_id: str | None,
-    config: ImageLoraConfig,
-    metrics: dict[str, Any],
-    prompts: list[str],
-) -> str:
-    resolved = {k: metrics[k] for k in ("learning_rate", "resolution", "mixed_precision")}
-    params = {k: v for k, v in {**asdict(config), **resolved}.items() if v not in (None, "", [])}
-    where = (
-        f"studio-data/models/{base_id}" if is_starter(base_id) else base_id
-    )  # starters live in the data dir
-    shown = ("loss_start", "loss", "eval_loss_before", "eval_loss", "steps", "train_time_s", "s_per_step")
-    return "\n".join(
-        [
-            "---",
-            f"base_model: {base_id}",
-            "library_name: diffusers",
-            "tags: [aigc-studio, text-to-image, stable-diffusion, lora]",
-            "---",
-            "",
-            f"# {dataset_name} — image LoRA",
-            "",
-            f"A LoRA on the UNet attention of `{base_id}`, trained with AIGC Studio (job kind `image-lora`).",
-            "",
-            f"- **Base model:** `{base_id}`",
-            f"- **Dataset:** {dataset_name}"
-            + (f" (`{dataset_id}`)" if dataset_id else "")
-            + f", {metrics['images']} images at {metrics['resolution']} px",
-            f"- **Sample prompts:** {'; '.join(prompts)}",
-            "",
-            "## Use",
-            "",
-            "```python",
-            "from diffusers import StableDiffusionPipeline",
-            "",
-            f'pipe = StableDiffusionPipeline.from_pretrained("{where}")',
-            'pipe.load_lora_weights("path/to/this/folder")',
-            "```",
-            "",
-            "## Parameters",
-            "",
-            *[f"- `{k}`: {v}" for k, v in params.items()],
-            "",
-            "## Metrics",
-            "",
-            "`loss_start` / `loss`: mean noise-prediction loss of the first / last steps; `eval_loss_before` /",
-            "`eval_loss`: the same loss on fixed noise and timesteps over the training images, before / after.",
-            "",
-            *[f"- `{k}`: {metrics[k]:.4g}" for k in shown if isinstance(metrics.get(k), int | float)],
-            "",
-        ]
-    )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from engines.image.train import ImageLoraConfig
+from typing import Any
 
 METADATA = "metadata.jsonl"
 SAMPLE_PROMPTS = 2  # default progress-sample prompts: this many distinct captions
@@ -82,21 +79,25 @@ class TrainingSet:
 
 def encode_training_set(
     pairs: list[tuple[Path, str]],
-    config: ImageLoraConfig,
     resolution: int,
     vae: Any,
     text_encoder: Any,
     tokenizer: Any,
     device: Any,
+    *,
+    augment: list[str],
+    copies: int,
+    seed: int,
 ) -> TrainingSet:
-    """VAE latents of every (augmented) image and CLIP embeddings of every caption, on the CPU in float32."""
+    """VAE latents of every image and CLIP embeddings of every caption, on the CPU in float32; with
+    `augment`, `copies` augmented versions of each image (seeded)."""
     import torch
     from PIL import Image
 
     from engines.augment import ImageAugmenter, to_tensor_normalised
 
-    augmenter = ImageAugmenter(config.augment, resolution, seed=config.seed)
-    copies = config.augment_copies if config.augment else 1
+    augmenter = ImageAugmenter(augment, resolution, seed=seed)
+    copies = copies if augment else 1
     items: list[tuple[Path, str]] = [pair for _ in range(copies) for pair in pairs]
     dtype = next(vae.parameters()).dtype
     scaling = vae.config.scaling_factor

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engines.training import (
-    EventLog,
     RunDir,
+    TrainingLoop,
+    current_rng_state,
     is_main_process,
-    latest_checkpoint,
-    load_checkpoint,
+    load_latest,
     save_checkpoint,
     trainer_main,
 )
@@ -92,37 +92,34 @@ def run(config: SelftestConfig, run_dir: RunDir) -> dict[str, Any]:
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
 
-    # 2. Resume: weights, optimizer moments and step from the newest checkpoint.
-    start_step = 0
-    found = latest_checkpoint(run_dir) if job.resume else None
-    if found is not None:
-        ckpt = load_checkpoint(found[1])
+    # 2. Resume: weights, optimizer moments, RNG and step from the newest checkpoint.
+    ckpt = load_latest(run_dir) if job.resume else None
+    if ckpt is not None:
         model.load_state_dict(ckpt.tensors)
         optimizer.load_state_dict(ckpt.extra_state["optimizer"])
         torch.set_rng_state(ckpt.extra_state["torch_rng"])
-        start_step = ckpt.step
-        print(f"selftest: resumed from step {start_step} ({found[1].name})", flush=True)
+        print(f"selftest: resumed from step {ckpt.step} ({ckpt.path.name})", flush=True)
     model, optimizer = accelerator.prepare(model, optimizer)
     x, y = x.to(accelerator.device), y.to(accelerator.device)
 
     def checkpoint(step: int) -> None:
         if not main:
             return
-        state = {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), "step": step}
+        state = {"optimizer": optimizer.state_dict(), "step": step, **current_rng_state()}
         weights = accelerator.unwrap_model(model).state_dict()
         meta = {"kind": "selftest", "config": asdict(config)}
         path = save_checkpoint(run_dir, step, weights, state, meta=meta, keep_last=config.keep_checkpoints)
         print(f"selftest: saved {path.name}", flush=True)
 
     # 3. Train: one event per step, a checkpoint every save_every steps, stop on SIGTERM.
-    events = EventLog(run_dir, resume_step=start_step if job.resume else None, tensorboard=main)
+    loop = TrainingLoop(run_dir, name="selftest", start_step=ckpt.step if ckpt else 0, total_steps=config.max_steps,
+                        save_every=config.save_every, checkpoint=checkpoint, resume=job.resume, main=main)  # fmt: skip
     loss_value = float("nan")
-    saved_at = start_step
     print(
-        f"selftest: training steps {start_step + 1}..{config.max_steps} on {accelerator.device}", flush=True
+        f"selftest: training steps {loop.start_step + 1}..{config.max_steps} on {accelerator.device}", flush=True
     )
-    try:
-        for step in range(start_step + 1, config.max_steps + 1):
+    with loop:
+        for step in loop.steps():
             if step == config.fail_at_step:
                 raise RuntimeError(f"selftest: failing on purpose at step {step} (fail_at_step)")
             t0 = time.perf_counter()
@@ -135,20 +132,14 @@ def run(config: SelftestConfig, run_dir: RunDir) -> dict[str, Any]:
             throughput = config.batch_size / max(time.perf_counter() - t0, 1e-9)
 
             fields: dict[str, Any] = {"loss": loss_value, "lr": config.learning_rate}
-            if (config.save_every and step % config.save_every == 0) or step == config.max_steps:
-                checkpoint(step)
-                saved_at = step
+            if loop.save_point(step):
+                loop.save(step)
                 if main:
                     fields["samples"] = [_write_sample(run_dir, step, model, x, y)]
-            if main:
-                events.append(step, **fields, throughput=round(throughput, 1), total_steps=config.max_steps)
-            if _wait(run_dir, config.step_delay_s):
-                if saved_at != step:
-                    checkpoint(step)
-                print(f"selftest: stopped at step {step} on request", flush=True)
+            loop.log(step, **fields, throughput=round(throughput, 1), total_steps=config.max_steps)
+            _wait(run_dir, config.step_delay_s)
+            if loop.stop_requested(step):
                 return {"status": "cancelled", "metrics": {"loss": loss_value}}
-    finally:
-        events.close()
 
     # 4. Report: loss on the whole data set, first vs last.
     with torch.no_grad():
@@ -157,12 +148,11 @@ def run(config: SelftestConfig, run_dir: RunDir) -> dict[str, Any]:
     return {"metrics": {"loss": loss_value, "eval_loss": eval_loss}, "artifact": None}
 
 
-def _wait(run_dir: RunDir, seconds: float) -> bool:
-    """Sleep up to `seconds`, waking early on a stop request; True when a stop was requested."""
+def _wait(run_dir: RunDir, seconds: float) -> None:
+    """Sleep up to `seconds`, waking early on a stop request."""
     deadline = time.monotonic() + seconds
     while not run_dir.stop.requested and time.monotonic() < deadline:
         time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
-    return run_dir.stop.requested
 
 
 def _write_sample(run_dir: RunDir, step: int, model: Any, x: Any, y: Any) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from engines.precision import count_params, load_dtype, resolve_precision
 from engines.precision import normalize as normalize_precision
+from engines.registry import is_starter_id
 from engines.speech.text_normalize import normalize_english, split_for_speech, tidy_whitespace
 
 ENGLISH = ("eng", "en")
@@ -91,7 +92,7 @@ def language_of(model_id: str) -> str | None:
     found = re.search(r"mms-tts-([a-z]{3})\b", model_id)
     if found:
         return found[1]
-    if model_id.startswith("starter/") or "speecht5" in model_id:
+    if is_starter_id(model_id) or "speecht5" in model_id:
         return "eng"
     return None
 

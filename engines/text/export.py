@@ -90,8 +90,9 @@ def tokens_per_s(model, ids, new_tokens: int) -> float:
 def _eval_data(tokenizer, model, dataset_path: str | None, limit: int) -> list:
     """Held-out examples of the user's dataset (a default text-lora job's split), else the fixed lines."""
     from engines.quantize import HELD_OUT_LINES
-    from engines.text.train import TextLoraConfig, context_length
+    from engines.text.train import TextLoraConfig
     from engines.text.train_data import build_examples, read_rows, split_rows
+    from engines.text.train_model import context_length
 
     block = min(TextLoraConfig().block_size, context_length(model))
     if dataset_path:
@@ -108,7 +109,7 @@ def _eval_data(tokenizer, model, dataset_path: str | None, limit: int) -> list:
 def _perplexity(model, examples, pad_id: int) -> float:
     import torch
 
-    from engines.text.train import evaluate, perplexity
+    from engines.text.train_model import evaluate, perplexity
 
     loss, _ = evaluate(model, examples, pad_id, batch_size=8, device=torch.device("cpu"))
     return round(perplexity(loss), 4)
@@ -121,14 +122,14 @@ def run(config: ExportConfig, run_dir: RunDir) -> dict[str, Any]:
 
     from engines.precision import DTYPE_NAMES, pack_linear_layers
     from engines.quantize import load_int8_export, prunable_layers, save_int8_export
-    from engines.text.train import resolve_base
+    from engines.text.train_model import resolve_base
 
     job = run_dir.read_job()
     why_not = quantization_support(config.quantization, "cpu")
     if why_not:
         raise ValueError(why_not)
-    models_root = run_dir.path.resolve().parent.parent / "models"
-    base_id, location = resolve_base(job, None, models_root)
+    spec, location = resolve_base(job, job.models_dir())
+    base_id = spec.id
     log = EventLog(run_dir, tensorboard=False)
     total = 5
 
@@ -209,7 +210,7 @@ def run(config: ExportConfig, run_dir: RunDir) -> dict[str, Any]:
         "sparsity": round(zeros / max(weights, 1), 4), "quantization": config.quantization,
         "precision": config.precision, "held_out_examples": len(examples),
         "held_out": "dataset" if job.dataset_path else "built-in lines",
-        "base_model": base_id, "adapter": config.adapter, "export_path": _relative(out, run_dir.path.resolve().parent.parent),
+        "base_model": base_id, "adapter": config.adapter, "export_path": _relative(out, job.models_dir().resolve().parent),
     }
     log.append(5, total_steps=total, progress=1.0, stage="measured", **metrics)
     log.close()

@@ -10,20 +10,31 @@ model and saves it as a new adapter version, in PEFT format.
     inputs/adapter/            the adapter the ratings were given to (optional)
 
 The HF Trainer inside TRL keeps its own checkpoints (`checkpoints/checkpoint-N`) and resumes
-from them exactly; a callback turns its logs into our events and honours the stop signal.
+from them exactly; engines.training.HFTrainerRun turns its logs into our events and honours the
+stop signal.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.training import EventLog, RunDir, trainer_main
-
-TINY_MODEL_PARAMS = 20_000_000  # below this: one CPU thread, and the starter-sized learning rate
+from engines.registry import TINY_MODEL_PARAMS
+from engines.text.train_model import load_tokenizer, lora_targets, resolve_base
+from engines.training import (
+    HFTrainerRun,
+    JobConfig,
+    RunDir,
+    artifact_dir,
+    keeps_torch_threads,
+    loss_history,
+    loss_range,
+    one_thread_if_tiny,
+    save_model_folder,
+    trainer_main,
+)
 
 
 @dataclass
@@ -65,6 +76,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def read_ratings(run_dir: RunDir) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """(thumbs, A/B pairs, what was rated: {"adapter", "name"}) from the inputs the studio wrote."""
+    inputs = run_dir.path / "inputs"
+    info = json.loads((inputs / "inputs.json").read_text()) if (inputs / "inputs.json").exists() else {}
+    return read_jsonl(inputs / "preferences.jsonl"), read_jsonl(inputs / "pairs.jsonl"), info
+
+
 def choose_method(config: TextFeedbackConfig, preferences: list[dict], pairs: list[dict]) -> str:
     """Which preference objective fits the data; ValueError with the fix when none does."""
     method = config.method
@@ -93,54 +111,25 @@ def kto_weights(config: TextFeedbackConfig, preferences: list[dict]) -> tuple[fl
     return round(desirable, 4), round(undesirable, 4)
 
 
-def load_models(job: Any, run_dir: RunDir, config: TextFeedbackConfig) -> tuple[Any, Any, Any, str, bool]:
+def load_models(job: JobConfig, run_dir: RunDir) -> tuple[Any, Any, Any, str, bool]:
     """(policy, reference or None, tokenizer, base id, whether a new LoRA must be added)."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    from engines.text.train import resolve_base
-
-    models_root = run_dir.path.resolve().parent.parent / "models"
-    base_id, location = resolve_base(job, config, models_root)  # type: ignore[arg-type]
-    tokenizer = AutoTokenizer.from_pretrained(location)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    base, location = resolve_base(job, job.models_dir())
+    tokenizer = load_tokenizer(location)
     policy = AutoModelForCausalLM.from_pretrained(location)
     adapter = run_dir.path / "inputs" / "adapter"
     if not (adapter / "adapter_config.json").exists():
-        return policy, None, tokenizer, base_id, True  # TRL adds a LoRA; the base itself is the reference
+        return policy, None, tokenizer, base.id, True  # TRL adds a LoRA; the base itself is the reference
     # Improve the rated adapter: train it further, against a frozen copy of itself.
     policy = PeftModel.from_pretrained(policy, str(adapter), is_trainable=True)
     reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(location), str(adapter))
     reference = reference.merge_and_unload().eval()
-    return policy, reference, tokenizer, base_id, False
+    return policy, reference, tokenizer, base.id, False
 
 
-class _RunDirCallback:
-    """Mirrors the HF Trainer's logs into events.jsonl and stops (with a checkpoint) on SIGTERM."""
-
-    def __init__(self, run_dir: RunDir, events: EventLog):
-        from transformers import TrainerCallback
-
-        outer = self
-
-        class Callback(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "loss" in logs:
-                    keep = {k.replace("/", "_"): float(v) for k, v in logs.items()
-                            if isinstance(v, int | float) and k not in ("epoch",)}
-                    events.append(state.global_step, **keep)
-
-            def on_step_end(self, args, state, control, **kwargs):
-                if run_dir.stop.requested:
-                    outer.cancelled = True
-                    control.should_save = True
-                    control.should_training_stop = True
-
-        self.cancelled = False
-        self.callback = Callback()
-
-
+@keeps_torch_threads
 def run(config: TextFeedbackConfig, run_dir: RunDir) -> dict[str, Any]:
     import torch
     from datasets import Dataset
@@ -149,86 +138,60 @@ def run(config: TextFeedbackConfig, run_dir: RunDir) -> dict[str, Any]:
 
     # 1. The ratings the studio collected
     job = run_dir.read_job()
-    inputs = run_dir.path / "inputs"
-    preferences = read_jsonl(inputs / "preferences.jsonl")
-    pairs = read_jsonl(inputs / "pairs.jsonl")
+    preferences, pairs, rated = read_ratings(run_dir)
     method = choose_method(config, preferences, pairs)
     rows = pairs if method == "dpo" else preferences
 
     # 2. Models
     torch.manual_seed(config.seed)
-    policy, reference, tokenizer, base_id, new_lora = load_models(job, run_dir, config)
+    policy, reference, tokenizer, base_id, new_lora = load_models(job, run_dir)
     n_params = sum(p.numel() for p in policy.parameters())
-    threads = torch.get_num_threads()
-    if n_params < TINY_MODEL_PARAMS and not torch.cuda.is_available():
-        torch.set_num_threads(1)  # tiny models: threads only fight each other
+    one_thread_if_tiny(n_params, on_cpu=not torch.cuda.is_available())
     lr = config.learning_rate or (2e-3 if n_params < TINY_MODEL_PARAMS else 5e-5)
     peft_config = None
     if new_lora:
-        targets = list(config.target_modules) or (
-            ["c_attn", "c_proj"] if policy.config.model_type == "gpt2" else None
-        )
-        peft_config = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
-                                 lora_dropout=config.lora_dropout, target_modules=targets, task_type="CAUSAL_LM")
+        peft_config = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                                 target_modules=lora_targets(config.target_modules, policy), task_type="CAUSAL_LM")
 
     # 3. TRL trainer writing checkpoints into the run folder
-    checkpoints = run_dir.path / "checkpoints"
-    common = dict(
-        output_dir=str(checkpoints), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
-        learning_rate=lr, beta=config.beta, max_length=config.max_length, logging_steps=1, report_to="none",
-        save_strategy="steps", save_steps=config.save_every, save_total_limit=2, seed=config.seed,
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=True, dataloader_num_workers=0,
-    )
-    resume_from = None
-    resume_step = None
-    if job.resume:
-        found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-        if found:
-            resume_from = str(found[-1])
-            resume_step = int(found[-1].name.split("-")[1])
-    events = EventLog(run_dir, resume_step=resume_step)
-    callback = _RunDirCallback(run_dir, events)
+    hf_run = HFTrainerRun(run_dir, job)
+    common = hf_run.trainer_args(max_steps=config.max_steps, batch_size=config.batch_size, learning_rate=lr,
+                                 max_length=config.max_length, save_every=config.save_every, seed=config.seed)
     dataset = Dataset.from_list(rows)
     if method == "kto":
         desirable, undesirable = kto_weights(config, preferences)
-        args = KTOConfig(desirable_weight=desirable, undesirable_weight=undesirable, **common)
+        args = KTOConfig(beta=config.beta, desirable_weight=desirable, undesirable_weight=undesirable, **common)
         trainer = KTOTrainer(model=policy, ref_model=reference, args=args, train_dataset=dataset,
-                             processing_class=tokenizer, peft_config=peft_config, callbacks=[callback.callback])
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=[hf_run.callback])
     else:
-        trainer = DPOTrainer(model=policy, ref_model=reference, args=DPOConfig(**common), train_dataset=dataset,
-                             processing_class=tokenizer, peft_config=peft_config, callbacks=[callback.callback])
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_from)
-    elapsed = time.perf_counter() - t0
-    events.close()
-    torch.set_num_threads(threads)
-    if callback.cancelled:
+        trainer = DPOTrainer(model=policy, ref_model=reference, args=DPOConfig(beta=config.beta, **common),
+                             train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
+                             callbacks=[hf_run.callback])
+    elapsed = hf_run.train(trainer)
+    if hf_run.cancelled:
         return {"status": "cancelled"}
 
     # 4. The new adapter version, in PEFT format with a model card
-    out_dir = Path(job.output_dir) if job.output_dir else run_dir.path / "adapter"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(str(out_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(out_dir))
-    history = [h for h in trainer.state.log_history if "loss" in h]
+    history = loss_history(trainer)
+    loss_start, loss = loss_range(trainer)
     metrics = {
         "method": method,
         "examples": len(rows),
-        "loss_start": float(history[0]["loss"]) if history else None,
-        "loss": float(history[-1]["loss"]) if history else None,
+        "loss_start": loss_start,
+        "loss": loss,
         "rewards_margin": float(history[-1].get("rewards/margins", 0.0)) if history else None,
         "train_time_s": round(elapsed, 2),
         "learning_rate": lr,
     }
-    parent = json.loads((inputs / "inputs.json").read_text()) if (inputs / "inputs.json").exists() else {}
-    (out_dir / "README.md").write_text(
-        f"# Preference-tuned adapter\n\nBase model: `{base_id}`\n\nTuned from: `{parent.get('adapter') or 'the base'}`"
+    out_dir = artifact_dir(job, run_dir)
+    save_model_folder(trainer.model, tokenizer, out_dir, readme=(
+        f"# Preference-tuned adapter\n\nBase model: `{base_id}`\n\nTuned from: `{rated.get('adapter') or 'the base'}`"
         f" with {method.upper()} on {len(rows)} {'comparisons' if method == 'dpo' else 'ratings'}.\n\n"
-        f"Parameters: `{json.dumps(asdict(config))}`\n\nMetrics: `{json.dumps(metrics)}`\n", encoding="utf-8")
+        f"Parameters: `{json.dumps(asdict(config))}`\n\nMetrics: `{json.dumps(metrics)}`\n"))
     return {
         "metrics": metrics,
         "artifact": {"type": "text_adapter", "path": str(out_dir), "base_model": base_id,
-                     "name": f"{parent.get('name') or 'adapter'} + feedback ({method})"},
+                     "name": f"{rated.get('name') or 'adapter'} + feedback ({method})"},
     }
 
 

@@ -158,13 +158,8 @@ class TextEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from engines.precision import (
-            REDUCED_MIN_PARAMS,
-            dtype_name,
-            normalize,
-            pack_linear_layers,
-            resolve_precision,
-        )
+        from engines.precision import dtype_name, normalize, pack_linear_layers, resolve_precision
+        from engines.registry import TINY_MODEL_PARAMS
 
         if self.model is not None:
             return self
@@ -184,7 +179,7 @@ class TextEngine:
         if self.device == "cpu":
             if dtype == torch.bfloat16:
                 self.packed_layers = pack_linear_layers(model)
-            if self.num_params < REDUCED_MIN_PARAMS:
+            if self.num_params < TINY_MODEL_PARAMS:
                 self.threads = 1  # tiny matrices: a second thread costs more than it saves
         if normalize(self.precision) == "int8":
             self.quality = self._quantize_int8(model)

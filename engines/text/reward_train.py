@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from engines.text.feedback_train import TINY_MODEL_PARAMS, _RunDirCallback, read_jsonl
-from engines.training import EventLog, RunDir, trainer_main
+from engines.registry import TINY_MODEL_PARAMS
+from engines.text.feedback_train import read_ratings
+from engines.text.train_model import load_tokenizer, resolve_base
+from engines.training import (
+    HFTrainerRun,
+    RunDir,
+    artifact_dir,
+    keeps_torch_threads,
+    loss_range,
+    one_thread_if_tiny,
+    save_model_folder,
+    trainer_main,
+)
 
 
 @dataclass
@@ -104,21 +113,18 @@ def accuracy(model: Any, tokenizer: Any, pairs: list[dict], max_length: int) -> 
     return sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(pairs)
 
 
+@keeps_torch_threads
 def run(config: RewardConfig, run_dir: RunDir) -> dict[str, Any]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig as TrlRewardConfig
     from trl import RewardTrainer
 
-    from engines.text.train import resolve_base
-
     # 1. The ratings the studio collected, split before pairing
     job = run_dir.read_job()
-    inputs = run_dir.path / "inputs"
-    preferences = read_jsonl(inputs / "preferences.jsonl")
-    votes = read_jsonl(inputs / "pairs.jsonl")
+    preferences, votes, rated = read_ratings(run_dir)
     check_ratings(config, preferences, votes)
     train_pairs, held_out = split(config, preferences, votes)
     if not train_pairs:
@@ -126,71 +132,47 @@ def run(config: RewardConfig, run_dir: RunDir) -> dict[str, Any]:
 
     # 2. The base model with a one-output classification head
     torch.manual_seed(config.seed)
-    models_root = run_dir.path.resolve().parent.parent / "models"
-    base_id, location = resolve_base(job, config, models_root)  # type: ignore[arg-type]
-    tokenizer = AutoTokenizer.from_pretrained(location)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    base, location = resolve_base(job, job.models_dir())
+    base_id = base.id
+    tokenizer = load_tokenizer(location)
     model = AutoModelForSequenceClassification.from_pretrained(location, num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     n_params = sum(p.numel() for p in model.parameters())
     tiny = n_params < TINY_MODEL_PARAMS
-    threads = torch.get_num_threads()
-    if tiny and not torch.cuda.is_available():
-        torch.set_num_threads(1)  # tiny models: threads only fight each other
+    one_thread_if_tiny(n_params, on_cpu=not torch.cuda.is_available())
     lr = config.learning_rate or (1e-3 if tiny else 2e-5)
     peft_config = None if tiny else LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank,
                                                task_type="SEQ_CLS")
     before = accuracy(model, tokenizer, held_out, config.max_length)
 
     # 3. TRL's RewardTrainer, checkpoints in the run folder, events in ours
-    checkpoints = run_dir.path / "checkpoints"
-    args = TrlRewardConfig(
-        output_dir=str(checkpoints), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
-        learning_rate=lr, max_length=config.max_length, logging_steps=1, report_to="none", save_strategy="steps",
-        save_steps=config.save_every, save_total_limit=2, seed=config.seed, use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True, dataloader_num_workers=0,
-    )
-    resume_from, resume_step = None, None
-    if job.resume:
-        found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-        if found:
-            resume_from, resume_step = str(found[-1]), int(found[-1].name.split("-")[1])
-    events = EventLog(run_dir, resume_step=resume_step)
-    callback = _RunDirCallback(run_dir, events)
+    hf_run = HFTrainerRun(run_dir, job)
+    args = TrlRewardConfig(**hf_run.trainer_args(
+        max_steps=config.max_steps, batch_size=config.batch_size, learning_rate=lr, max_length=config.max_length,
+        save_every=config.save_every, seed=config.seed))
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_pairs),
-                            processing_class=tokenizer, peft_config=peft_config, callbacks=[callback.callback])
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_from)
-    elapsed = time.perf_counter() - t0
-    events.close()
-    if callback.cancelled:
-        torch.set_num_threads(threads)
+                            processing_class=tokenizer, peft_config=peft_config, callbacks=[hf_run.callback])
+    elapsed = hf_run.train(trainer)
+    if hf_run.cancelled:
         return {"status": "cancelled"}
 
     # 4. Held-out accuracy, then the model as a plain transformers folder
     trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
     trained.eval()
     after = accuracy(trained, tokenizer, held_out, config.max_length)
-    torch.set_num_threads(threads)
-    out_dir = Path(job.output_dir) if job.output_dir else run_dir.path / "reward-model"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trained.save_pretrained(str(out_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(out_dir))
-    history = [h for h in trainer.state.log_history if "loss" in h]
+    loss_start, loss = loss_range(trainer)
     metrics = {
         "train_pairs": len(train_pairs), "eval_pairs": len(held_out), "ratings": len(preferences),
         "votes": len(votes), "eval_accuracy_before": before, "eval_accuracy": after,
-        "loss_start": float(history[0]["loss"]) if history else None,
-        "loss": float(history[-1]["loss"]) if history else None,
+        "loss_start": loss_start, "loss": loss,
         "train_time_s": round(elapsed, 2), "learning_rate": lr, "method": "full" if tiny else "lora",
     }
-    name = json.loads((inputs / "inputs.json").read_text()).get("name", base_id) if (inputs / "inputs.json").exists() \
-        else base_id
-    (out_dir / "README.md").write_text(
+    name = rated.get("name", base_id)
+    out_dir = artifact_dir(job, run_dir)
+    save_model_folder(trained, tokenizer, out_dir, readme=(
         f"# Reward model\n\nBase model: `{base_id}` with a one-output classification head, trained on "
         f"{len(preferences)} ratings and {len(votes)} comparisons of `{name}`.\n\nHeld-out accuracy (the preferred "
-        f"answer scored higher): {after}\n\nParameters: `{json.dumps(asdict(config))}`\n", encoding="utf-8")
+        f"answer scored higher): {after}\n\nParameters: `{json.dumps(asdict(config))}`\n"))
     return {"metrics": metrics,
             "artifact": {"type": "reward_model", "path": str(out_dir), "base_model": base_id,
                          "name": f"{name} · reward model"}}

@@ -82,7 +82,7 @@ SD_DEFAULTS = ModelDefaults(512, 512, 25, 7.0, 64, 1024)
 def defaults_for(spec: ModelSpec) -> ModelDefaults:
     if spec.is_starter:
         return STARTER_DEFAULTS
-    if "turbo" in spec.id.lower():
+    if spec.is_distilled:
         return TURBO_DEFAULTS
     return SD_DEFAULTS
 

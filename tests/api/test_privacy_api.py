@@ -125,7 +125,7 @@ def test_job_logs_are_admin_only_and_paths_in_logs_and_errors_are_relative(clien
     assert r.status_code == 200 and data not in r.text
     assert f"saving runs/{job_id}/checkpoints/step-1" in r.text and "reading datasets/ds_1/data.jsonl" in r.text
 
-    studio.jobs._settle(job_id, "failed", error=f"FileNotFoundError: {data}/datasets/ds_1/data.jsonl")
+    studio.jobs.runner.settle(job_id, "failed", error=f"FileNotFoundError: {data}/datasets/ds_1/data.jsonl")
     for r in (client.get(f"/api/v1/jobs/{job_id}", headers=auth(BOB)), client.get("/api/v1/jobs", headers=auth(BOB))):
         assert r.status_code == 200 and data not in r.text
     assert client.get(f"/api/v1/jobs/{job_id}", headers=auth(BOB)).json()["error"] == \

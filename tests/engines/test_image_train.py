@@ -22,6 +22,7 @@ from engines.image.train import (
     sample_settings,
 )
 from engines.image.train_data import batch_indices, read_captioned_images
+from engines.registry import ModelSpec
 from engines.starter import STARTER_IMAGE, ensure_starter
 from engines.training import JobConfig, RunDir, describe_config, latest_checkpoint, resolve_params
 
@@ -85,7 +86,8 @@ def make_run(data_dir: Path, dataset: str = "ds_shapes", *, job_id: str | None =
         JobConfig(
             job_id=job_id, kind="image-lora", params=params, base_model=STARTER_IMAGE, dataset_id=dataset,
             dataset_path=str(data_dir / "datasets" / dataset), resume=resume,
-            output_dir=str(data_dir / "models" / "trained" / job_id), device="cpu", offline=True,
+            output_dir=str(data_dir / "models" / "trained" / job_id), models_root=str(data_dir / "models"),
+            device="cpu", offline=True,
         )
     )  # fmt: skip
     return run_dir, resolve_params(ImageLoraConfig, params)
@@ -119,13 +121,12 @@ def test_params_are_documented_and_checked():
             "instance_prompt", "sample_prompts", "sample_steps"} <= set(described)  # fmt: skip
     assert all(p["doc"] for p in described.values())
     assert resolve_params(ImageLoraConfig, {"augment": ["color", "flip"]}).augment == ["flip", "color"]
-    assert default_learning_rate(STARTER_IMAGE) > default_learning_rate(
-        "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    sd15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert default_learning_rate(ModelSpec(STARTER_IMAGE, "image", "starter", "")) > default_learning_rate(
+        ModelSpec(sd15, "image", "hub", sd15)
     )
-    assert sample_settings(ImageLoraConfig(), "stabilityai/sd-turbo") == (
-        4,
-        0.0,
-    )  # distilled: few steps, no CFG
+    turbo = ModelSpec("stabilityai/sd-turbo", "image", "hub", "stabilityai/sd-turbo")
+    assert sample_settings(ImageLoraConfig(), turbo) == (4, 0.0)  # distilled: few steps, no CFG
     assert resolve_mixed_precision("fp16", torch.device("cpu")) == "no"
     for bad in ({"augment": ["blur"]}, {"resolution": 60}, {"mixed_precision": "fp8"}, {"max_steps": 0},
                 {"lora_dropout": 1.0}, {"colour": "red"}):  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engines.registry import ModelSpec
 from engines.starter import STARTER_TEXT, ensure_starter
 from engines.text.adapters import (
     AdapterError,
@@ -68,7 +69,8 @@ def make_run(data_dir: Path, dataset: str = "ds_docs", *, job_id: str | None = N
         JobConfig(
             job_id=job_id, kind="text-lora", params=params, base_model=STARTER_TEXT, dataset_id=dataset,
             dataset_path=str(data_dir / "datasets" / dataset), resume=resume,
-            output_dir=str(data_dir / "models" / "trained" / job_id), device="cpu", offline=True,
+            output_dir=str(data_dir / "models" / "trained" / job_id), models_root=str(data_dir / "models"),
+            device="cpu", offline=True,
         )
     )  # fmt: skip
     return run_dir, resolve_params(TextLoraConfig, params)
@@ -109,9 +111,10 @@ def test_split_is_seeded_and_by_row_and_batches_depend_only_on_the_step():
 
 
 def test_method_defaults_to_full_on_starter_models_and_params_are_checked():
-    assert resolve_method("auto", "starter/gpt2-tiny") == "full"
-    assert resolve_method(None, "openai-community/gpt2") == "lora"
-    assert resolve_method("lora", "starter/gpt2-tiny") == "lora"
+    starter = ModelSpec(STARTER_TEXT, "text", "starter", "")
+    assert resolve_method("auto", starter) == "full"
+    assert resolve_method(None, ModelSpec("openai-community/gpt2", "text", "hub", "openai-community/gpt2")) == "lora"
+    assert resolve_method("lora", starter) == "lora"
     for bad in ({"eval_fraction": 1.0}, {"lora_rank": 0}, {"method": "qlora"}, {"block_size": 4}):
         with pytest.raises(ValueError):
             resolve_params(TextLoraConfig, bad)

@@ -19,7 +19,8 @@ from studio.services.auth import User
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound
 from studio.services.job_processes import group_alive as _group_alive
 from studio.services.job_processes import redact as _redact
-from studio.services.jobs import JobService, _final_status
+from studio.services.job_runner import _final_status
+from studio.services.jobs import JobService
 from studio.store import Store
 
 GRACE_S = 5.0
@@ -243,16 +244,16 @@ def test_a_completed_artifact_becomes_an_adapters_row(tmp_path):
     run_dir = jobs.run_dir(job["id"])
     (run_dir.path / "gan.safetensors").write_bytes(b"x")
     artifact = {"type": "gan", "path": "gan.safetensors", "name": "My GAN", "base_model": "starter/demo"}
-    jobs._settle(job["id"], "completed", artifact=artifact)
+    jobs.runner.settle(job["id"], "completed", artifact=artifact)
     done = jobs.get(job["id"])
     assert done["artifact"]["type"] == "gan" and done["artifact"]["id"].startswith("ad_")
     row = jobs.store.query_one("SELECT * FROM adapters WHERE id = ?", (done["artifact"]["id"],))
     assert row["path"] == f"runs/{job['id']}/gan.safetensors" and row["job_id"] == job["id"]
     assert row["base_model"] == "starter/demo" and row["name"] == "My GAN"
     with pytest.raises(ValueError):
-        jobs._settle(job["id"], "completed", artifact={"type": "gan", "path": "/etc/passwd"})
+        jobs.runner.settle(job["id"], "completed", artifact={"type": "gan", "path": "/etc/passwd"})
     with pytest.raises(ValueError):
-        jobs._settle(job["id"], "completed", artifact={"type": "checkpoint", "path": "gan.safetensors"})
+        jobs.runner.settle(job["id"], "completed", artifact={"type": "checkpoint", "path": "gan.safetensors"})
 
 
 def test_final_status_rules():

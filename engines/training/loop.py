@@ -1,0 +1,163 @@
+"""The skeleton of a step-by-step trainer (selftest, gan, text-lora, image-lora), and the pieces of
+an optimizer step that more than one of them takes:
+
+    loop = TrainingLoop(run_dir, name="text-lora", start_step=ckpt.step if ckpt else 0,
+                        total_steps=n, save_every=config.save_every, checkpoint=save, resume=job.resume)
+    with loop:                                   # the event log: opened here, closed on the way out
+        for step in loop.steps():                # start_step + 1 … total_steps
+            loss = …one optimizer step…
+            fields = {"loss": loss}
+            if loop.save_point(step):            # every save_every steps, and the last
+                loop.save(step)                  # → checkpoint(step)
+                fields["eval_loss"] = …
+            loop.log(step, **fields)             # one event (rank 0 only)
+            if loop.stop_requested(step):        # SIGTERM/SIGINT: a checkpoint unless one was just saved
+                return {"status": "cancelled", …}
+
+Resume: load the newest checkpoint first (`resume_training`, or `load_latest` for a trainer with
+its own state layout) and start the loop at its step; the event log then drops whatever the
+interrupted run logged after that checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from engines.registry import TINY_MODEL_PARAMS
+from engines.training.events import EventLog
+from engines.training.run_dir import RunDir, is_main_process
+
+
+class TrainingLoop:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        *,
+        name: str,
+        start_step: int,
+        total_steps: int,
+        save_every: int,
+        checkpoint: Callable[[int], Any],
+        resume: bool,
+        main: bool | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.name = name  # the kind, as it starts the trainer's lines in train.log
+        self.start_step = start_step
+        self.total_steps = total_steps
+        self.save_every = save_every  # 0: only at the end
+        self.checkpoint = checkpoint  # step → writes a checkpoint (rank 0 only: it checks itself)
+        self.resume = resume
+        self.main = is_main_process() if main is None else main
+        self.saved_at = start_step  # the step of the newest checkpoint
+        self.events: EventLog | None = None
+
+    def __enter__(self) -> TrainingLoop:
+        resume_step = self.start_step if self.resume else None
+        self.events = EventLog(self.run_dir, resume_step=resume_step, tensorboard=self.main)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.events is not None:
+            self.events.close()
+
+    def steps(self) -> Iterator[int]:
+        return iter(range(self.start_step + 1, self.total_steps + 1))
+
+    def save_point(self, step: int) -> bool:
+        return bool(self.save_every and step % self.save_every == 0) or step == self.total_steps
+
+    def save(self, step: int) -> None:
+        self.checkpoint(step)
+        self.saved_at = step
+
+    def log(self, step: int, **fields: Any) -> None:
+        if self.main:
+            assert self.events is not None, "log() inside `with loop:`"
+            self.events.append(step, **fields)
+
+    def stop_requested(self, step: int) -> bool:
+        """True once a stop was asked for, after saving this step unless it was just saved."""
+        if not self.run_dir.stop.requested:
+            return False
+        if self.saved_at != step:
+            self.save(step)
+        print(f"{self.name}: stopped at step {step} on request", flush=True)
+        return True
+
+
+# -- the pieces of an optimizer step -------------------------------------------------------------
+def accumulated_step(
+    accelerator: Any,
+    batches: Iterable[Any],
+    loss_of: Callable[[Any], Any],
+    *,
+    accum: int,
+    params: list[Any],
+    max_grad_norm: float,
+    optimizer: Any,
+    scheduler: Any,
+) -> float:
+    """One optimizer step over `accum` micro-batches (each loss scaled by 1/accum, under autocast),
+    gradients clipped to `max_grad_norm` (0: not), then the schedule; returns the step's loss."""
+    total = 0.0
+    for batch in batches:
+        with accelerator.autocast():
+            loss = loss_of(batch) / accum
+        accelerator.backward(loss)
+        total += loss.item()
+    if max_grad_norm:
+        accelerator.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total
+
+
+def this_process_share(indices: list[int], accelerator: Any) -> list[int]:
+    """The micro-batch items this process trains on when several do (at least one each)."""
+    return indices[accelerator.process_index :: accelerator.num_processes] or indices[:1]
+
+
+def adamw_with_schedule(
+    params: list[Any], *, lr: float, weight_decay: float, schedule: str, warmup_steps: int, total_steps: int
+) -> tuple[Any, Any]:
+    """(AdamW, transformers' learning-rate schedule); 'constant' keeps the warm-up."""
+    import torch
+    from transformers import get_scheduler
+
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scheduler = get_scheduler(
+        schedule if schedule != "constant" else "constant_with_warmup",
+        optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps,
+    )  # fmt: skip
+    return optimizer, scheduler
+
+
+# -- CPU threads ---------------------------------------------------------------------------------
+def one_thread_if_tiny(num_params: int, on_cpu: bool) -> None:
+    """A model under TINY_MODEL_PARAMS trains fastest on one CPU thread: syncing threads costs more
+    than its small matrices save."""
+    if on_cpu and num_params < TINY_MODEL_PARAMS:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def keeps_torch_threads(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorates a trainer's `run`: torch's thread count is as the caller had it once it returns (a
+    run in-process — a test, the bench — must not leave its one-thread setting behind)."""
+
+    @functools.wraps(run)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        threads = torch.get_num_threads()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper

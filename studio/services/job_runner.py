@@ -1,0 +1,450 @@
+"""The job runner: starts queued jobs as child processes, watches them, and settles them.
+
+A monitor thread (one per runner, server-side, so jobs run with no browser attached) starts
+queued jobs when a slot is free as
+
+    python -m accelerate.commands.launch … -m engines.<kind>.train --run-dir runs/<job-id>
+
+in its own process group, with output in `train.log`. It then tails `events.jsonl` into the
+row (with the engine's EventTail) and, once the whole process group is gone, settles the status
+from `result.json`:
+
+    result "completed"                        → completed (+ an `adapters` row for the artifact)
+    we cancelled                              → cancelled (resumable from its checkpoint)
+    killed from outside / studio shut down    → interrupted (resumable)
+    result "failed", or died before starting  → failed, error = the end of train.log
+
+The launcher process dies at once on SIGTERM while the trainer saves a checkpoint, so the
+process *group* (not the launcher's exit code) says when a job is over.
+Shutdown rule: `shutdown()` sends SIGTERM to running jobs (they checkpoint), waits up to
+`job_grace_s`, then marks them `interrupted`; `recover()` at start does the same to any job a
+crashed studio left `running`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import engines
+from engines.training import EventTail, JobConfig, RunDir
+from studio.config import StudioConfig
+from studio.services.errors import NotFound, StudioError
+from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.store import Store, new_id, utcnow
+
+log = logging.getLogger("studio.jobs")
+
+POLL_S = 0.5
+ERROR_LOG_LINES = 20
+ADAPTER_TYPES = ("text_adapter", "text_model", "image_lora", "gan", "reward_model")
+
+
+@dataclass
+class _Run:
+    """A job this runner launched and still watches."""
+
+    job_id: str
+    run_dir: RunDir
+    proc: subprocess.Popen
+    metrics: dict[str, Any]
+    total_steps: int
+    events: EventTail
+    stop_reason: str | None = None  # "cancel" | "external" | "shutdown"
+    kill_at: float | None = None  # monotonic time to escalate to SIGKILL
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class JobRunner:
+    def __init__(
+        self,
+        config: StudioConfig,
+        store: Store,
+        runs_dir: Path,
+        trainer_module: Callable[[str], str],
+        offline: Callable[[], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.runs_dir = runs_dir
+        self.offline = offline or (lambda: config.offline)  # whether trainers must not contact the hub
+        self.models_root = config.data_dir / "models"
+        self.trainer_module = trainer_module  # kind → module to run; raises a StudioError for a broken kind
+        self.lock = threading.RLock()  # held while a job changes hands: launch, cancel, resume, settle
+        self._runs: dict[str, _Run] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- what a job gets ---------------------------------------------------------------------------
+    def job_config(self, job_id: str, kind: str, **job: Any) -> JobConfig:
+        """The config.json of a new job: what the service resolved, plus where this studio keeps things."""
+        return JobConfig(
+            job_id=job_id,
+            kind=kind,
+            **job,
+            output_dir=str(self.models_root / "trained" / job_id),
+            models_root=str(self.models_root),
+            device=self.config.device,
+            offline=self.offline(),
+        )
+
+    def launch_command(self, kind: str, run_dir: Path) -> list[str]:
+        """The exact child command (no shell): `accelerate launch -m <trainer> --run-dir DIR`."""
+        module = self.trainer_module(kind)
+        cpu = ["--cpu"] if self.config.device == "cpu" else []
+        return [
+            sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--num_processes", "1", *cpu,
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "-m", module, "--run-dir", str(run_dir),
+        ]  # fmt: skip
+
+    # -- the service's requests --------------------------------------------------------------------
+    def kick(self) -> None:
+        """Look at the queue now (a job was queued or a slot may be free)."""
+        self._ensure_monitor()
+        self._wake.set()
+
+    def cancel(self, row: sqlite3.Row) -> threading.Event | None:
+        """Cancel a queued or running job. Running: SIGTERM (the trainer checkpoints), SIGKILL after
+        the grace period; the returned Event is set once it is settled. None: cancelled already."""
+        job_id = row["id"]
+        with self.lock:
+            if row["status"] == "queued":
+                self._set_status(job_id, "cancelled", from_status="queued")
+                return None
+            run = self._runs.get(job_id)
+            if run is None:  # left running by a studio that crashed and did not recover it
+                self._terminate_groups([row["pid"]] if row["pid"] else [], job_ids=[job_id])
+                self._set_status(job_id, "cancelled", from_status="running")
+                return None
+            run.stop_reason = "cancel"
+            signal_group(run.proc.pid, signal.SIGTERM)
+            run.kill_at = time.monotonic() + self.config.job_grace_s
+        self.kick()
+        return run.done
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """At studio start: no job stays `running` — stop any live leftover, mark it interrupted."""
+        with self.lock:
+            rows = [
+                r
+                for r in self.store.query("SELECT * FROM jobs WHERE status = 'running'")
+                if r["id"] not in self._runs
+            ]
+            groups = [r["pid"] for r in rows if r["pid"] and group_is_job(r["pid"], self.runs_dir / r["id"])]
+            self._terminate_groups(groups, job_ids=[r["id"] for r in rows])
+            for r in rows:
+                run_dir = self._run_dir(r["id"])
+                metrics, _ = self._record_progress(
+                    r["id"], run_dir.events(), json.loads(r["metrics"] or "{}"), r["total_steps"]
+                )
+                result = run_dir.read_result() or {}  # _launch removed any older one
+                if result.get("status") == "completed":  # it finished while no studio watched
+                    self._settle_completed(r["id"], {**metrics, **(result.get("metrics") or {})}, result)
+                    continue
+                why = "The studio stopped while this job ran; resume it to continue from its last checkpoint."
+                self.settle(r["id"], "interrupted", error=why)
+        self.kick()
+
+    def shutdown(self, terminate_jobs: bool = True) -> None:
+        """Stop the monitor. With terminate_jobs, running jobs get SIGTERM, a grace period, and `interrupted`."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self.lock:
+            runs = list(self._runs.values())
+            if not terminate_jobs:
+                self._runs.clear()  # as if the studio crashed: the children and rows are left as they are
+                return
+            for run in runs:
+                if run.stop_reason is None:
+                    run.stop_reason = "shutdown"
+            self._terminate_groups([r.proc.pid for r in runs], job_ids=[r.job_id for r in runs])
+            for run in runs:
+                run.proc.poll()
+                self._finish(run)
+
+    # -- the monitor -------------------------------------------------------------------------------
+    def _ensure_monitor(self) -> None:
+        with self.lock:
+            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(target=self._monitor, name="jobs-monitor", daemon=True)
+            self._thread.start()
+
+    def _monitor(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:  # the monitor must outlive any one bad job
+                log.exception("jobs monitor tick failed")
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        with self.lock:
+            for run in list(self._runs.values()):
+                self._watch(run)
+            free = self.config.max_concurrent_jobs - len(self._runs)
+            if free > 0 and not self._stop.is_set():
+                queued = self.store.query(
+                    "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT ?", (free,)
+                )
+                for row in queued:
+                    self._launch(row)
+
+    def _launch(self, row: sqlite3.Row) -> None:
+        job_id, run_dir = row["id"], self._run_dir(row["id"])
+        try:
+            job = run_dir.read_job()
+            cmd = self.launch_command(row["kind"], run_dir.path)
+        except (FileNotFoundError, StudioError) as exc:
+            msg = exc.message if isinstance(exc, StudioError) else f"The run folder is incomplete: {exc}"
+            self.settle(job_id, "failed", error=msg)
+            return
+        if job.models_root is None:  # queued or resumable since before config.json named it
+            job.models_root = str(self.models_root)
+            run_dir.write_job(job)
+        for stale in (run_dir.result_path, run_dir.started_path):
+            stale.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        root = str(Path(engines.__file__).resolve().parent.parent)  # so `-m engines…` imports from any cwd
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        if self.offline():  # the child's own environment; this process's is left alone
+            env["HF_HUB_OFFLINE"] = "1"
+        with open(run_dir.log_path, "ab") as logf:
+            logf.write(f"--- {utcnow()} {'resume' if job.resume else 'start'}: {shlex.join(cmd)}\n".encode())
+            logf.flush()
+            try:
+                # DO NOT use shell=True. A new session makes the child a process-group leader.
+                proc = subprocess.Popen(
+                    cmd,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    cwd=run_dir.path,
+                    env=env,
+                )
+            except OSError as exc:
+                self.settle(job_id, "failed", error=f"Could not start the trainer: {exc}")
+                return
+        # a resumed trainer rewrites events.jsonl: skip what is there until it does
+        events = EventTail(run_dir.events_path, skip_existing=True)
+        metrics, total_steps = json.loads(row["metrics"] or "{}"), int(row["total_steps"] or 0)
+        self._runs[job_id] = _Run(job_id, run_dir, proc, metrics, total_steps, events)
+        with self.store.transaction() as c:
+            c.execute(
+                "UPDATE jobs SET status = 'running', pid = ?, error = NULL, updated_at = ? WHERE id = ?",
+                (proc.pid, utcnow(), job_id),
+            )
+        log.info("job %s started (pid %s)", job_id, proc.pid)
+
+    def _watch(self, run: _Run) -> None:
+        self._sync_events(run)
+        rc = run.proc.poll()
+        if rc is None:  # the launcher waits for the trainer, so the job is still on
+            if run.kill_at is not None and time.monotonic() >= run.kill_at:
+                signal_group(run.proc.pid, signal.SIGKILL)
+            return
+        if not group_alive(run.proc.pid):
+            self._finish(run)
+            return
+        # The launcher is gone but something in its group lives on (an orphaned trainer).
+        if rc < 0 and run.stop_reason is None:  # a signal we did not send: stop the rest, resumably
+            run.stop_reason = "external"
+            signal_group(run.proc.pid, signal.SIGTERM)
+        if run.kill_at is None:
+            run.kill_at = time.monotonic() + self.config.job_grace_s
+        elif time.monotonic() >= run.kill_at:
+            signal_group(run.proc.pid, signal.SIGKILL)
+
+    def _sync_events(self, run: _Run) -> None:
+        """Fold the events appended since last time into the row."""
+        events = run.events.read_new()
+        if events:
+            run.metrics, run.total_steps = self._record_progress(
+                run.job_id, events, run.metrics, run.total_steps
+            )
+
+    def _record_progress(
+        self, job_id: str, events: list[dict[str, Any]], metrics: dict[str, Any], total_steps: int
+    ) -> tuple[dict[str, Any], int]:
+        """Step, progress and the latest metrics from new events → the row."""
+        if not events:
+            return metrics, total_steps
+        metrics = _merge_metrics(metrics, events)
+        for e in events:
+            if isinstance(e.get("total_steps"), int) and e["total_steps"] > 0:
+                total_steps = e["total_steps"]
+        step = events[-1]["step"]
+        progress = min(step / total_steps, 1.0) if total_steps else 0.0
+        with self.store.transaction() as c:
+            c.execute(
+                "UPDATE jobs SET step = ?, total_steps = ?, progress = ?, metrics = ?, updated_at = ? WHERE id = ?",
+                (step, total_steps, progress, json.dumps(metrics), utcnow(), job_id),
+            )
+        return metrics, total_steps
+
+    # -- settling ----------------------------------------------------------------------------------
+    def _finish(self, run: _Run) -> None:
+        """The process group is gone: settle the status from result.json and why it stopped."""
+        self._sync_events(run)
+        result = run.run_dir.read_result() or {}
+        metrics = {**run.metrics, **(result.get("metrics") or {})}
+        status = _final_status(result.get("status"), run.stop_reason, run.run_dir.started_path.exists())
+        error = None
+        if status == "interrupted":
+            why = "the studio shut down" if run.stop_reason == "shutdown" else "it was stopped from outside"
+            step = self._row(run.job_id)["step"]
+            error = f"Interrupted at step {step}: {why}. Resume it to continue from its last checkpoint."
+        elif status == "failed":
+            last_lines = redact(tail(run.run_dir.log_path, ERROR_LOG_LINES)).strip()[-4000:]
+            error = last_lines or f"The trainer exited with code {run.proc.returncode}."
+        if status == "completed":
+            self._settle_completed(run.job_id, metrics, result)
+        else:
+            self.settle(run.job_id, status, metrics=metrics, error=error)
+        self._runs.pop(run.job_id, None)  # only once settled: a failed write is retried next tick
+        run.done.set()
+        log.info("job %s finished: %s", run.job_id, status)
+
+    def _settle_completed(self, job_id: str, metrics: dict[str, Any], result: dict[str, Any]) -> None:
+        """Completed, with the artifact registered; failed when the artifact cannot be."""
+        try:
+            self.settle(job_id, "completed", metrics=metrics, artifact=result.get("artifact"), progress=1.0)
+        except ValueError as exc:
+            self.settle(job_id, "failed", metrics=metrics, error=str(exc))
+
+    def settle(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        metrics: dict[str, Any] | None = None,
+        error: str | None = None,
+        artifact: dict[str, Any] | None = None,
+        progress: float | None = None,
+    ) -> None:
+        """Write a final status (and register the artifact) in one transaction; ValueError for an
+        artifact that is not one the studio can register."""
+        row = self._row(job_id)
+        adapter = self._adapter_row(row, artifact, metrics or {}) if artifact else None
+        metrics = metrics if metrics is not None else json.loads(row["metrics"] or "{}")
+        with self.store.transaction() as c:
+            if adapter is not None:
+                c.execute(
+                    "INSERT INTO adapters (id, name, type, base_model, job_id, path, meta, created_at)"
+                    " VALUES (:id, :name, :type, :base_model, :job_id, :path, :meta, :created_at)",
+                    adapter,
+                )
+            c.execute(
+                "UPDATE jobs SET status = ?, progress = COALESCE(?, progress), metrics = ?, error = ?,"
+                " artifact_type = ?, artifact_id = ?, pid = NULL, updated_at = ? WHERE id = ?",
+                (status, progress, json.dumps(metrics), error, adapter and adapter["type"],
+                 adapter and adapter["id"], utcnow(), job_id),
+            )  # fmt: skip
+
+    def _adapter_row(
+        self, job: sqlite3.Row, artifact: dict[str, Any], metrics: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Validate the trainer's artifact (a known type, a path inside the data dir) → an adapters row."""
+        if not isinstance(artifact, dict) or artifact.get("type") not in ADAPTER_TYPES:
+            raise ValueError(f"The trainer reported an artifact of unknown type: {artifact!r}.")
+        path = Path(str(artifact.get("path") or ""))
+        if not path.is_absolute():
+            path = self.runs_dir / job["id"] / path
+        path = path.resolve()
+        data_dir = self.config.data_dir.resolve()
+        if not path.is_relative_to(data_dir) or not path.exists():
+            raise ValueError(f"The trainer's artifact {path} is missing or outside the data folder.")
+        return {
+            "id": new_id("ad_"),
+            "name": str(artifact.get("name") or f"{job['kind']}-{job['id']}")[:200],
+            "type": artifact["type"],
+            "base_model": str(artifact.get("base_model") or job["base_model"] or ""),
+            "job_id": job["id"],
+            "path": path.relative_to(data_dir).as_posix(),
+            "meta": json.dumps(
+                {"kind": job["kind"], "metrics": metrics, "params": json.loads(job["params"])}
+            ),
+            "created_at": utcnow(),
+        }
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _run_dir(self, job_id: str) -> RunDir:
+        return RunDir(self.runs_dir / job_id)
+
+    def _row(self, job_id: str) -> sqlite3.Row:
+        row = self.store.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise NotFound(f"No job with id '{job_id}'.")
+        return row
+
+    def _set_status(self, job_id: str, status: str, *, from_status: str) -> None:
+        with self.store.transaction() as c:
+            c.execute(
+                "UPDATE jobs SET status = ?, pid = NULL, updated_at = ? WHERE id = ? AND status = ?",
+                (status, utcnow(), job_id, from_status),
+            )
+
+    def _terminate_groups(self, pgids: list[int], job_ids: list[str]) -> None:
+        """SIGTERM every group, wait up to the grace period, SIGKILL what is left."""
+        pgids = [p for p in pgids if p]
+        for pgid in pgids:
+            signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.job_grace_s
+        while any(self._group_running(p) for p in pgids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pgid in pgids:
+            if self._group_running(pgid):
+                log.warning("jobs %s: process group %s ignored SIGTERM; killing it", job_ids, pgid)
+                signal_group(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(self._group_running(p) for p in pgids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _group_running(self, pgid: int) -> bool:
+        for run in self._runs.values():  # reap our own launcher so it does not linger as a zombie
+            if run.proc.pid == pgid:
+                run.proc.poll()
+        return group_alive(pgid)
+
+
+def _final_status(outcome: str | None, stop_reason: str | None, started: bool) -> str:
+    """result.json's status + why we stopped it + whether the trainer got going → the job status."""
+    if outcome == "completed":
+        return "completed"  # even if a stop request came too late to matter
+    if stop_reason == "cancel":
+        return "cancelled"
+    if stop_reason in ("external", "shutdown") or outcome == "cancelled" or (outcome is None and started):
+        return "interrupted"  # stopped by a signal we did not send as a cancel: resumable
+    return "failed"  # it raised (result "failed") or never started (bad module, bad arguments)
+
+
+def _merge_metrics(metrics: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(metrics)
+    for e in events:
+        for k, v in e.items():
+            if (
+                k not in ("step", "time", "total_steps")
+                and isinstance(v, int | float)
+                and not isinstance(v, bool)
+            ):
+                out[k] = v
+    return out
