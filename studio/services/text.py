@@ -106,7 +106,7 @@ class TextService:
 
     @property
     def precision(self) -> str:
-        """The precision setting for text models (auto | fp32 | bf16 | fp16)."""
+        """The precision setting for text models (auto | fp32 | bf16 | fp16 | int8)."""
         return self.models.precision_of("text")
 
     def engine(self, spec):
@@ -116,7 +116,12 @@ class TextService:
         precision = self.precision
 
         def load():
-            return TextEngine(location, device=self.models.device, dtype=precision).load()
+            from engines.quantize import Int8Refused
+
+            try:
+                return TextEngine(location, device=self.models.device, dtype=precision).load()
+            except Int8Refused as exc:  # the int8 quality guard or the device said no: tell the user why
+                raise Invalid(f"Text precision int8 refused for {spec.id}: {exc}") from exc
 
         return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
 
