@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.registry import UnknownModel
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound
 from studio.services.experiments import ExperimentService
@@ -84,21 +83,8 @@ class TextService:
         return row
 
     def resolve(self, model: str | None, adapter: str | None):
-        if model is None and adapter is None:  # the kind's default version may carry an adapter
-            model, adapter = self.models.default_version("text")
-        adapter_row = self.adapter_row(adapter) if adapter else None
-        if model is None and adapter_row is not None:
-            model = adapter_row["base_model"]
-        try:
-            spec = self.models.resolve(model, "text")
-        except UnknownModel as exc:
-            raise NotFound(str(exc), code="unknown_model") from exc
-        if adapter_row is not None and adapter_row["base_model"] != spec.id:
-            raise Invalid(
-                f"Adapter '{adapter}' was trained on '{adapter_row['base_model']}', not '{spec.id}'. "
-                "Pick that base model or leave the model empty."
-            )
-        return spec, adapter_row
+        """(spec, adapter row or None) of a text version; 404/422 with the choices or the fix."""
+        return self.models.resolve_version("text", model, adapter, self.adapter_row, "Adapter")
 
     def is_loaded(self, model: str | None) -> bool:
         spec = self.models.resolve(model, "text")
