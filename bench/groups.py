@@ -19,9 +19,10 @@ from bench.core import Context, Figure, quiet_libraries
 # group → (module:function, figure names it measures), in the order they run
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "text": ("bench.text:run_gpt2", ("text.generate.bs1", "text.generate.bs8", "text.generate.bs1.reduced_precision",
-                                     "text.variations.batched_vs_sequential")),
+                                     "text.generate.bs1.int8", "text.variations.batched_vs_sequential")),
     "text-starter": ("bench.text:run_starter", ("text.generate.bs1.starter", "text.generate.bs8.starter")),
-    "perplexity": ("bench.text:run_perplexity", ("text.perplexity.reduced_precision_delta_pct",)),
+    "perplexity": ("bench.text:run_perplexity", ("text.perplexity.reduced_precision_delta_pct",
+                                                 "text.int8.perplexity_delta_pct")),
     "image": ("bench.image:run", ("image.generate",)),
     "speech": ("bench.speech:run", ("speech.generate",)),
     "train-text": ("bench.training:run_text_lora", ("train.text_lora",)),

@@ -1,7 +1,9 @@
 """Text generation: `engines.text.TextEngine` against plain `model.generate` on the same model, prompt,
 seed and sampling settings, with `min_new_tokens = max_new_tokens` so both make the same number of
-tokens. Also: variations in one batched call against one call each, and the held-out perplexity of a
-trained model at reduced precision against fp32."""
+tokens. Also: variations in one batched call against one call each, the held-out perplexity of a
+trained model at reduced precision and in int8 against fp32, and for each batch-1 figure the fraction
+of the memory-bandwidth limit it reaches: bytes of weights read per token × tokens/s ÷ the copy
+bandwidth measured in the same run (one token at batch 1 reads every linear layer's weight once)."""
 
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ PROMPT = "Every evening at six, Mara climbed the ninety-seven steps of the old l
 SAMPLING = dict(temperature=0.8, top_p=0.95, top_k=50, repetition_penalty=1.0)
 SEED = 7
 GPT2_FIGURES = ("text.generate.bs1", "text.generate.bs8", "text.generate.bs1.reduced_precision",
-                "text.variations.batched_vs_sequential")
+                "text.generate.bs1.int8", "text.variations.batched_vs_sequential")
 STARTER_FIGURES = ("text.generate.bs1.starter", "text.generate.bs8.starter")
-PERPLEXITY_FIGURES = ("text.perplexity.reduced_precision_delta_pct",)
+PERPLEXITY_FIGURES = ("text.perplexity.reduced_precision_delta_pct", "text.int8.perplexity_delta_pct")
 
 
 class PlainGenerate:
@@ -92,21 +94,68 @@ def reduced_choice(device: str) -> str:
     return {"bfloat16": "bf16", "float16": "fp16"}[dtype_name(dtype)] if dtype is not None else "bf16"
 
 
+def copy_bandwidth(mb: int = 256, reps: int = 7) -> float:
+    """Bytes/s of a plain tensor copy (read + write) of `mb` MB — far beyond any cache — with the
+    threads the run uses: the memory roof decoding at batch 1 runs against. Median of `reps`."""
+    import statistics
+
+    import torch
+
+    src = torch.ones(mb * 2**20 // 4)  # fp32
+    dst = torch.empty_like(src)
+    dst.copy_(src)  # fault the pages in before timing
+    times = [timed(lambda: dst.copy_(src))[0] for _ in range(reps)]
+    return 2 * src.numel() * 4 / statistics.median(times)
+
+
+def weight_bytes_per_token(engine) -> int:
+    """Bytes of weights one decoding step reads at batch 1: every 2-D linear weight (GPT-2's Conv1D,
+    nn.Linear, the LM head) once, at the width it runs in (int8: 1 byte, bf16: 2, fp32: 4). The
+    embeddings read one row per token: negligible."""
+    import torch
+
+    from engines.quantize import int8_bytes
+
+    int8 = int8_bytes(engine.model)
+    if int8:
+        return int8
+    total = 0
+    for module in engine.model.modules():
+        w = getattr(module, "weight", None)
+        if isinstance(module, torch.nn.Embedding) or not isinstance(w, torch.Tensor) or w.dim() != 2:
+            continue
+        total += w.numel() * w.element_size()
+    return total
+
+
+def bandwidth_fraction(fig: Figure, engine, bandwidth: float) -> Figure:
+    """Adds to a batch-1 figure the share of the memory-bandwidth limit it reaches."""
+    if fig.value:
+        per_token = weight_bytes_per_token(engine)
+        limit = bandwidth / per_token  # tokens/s if every step only streamed the weights
+        fig.detail.update(weight_bytes_per_token=per_token, copy_bandwidth_gb_s=round(bandwidth / 1e9, 2),
+                          bandwidth_limit_tok_s=round(limit, 1), bandwidth_fraction=round(fig.value / limit, 3))
+        fig.note += f"; {fig.value / limit:.0%} of the bandwidth limit ({limit:.0f} tok/s at {bandwidth / 1e9:.0f} GB/s)"
+    return fig
+
+
 def run_gpt2(ctx: Context, names: set[str]) -> list[Figure]:
-    """The four GPT-2-sized figures (124M weights, random): what a real small model costs to run."""
+    """The GPT-2-sized figures (124M weights, random): what a real small model costs to run."""
     folder = fixtures.gpt2_sized(ctx)
     n1, n8 = (16, 16) if ctx.quick else (32, 16)
     figures: list[Figure] = []
-    need_plain = names & {"text.generate.bs1", "text.generate.bs8", "text.generate.bs1.reduced_precision"}
+    need_plain = names & {"text.generate.bs1", "text.generate.bs8", "text.generate.bs1.reduced_precision",
+                          "text.generate.bs1.int8"}
     plain = PlainGenerate(folder, ctx.device) if need_plain else None
     fp32 = StudioGenerate(folder, ctx.device, "fp32") if names & {"text.generate.bs1", "text.generate.bs8"} else None
     reduced = reduced_choice(ctx.device)
     rp = None
     if names & {"text.generate.bs1.reduced_precision", "text.variations.batched_vs_sequential"}:
         rp = StudioGenerate(folder, ctx.device, reduced)
+    bandwidth = copy_bandwidth() if ctx.device == "cpu" else None
     if "text.generate.bs1" in names:
-        figures.append(_compare("text.generate.bs1", fp32, plain, 1, n1, ctx,
-                                "GPT-2 small shape, fp32 both, batch 1"))
+        fig = _compare("text.generate.bs1", fp32, plain, 1, n1, ctx, "GPT-2 small shape, fp32 both, batch 1")
+        figures.append(bandwidth_fraction(fig, fp32.engine, bandwidth) if bandwidth else fig)
     if "text.generate.bs8" in names:
         figures.append(_compare("text.generate.bs8", fp32, plain, 8, n8, ctx,
                                 "GPT-2 small shape, fp32 both, num_outputs=8 vs 8 rows"))
@@ -114,7 +163,9 @@ def run_gpt2(ctx: Context, names: set[str]) -> list[Figure]:
         fig = _compare("text.generate.bs1.reduced_precision", rp, plain, 1, n1, ctx,
                        f"studio {rp.engine.dtype} ({rp.engine.packed_layers} prepacked layers) vs plain fp32, "
                        "batch 1", check_same=False)
-        figures.append(fig)
+        figures.append(bandwidth_fraction(fig, rp.engine, bandwidth) if bandwidth else fig)
+    if "text.generate.bs1.int8" in names:
+        figures.append(int8_figure(folder, plain, n1, ctx, bandwidth))
     if "text.variations.batched_vs_sequential" in names:
         sync = device_sync(ctx.device)
 
@@ -130,6 +181,22 @@ def run_gpt2(ctx: Context, names: set[str]) -> list[Figure]:
                               f"studio {rp.engine.dtype}: num_outputs=8 in one call vs 8 calls of 1 (baseline)",
                               {"new_tokens": n8, "runs": runs}))
     return figures
+
+
+def int8_figure(folder: Path, plain, new_tokens: int, ctx: Context, bandwidth: float | None) -> Figure:
+    """The studio's int8 text precision (weight-only, guarded at load) against plain fp32, batch 1."""
+    from engines.quantize import Int8Refused, int8_kernel
+
+    name = "text.generate.bs1.int8"
+    try:
+        int8 = StudioGenerate(folder, ctx.device, "int8")
+    except Int8Refused as exc:
+        return Figure(name, None, "tok/s", note=f"int8 refused: {exc}")
+    fig = _compare(name, int8, plain, 1, new_tokens, ctx,
+                   f"studio int8 ({int8_kernel()} kernel, int8 weights) vs plain fp32, batch 1", check_same=False)
+    fig.detail["load_check"] = {"perplexity_fp32": int8.engine.quality.perplexity_fp32,
+                                "perplexity_int8": int8.engine.quality.perplexity_int8}
+    return bandwidth_fraction(fig, int8.engine, bandwidth) if bandwidth else fig
 
 
 def run_starter(ctx: Context, names: set[str]) -> list[Figure]:
@@ -216,7 +283,28 @@ def run_perplexity(ctx: Context, names: set[str]) -> list[Figure]:
     delta = 100.0 * (prp - p32) / p32
     base_ppl = held_out_perplexity(TextEngine(fixtures.starter(ctx, "text"), device=ctx.device, dtype="fp32").load(),
                                    held, ctx.device)
-    return [Figure("text.perplexity.reduced_precision_delta_pct", delta, "%", None, None,
+    figures = []
+    if "text.int8.perplexity_delta_pct" in names:
+        figures.append(int8_perplexity(folder, held, p32, ctx))
+    return figures + [Figure("text.perplexity.reduced_precision_delta_pct", delta, "%", None, None,
                    f"trained starter GPT-2, held-out perplexity {p32:.3f} (fp32) → {prp:.3f} ({rp.dtype})",
                    {"perplexity_fp32": p32, "perplexity_reduced": prp, "dtype": rp.dtype,
                     "perplexity_untrained": base_ppl, "held_out_tokens": len(held) * 63})]
+
+
+def int8_perplexity(folder: Path, held: list[list[int]], p32: float, ctx: Context) -> Figure:
+    """The trained starter's held-out perplexity with int8 weights against fp32 (the load guard's own
+    bound is not applied here: the figure is what int8 costs, whether or not the guard would allow it)."""
+    from engines import quantize
+    from engines.text import TextEngine
+
+    name = "text.int8.perplexity_delta_pct"
+    if quantize.int8_available(ctx.device):
+        return Figure(name, None, "%", note=quantize.int8_available(ctx.device) or "")
+    engine = TextEngine(folder, device=ctx.device, dtype="fp32").load()
+    quantize.quantize_linear_layers_int8(engine.model)
+    p8 = held_out_perplexity(engine, held, ctx.device)
+    delta = 100.0 * (p8 - p32) / p32
+    return Figure(name, delta, "%", None, None,
+                  f"trained starter GPT-2, held-out perplexity {p32:.3f} (fp32) → {p8:.3f} (int8, "
+                  f"{quantize.int8_kernel()})", {"perplexity_fp32": p32, "perplexity_int8": p8})

@@ -4,6 +4,9 @@
     resolve_precision("auto", "cpu")   → torch.bfloat16 on CPUs with native bf16 (AVX512-BF16 / AMX /
                                          Arm BF16) for models of ≥ TINY_MODEL_PARAMS (20M) weights, else fp32
     resolve_precision("fp32", …)       → torch.float32, anywhere
+    resolve_precision("int8", "cpu")   → torch.float32: int8 is weight-only for text on the CPU; the
+                                         activations run fp32 and the linear layers read int8 weights
+                                         (engines/quantize.py, which also holds the quality guard)
 
 Reduced precision only pays where the hardware has the instructions: on a CPU without them bf16
 runs *slower* than fp32, and on tiny models (the starters) the time goes to Python, not to
@@ -26,14 +29,15 @@ from typing import Any
 
 from engines.registry import TINY_MODEL_PARAMS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # what a user picks
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # what a user picks (int8: text only)
+WEIGHT_ONLY = ("int8",)  # choices that quantise the weights, not the whole model's dtype
 ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp32": "fp32",
-           "bf16": "bf16", "fp16": "fp16", "auto": "auto"}
-DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+           "bf16": "bf16", "fp16": "fp16", "auto": "auto", "int8": "int8"}
+DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "float32"}  # int8: compute dtype
 
 
 def normalize(choice: str) -> str:
-    """'auto' | 'fp32' | 'bf16' | 'fp16' from any accepted spelling (also 'float32', 'bfloat16' …)."""
+    """'auto' | 'fp32' | 'bf16' | 'fp16' | 'int8' from any accepted spelling (also 'float32', 'bfloat16' …)."""
     key = str(choice).strip().lower().removeprefix("torch.")
     if key not in ALIASES:
         raise ValueError(f"Unknown precision '{choice}': use one of {', '.join(PRECISIONS)}.")

@@ -11,7 +11,8 @@ import sys
 from tests.conftest import REPO
 
 FIGURES = {
-    "text.generate.bs1", "text.generate.bs8", "text.generate.bs1.reduced_precision",
+    "text.generate.bs1", "text.generate.bs8", "text.generate.bs1.reduced_precision", "text.generate.bs1.int8",
+    "text.int8.perplexity_delta_pct",
     "text.variations.batched_vs_sequential", "text.perplexity.reduced_precision_delta_pct", "image.generate",
     "speech.generate", "train.text_lora", "train.gan", "service.overhead_ms", "service.startup_s",
     "memory.idle_rss_mb", "memory.text_rss_mb", "memory.image_rss_mb", "memory.speech_rss_mb", "memory.gan_rss_mb",

@@ -149,6 +149,7 @@ class TextEngine:
         self.adapters: dict[str, str] = {}  # adapter name → folder
         self.num_params = 0
         self.packed_layers = 0  # linear layers running on prepacked bf16 weights (CPU fast path)
+        self.quality: Any = None  # int8 only: the load-time QualityCheck (perplexity fp32 vs int8)
         self.threads: int | None = None  # intra-op threads while generating (None: leave as is)
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
@@ -157,7 +158,7 @@ class TextEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from engines.precision import dtype_name, pack_linear_layers, resolve_precision
+        from engines.precision import dtype_name, normalize, pack_linear_layers, resolve_precision
         from engines.registry import TINY_MODEL_PARAMS
 
         if self.model is not None:
@@ -180,18 +181,34 @@ class TextEngine:
                 self.packed_layers = pack_linear_layers(model)
             if self.num_params < TINY_MODEL_PARAMS:
                 self.threads = 1  # tiny matrices: a second thread costs more than it saves
+        if normalize(self.precision) == "int8":
+            self.quality = self._quantize_int8(model)
         self.dtype = dtype_name(dtype)
         self.model = model
         return self
+
+    def _quantize_int8(self, model):
+        """Weight-only int8, guarded: held-out perplexity within the bound of fp32's, else refuse."""
+        from engines.quantize import Int8Refused, int8_available, int8_quality_check, restore_linear_layers
+
+        why_not = int8_available(self.device)
+        if why_not:
+            raise Int8Refused(why_not)
+        check = int8_quality_check(model, self.tokenizer)
+        if not check.passed:
+            restore_linear_layers(model)
+            raise Int8Refused(check.reason())
+        return check
 
     def size_bytes(self) -> int:
         """Memory the loaded model holds: weights + adapters + prepacked copies."""
         from engines.memory import module_bytes
         from engines.precision import packed_bytes
+        from engines.quantize import int8_bytes
 
         if self.model is None:
             return 0
-        return module_bytes(self.model) + packed_bytes(self.model)
+        return module_bytes(self.model) + packed_bytes(self.model) + int8_bytes(self.model)
 
     @property
     def context_length(self) -> int:

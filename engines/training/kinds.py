@@ -19,6 +19,7 @@ TRAINERS: dict[str, str] = {
     "text-feedback": "engines.text.feedback_train",
     "reward": "engines.text.reward_train",
     "image-lora": "engines.image.train",
+    "export": "engines.text.export",
 }
 
 

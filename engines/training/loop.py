@@ -8,11 +8,14 @@ an optimizer step that more than one of them takes:
             loss = …one optimizer step…
             fields = {"loss": loss}
             if loop.save_point(step):            # every save_every steps, and the last
-                loop.save(step)                  # → checkpoint(step)
+                loop.save(step)                  # → checkpoint(step), once this step's event is logged
                 fields["eval_loss"] = …
             loop.log(step, **fields)             # one event (rank 0 only)
             if loop.stop_requested(step):        # SIGTERM/SIGINT: a checkpoint unless one was just saved
                 return {"status": "cancelled", …}
+
+A checkpoint is written right after its step's event, never before: a run killed between the two
+redoes that step on resume instead of losing its event.
 
 Resume: load the newest checkpoint first (`resume_training`, or `load_latest` for a trainer with
 its own state layout) and start the loop at its step; the event log then drops whatever the
@@ -53,13 +56,16 @@ class TrainingLoop:
         self.main = is_main_process() if main is None else main
         self.saved_at = start_step  # the step of the newest checkpoint
         self.events: EventLog | None = None
+        self._pending: int | None = None  # a checkpoint asked for, written once its step's event is logged
 
     def __enter__(self) -> TrainingLoop:
         resume_step = self.start_step if self.resume else None
         self.events = EventLog(self.run_dir, resume_step=resume_step, tensorboard=self.main)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self._write_pending()
         if self.events is not None:
             self.events.close()
 
@@ -70,20 +76,29 @@ class TrainingLoop:
         return bool(self.save_every and step % self.save_every == 0) or step == self.total_steps
 
     def save(self, step: int) -> None:
-        self.checkpoint(step)
-        self.saved_at = step
+        """Checkpoint `step` as soon as its event is logged (see the module docstring)."""
+        self._pending = step
 
     def log(self, step: int, **fields: Any) -> None:
         if self.main:
             assert self.events is not None, "log() inside `with loop:`"
             self.events.append(step, **fields)
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._pending is not None:
+            step, self._pending = self._pending, None
+            self.checkpoint(step)
+            self.saved_at = step
 
     def stop_requested(self, step: int) -> bool:
         """True once a stop was asked for, after saving this step unless it was just saved."""
         if not self.run_dir.stop.requested:
             return False
+        self._write_pending()
         if self.saved_at != step:
             self.save(step)
+            self._write_pending()
         print(f"{self.name}: stopped at step {step} on request", flush=True)
         return True
 

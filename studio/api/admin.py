@@ -35,18 +35,20 @@ def revoke_token(token_id: str, studio: Studio = Depends(get_studio), user: User
 
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+TextPrecision = Literal["auto", "fp32", "bf16", "fp16", "int8"]  # int8: weight-only, CPU, perplexity-guarded
 
 
 class PrecisionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Precision | None = Field(None, description="text models; omitted: unchanged")
+    text: TextPrecision | None = Field(None, description="text models (int8: weight-only on the CPU, refused at "
+                                       "load when held-out perplexity rises > 3 %); omitted: unchanged")
     image: Precision | None = Field(None, description="image models; omitted: unchanged")
     speech: Precision | None = Field(None, description="speech models; omitted: unchanged")
 
 
 @router.get("/settings/precision")
 def get_precision(studio: Studio = Depends(get_studio)) -> dict:
-    """The precision per engine (auto | fp32 | bf16 | fp16) and `reduced`: what `auto` runs models of
+    """The precision per engine (auto | fp32 | bf16 | fp16; text also int8) and `reduced`: what `auto` runs models of
     20M+ weights in on this device (null: fp32, no fast reduced precision here)."""
     return studio.models.precision()
 

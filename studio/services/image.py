@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engines.image.schedulers import DEFAULT as DEFAULT_SCHEDULER
 from engines.image.schedulers import SCHEDULER_NAMES
-from engines.registry import ModelSpec, UnknownModel
+from engines.registry import ModelSpec
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.experiments import ExperimentService
@@ -108,21 +108,8 @@ class ImageService:
         return row
 
     def resolve(self, model: str | None, lora: str | None = None):
-        if model is None and lora is None:  # the kind's default version may carry a LoRA
-            model, lora = self.models.default_version("image")
-        lora_row = self.lora_row(lora) if lora else None
-        if model is None and lora_row is not None:
-            model = lora_row["base_model"]
-        try:
-            spec = self.models.resolve(model, "image")
-        except UnknownModel as exc:
-            raise NotFound(str(exc), code="unknown_model") from exc
-        if lora_row is not None and lora_row["base_model"] != spec.id:
-            raise Invalid(
-                f"LoRA '{lora}' was trained on '{lora_row['base_model']}', not '{spec.id}'. "
-                f"Pick '{lora_row['base_model']}' as the model or leave the model empty."
-            )
-        return spec, lora_row
+        """(spec, LoRA row or None) of an image version; 404/422 with the choices or the fix."""
+        return self.models.resolve_version("image", model, lora, self.lora_row, "LoRA")
 
     def defaults(self, model: str | None) -> dict:
         """The form values a model starts with (for the UI and for filling empty fields)."""

@@ -12,7 +12,8 @@ from engines.registry import UnknownModel
 from studio.services.errors import Invalid
 
 # job kind → the kind of model it starts from; kinds not listed train from scratch
-BASE_MODEL_KIND = {"text-lora": "text", "text-feedback": "text", "reward": "text", "image-lora": "image"}
+BASE_MODEL_KIND = {"text-lora": "text", "text-feedback": "text", "reward": "text", "image-lora": "image",
+                   "export": "text"}
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
 

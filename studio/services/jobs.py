@@ -252,14 +252,9 @@ class JobService:
     def _dataset_folder(self, dataset_id: str) -> Path:
         if not isinstance(dataset_id, str) or not _DATASET_ID.match(dataset_id):
             raise NotFound(f"No dataset with id '{dataset_id}'.")
-        if self.dataset_path is None:
-            try:
-                from studio.services.datasets import DatasetService
-            except ImportError:
-                folder = self.config.data_dir / "datasets" / dataset_id
-                if not folder.is_dir():
-                    raise NotFound(f"No dataset with id '{dataset_id}'.") from None
-                return folder
+        if self.dataset_path is None:  # a service built on its own (tools, tests): this data dir's datasets
+            from studio.services.datasets import DatasetService
+
             self.dataset_path = DatasetService(self.config, self.store).path
         return Path(self.dataset_path(dataset_id))
 

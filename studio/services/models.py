@@ -10,9 +10,10 @@ from functools import cached_property
 from typing import Any
 
 from engines import hub
-from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec
+from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec, UnknownModel
 from studio import __version__
 from studio.config import StudioConfig
+from studio.services.errors import Invalid, NotFound
 from studio.services.versions import parse_version
 from studio.store import Store
 from studio.store import adapters as adapter_rows
@@ -137,6 +138,24 @@ class ModelService:
         self.wait_for_probe()
         self.sync_trained()
         return self.registry.resolve(model_id, kind, self.default_version(kind)[0])  # type: ignore[arg-type]
+
+    def resolve_version(self, kind: str, model: str | None, variant: str | None,
+                        variant_row: Callable[[str], Any], noun: str) -> tuple[ModelSpec, Any]:
+        """(spec, variant row or None) of a model + adapter/LoRA version. Nothing pinned: the kind's
+        default version (which may carry a variant); a variant alone: its own base model."""
+        if model is None and variant is None:
+            model, variant = self.default_version(kind)
+        row = variant_row(variant) if variant else None
+        if model is None and row is not None:
+            model = row["base_model"]
+        try:
+            spec = self.resolve(model, kind)
+        except UnknownModel as exc:
+            raise NotFound(str(exc), code="unknown_model") from exc
+        if row is not None and row["base_model"] != spec.id:
+            raise Invalid(f"{noun} '{variant}' was trained on '{row['base_model']}', not '{spec.id}'. "
+                          f"Pick '{row['base_model']}' as the model or leave the model empty.")
+        return spec, row
 
     def default_version(self, kind: str) -> tuple[str | None, str | None]:
         """(model, adapter) an admin or a finished experiment made the kind's default; (None, None) when

@@ -29,8 +29,12 @@ class SettingsService:
 
         for key, value in table.all_(self.store).items():
             try:
-                if key.startswith("precision.") and key.removeprefix("precision.") in PRECISION_KINDS:
-                    self.config.precision[key.removeprefix("precision.")] = normalize(value)
+                kind = key.removeprefix("precision.")
+                if key.startswith("precision.") and kind in PRECISION_KINDS:
+                    choice = normalize(value)
+                    if choice == "int8" and kind != "text":
+                        raise ValueError(choice)
+                    self.config.precision[kind] = choice
                 elif key == "image_content_filter":
                     self.config.image_content_filter = bool(value)
                 elif key.startswith("default_model."):
@@ -42,7 +46,7 @@ class SettingsService:
         table.put(self.store, key, value, user)
 
     def precision_of(self, kind: str) -> str:
-        """One engine kind's setting: auto | fp32 | bf16 | fp16."""
+        """One engine kind's setting: auto | fp32 | bf16 | fp16 (| int8 for text)."""
         return self.config.precision.get(kind, "auto")
 
     def set_precision(self, kind: str, choice: str, user: str | None = None) -> str:
@@ -56,6 +60,8 @@ class SettingsService:
             choice = normalize(choice)
         except ValueError as exc:
             raise Invalid(str(exc)) from exc
+        if choice == "int8" and kind != "text":
+            raise Invalid(f"int8 (weight-only) is a text precision; {kind} takes auto, fp32, bf16 or fp16.")
         self._store(f"precision.{kind}", choice, user)
         self.config.precision[kind] = choice
         return choice

@@ -58,7 +58,14 @@ class Studio:
             base, params, folder)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
             base, params, folder)
+        jobs.preparers["export"] = lambda base, params, folder: self.exports.prepare(base, params, folder)
         return jobs
+
+    @cached_property
+    def exports(self):
+        from studio.services.exports import ExportService
+
+        return ExportService(self.text, self.data_dir, self.models.device, self.jobs)
 
     @cached_property
     def feedback_training(self):

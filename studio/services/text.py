@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.registry import UnknownModel
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound
 from studio.services.experiments import ExperimentService
@@ -85,21 +84,8 @@ class TextService:
         return row
 
     def resolve(self, model: str | None, adapter: str | None):
-        if model is None and adapter is None:  # the kind's default version may carry an adapter
-            model, adapter = self.models.default_version("text")
-        adapter_row = self.adapter_row(adapter) if adapter else None
-        if model is None and adapter_row is not None:
-            model = adapter_row["base_model"]
-        try:
-            spec = self.models.resolve(model, "text")
-        except UnknownModel as exc:
-            raise NotFound(str(exc), code="unknown_model") from exc
-        if adapter_row is not None and adapter_row["base_model"] != spec.id:
-            raise Invalid(
-                f"Adapter '{adapter}' was trained on '{adapter_row['base_model']}', not '{spec.id}'. "
-                "Pick that base model or leave the model empty."
-            )
-        return spec, adapter_row
+        """(spec, adapter row or None) of a text version; 404/422 with the choices or the fix."""
+        return self.models.resolve_version("text", model, adapter, self.adapter_row, "Adapter")
 
     def is_loaded(self, model: str | None) -> bool:
         spec = self.models.resolve(model, "text")
@@ -107,7 +93,7 @@ class TextService:
 
     @property
     def precision(self) -> str:
-        """The precision setting for text models (auto | fp32 | bf16 | fp16)."""
+        """The precision setting for text models (auto | fp32 | bf16 | fp16 | int8)."""
         return self.models.precision_of("text")
 
     def engine(self, spec):
@@ -117,7 +103,12 @@ class TextService:
         precision = self.precision
 
         def load():
-            return TextEngine(location, device=self.models.device, dtype=precision).load()
+            from engines.quantize import Int8Refused
+
+            try:
+                return TextEngine(location, device=self.models.device, dtype=precision).load()
+            except Int8Refused as exc:  # the int8 quality guard or the device said no: tell the user why
+                raise Invalid(f"Text precision int8 refused for {spec.id}: {exc}") from exc
 
         return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.services import Studio
+from studio.services.exports import EXPORT_COLUMNS
 from studio.services.settings import PRECISION_KINDS
 from studio.ui.common import require_admin, shows_errors
 
@@ -38,7 +39,8 @@ def _precision_note(studio: Studio) -> str:
     reduced = p["reduced"] or "fp32 (this device has no fast reduced precision)"
     settings = " · ".join(f"{kind} `{p[kind]}`" for kind in PRECISION_KINDS)
     return (f"**Precision** {settings} — `auto` on this device means **{reduced}** for models of 20M+ "
-            "weights and fp32 for the tiny starter models. A loaded model reloads in a new setting on its "
+            "weights and fp32 for the tiny starter models. Text `int8` (weight-only, CPU) is refused at load "
+            "when held-out perplexity rises more than 3 %. A loaded model reloads in a new setting on its "
             "next request.")
 
 
@@ -51,6 +53,10 @@ def build(studio: Studio):
         interactive=False,
         label="Models",
     )
+    # Compressed exports (job kind `export`, started in the Training tab): what compression cost.
+    exports = gr.Dataframe(headers=EXPORT_COLUMNS, datatype=["str"] * len(EXPORT_COLUMNS), interactive=False,
+                           label="Compressed exports — each figure beside the uncompressed model's",
+                           elem_id="models-exports")
     refresh = gr.Button("Refresh", size="sm")
     content_filter = gr.Checkbox(value=studio.config.image_content_filter, elem_id="settings-content-filter",
                                  label="Image content filter (the model's safety checker, where it ships one)")
@@ -68,7 +74,8 @@ def build(studio: Studio):
     radios = {}
     with gr.Row():
         for kind in PRECISION_KINDS:
-            radios[kind] = gr.Radio(["auto", "fp32", "bf16", "fp16"], value=studio.config.precision[kind],
+            choices = ["auto", "fp32", "bf16", "fp16", *(["int8"] if kind == "text" else [])]
+            radios[kind] = gr.Radio(choices, value=studio.config.precision[kind],
                                     elem_id=f"settings-precision-{kind}",
                                     label=f"{kind.capitalize()} precision")
 
@@ -87,9 +94,9 @@ def build(studio: Studio):
 
     @shows_errors
     def load():
-        return (_status(studio), _models_table(studio), studio.config.image_content_filter,
+        return (_status(studio), _models_table(studio), studio.exports.table(), studio.config.image_content_filter,
                 *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio))
 
-    outputs = [status, table, content_filter, *radios.values(), precision_note]
+    outputs = [status, table, exports, content_filter, *radios.values(), precision_note]
     refresh.click(load, outputs=outputs, api_visibility="private")
     return load, [], outputs

@@ -24,8 +24,8 @@ def starter_text(tmp_path_factory) -> Path:
 def test_choices_are_spelled_either_way_and_unknown_ones_are_refused():
     assert [normalize(c) for c in ("auto", "FP32", "float32", "bfloat16", "torch.float16", "half")] == [
         "auto", "fp32", "fp32", "bf16", "fp16", "fp16"]
-    with pytest.raises(ValueError, match="auto, fp32, bf16, fp16"):
-        normalize("int8")
+    with pytest.raises(ValueError, match="auto, fp32, bf16, fp16, int8"):
+        normalize("int4")
 
 
 def test_an_explicit_choice_is_honoured_on_any_device():
