@@ -49,7 +49,9 @@ from studio.services.datasets.uploads import (  # the dataset uploads' zip check
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.models import ModelService
 from studio.services.scratch import Scratch
-from studio.store import Store, new_id, utcnow
+from studio.store import Store, new_id
+from studio.store import adapters as table
+from studio.store import jobs as job_rows
 
 LISTED_TYPES = ("text_adapter", "text_model", "image_lora")
 MAX_NAME_CHARS = 100
@@ -71,12 +73,7 @@ class AdapterService:
     # -- read ------------------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
         """Text adapters, trained text models and image LoRAs, newest first."""
-        marks = ", ".join("?" * len(LISTED_TYPES))
-        rows = self.store.query(
-            f"SELECT * FROM adapters WHERE type IN ({marks}) ORDER BY created_at DESC, rowid DESC",
-            LISTED_TYPES,
-        )
-        return [self._public(r) for r in rows]
+        return [self._public(r) for r in table.of_types(self.store, *LISTED_TYPES)]
 
     def get(self, adapter_id: str) -> dict[str, Any]:
         return self._public(self._row(adapter_id))
@@ -86,26 +83,21 @@ class AdapterService:
         _require_admin(user, "rename adapters")
         self._row(adapter_id)
         name = _check_name(name)
-        with self.store.transaction() as c:
-            c.execute("UPDATE adapters SET name = ? WHERE id = ?", (name, adapter_id))
+        table.rename(self.store, adapter_id, name)
         return self.get(adapter_id)
 
     def delete(self, adapter_id: str, user: Any = None) -> None:
         """Row and folder; refused (409) while a queued or running job uses it."""
         _require_admin(user, "delete adapters")
         row = self._row(adapter_id)
-        users = self.store.query(
-            "SELECT id FROM jobs WHERE status IN ('queued', 'running') AND (base_model = ? OR params LIKE ?)",
-            (adapter_id, f'%"{adapter_id}"%'),
-        )
+        users = job_rows.active_using(self.store, adapter_id)
         if users:
             raise Conflict(
-                f"'{row['name']}' is used by job {users[0]['id']}, which is still "
+                f"'{row['name']}' is used by job {users[0]}, which is still "
                 "queued or running. Cancel the job or wait for it to finish, then delete."
             )
         folder = self._folder(row, must_exist=False)
-        with self.store.transaction() as c:
-            c.execute("DELETE FROM adapters WHERE id = ?", (adapter_id,))
+        table.delete(self.store, adapter_id)
         self._forget_loaded(row)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -306,12 +298,8 @@ class AdapterService:
         self.root.mkdir(parents=True, exist_ok=True)
         staged.replace(final)
         try:
-            with self.store.transaction() as c:
-                c.execute(
-                    "INSERT INTO adapters (id, name, type, base_model, job_id, path, meta, created_at)"
-                    " VALUES (?, ?, 'text_adapter', ?, NULL, ?, ?, ?)",
-                    (adapter_id, name, base_id, final.relative_to(self.data_dir).as_posix(), json.dumps(meta), utcnow()),
-                )  # fmt: skip
+            table.insert(self.store, id=adapter_id, name=name, type="text_adapter", base_model=base_id, job_id=None,
+                         path=final.relative_to(self.data_dir).as_posix(), meta=meta)  # fmt: skip
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -320,10 +308,7 @@ class AdapterService:
     def _row(self, adapter_id: str) -> sqlite3.Row:
         row = None
         if isinstance(adapter_id, str) and _ID.match(adapter_id):
-            marks = ", ".join("?" * len(LISTED_TYPES))
-            row = self.store.query_one(
-                f"SELECT * FROM adapters WHERE id = ? AND type IN ({marks})", (adapter_id, *LISTED_TYPES)
-            )
+            row = table.get(self.store, adapter_id, *LISTED_TYPES)
         if row is None:
             raise NotFound(f"No adapter or trained model '{str(adapter_id)[:80]}'. GET /adapters lists them.")
         return row

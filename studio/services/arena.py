@@ -27,7 +27,8 @@ from studio.services.outputs import OutputService
 from studio.services.speech import SpeechGenerateParams, SpeechService
 from studio.services.text import TextGenerateParams, TextService
 from studio.services.versions import parse_version, version_label
-from studio.store import Store, new_id, utcnow
+from studio.store import Store, new_id
+from studio.store import comparisons as table
 
 WINNERS = ("a", "b", "tie", "both_bad")
 KINDS = ("text", "image", "speech")
@@ -147,12 +148,8 @@ class ArenaService:
                 sides.reverse()
             seed = params.seed if params.seed is not None else self._random.randrange(2**31)
             ids = [self._generate(params, side, seed, user, comparison_id) for side in sides]
-        with self.store.transaction() as c:
-            c.execute(
-                "INSERT INTO comparisons (id, kind, prompt, a_output_id, b_output_id, user, created_at) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (comparison_id, params.kind, params.prompt, ids[0], ids[1], user.name, utcnow()),
-            )
+        table.create(self.store, comparison_id, kind=params.kind, prompt=params.prompt, a_output_id=ids[0],
+                     b_output_id=ids[1], user=user.name)
         return {"id": comparison_id, "kind": params.kind, "seed": seed,
                 "a": self.outputs.get(ids[0], user=user.name), "b": self.outputs.get(ids[1], user=user.name)}
 
@@ -212,7 +209,7 @@ class ArenaService:
 
     # -- votes and ranks ------------------------------------------------------------------------
     def _row(self, comparison_id: str):
-        row = self.store.query_one("SELECT * FROM comparisons WHERE id = ?", (comparison_id,))
+        row = table.get(self.store, comparison_id)
         if row is None:
             raise NotFound(f"No comparison with id '{comparison_id}'.")
         return row
@@ -221,11 +218,8 @@ class ArenaService:
         if winner not in WINNERS:
             raise Invalid(f"winner must be one of {', '.join(WINNERS)}.")
         self._row(comparison_id)
-        with self.store.transaction() as c:
-            cur = c.execute("UPDATE comparisons SET winner = ?, voted_at = ? WHERE id = ? AND winner IS NULL",
-                            (winner, utcnow(), comparison_id))
-            if cur.rowcount == 0:
-                raise Conflict("This comparison already has a vote; start a new comparison.")
+        if not table.vote(self.store, comparison_id, winner):
+            raise Conflict("This comparison already has a vote; start a new comparison.")
         row = self._row(comparison_id)
         kind = row["kind"]
         a, b = self.outputs.get(row["a_output_id"]), self.outputs.get(row["b_output_id"])
@@ -234,12 +228,7 @@ class ArenaService:
                 "b": {"model": b["model"], VARIANT[kind]: _variant(kind, b["adapter"], b["params"])}}
 
     def matches(self, kind: str = "text") -> list[tuple[str, str, str]]:
-        rows = self.store.query(
-            "SELECT c.winner, a.model AS am, a.adapter AS aa, a.params AS ap, b.model AS bm, b.adapter AS ba, "
-            "b.params AS bp FROM comparisons c JOIN outputs a ON a.id = c.a_output_id "
-            "JOIN outputs b ON b.id = c.b_output_id WHERE c.kind = ? AND c.winner IS NOT NULL",
-            (kind,),
-        )
+        rows = table.voted(self.store, kind)
         return [(version_label(r["am"], _variant(kind, r["aa"], json.loads(r["ap"]))),
                  version_label(r["bm"], _variant(kind, r["ba"], json.loads(r["bp"]))), r["winner"]) for r in rows]  # fmt: skip
 

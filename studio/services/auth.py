@@ -16,7 +16,7 @@ from pathlib import Path
 
 from studio.services.errors import Forbidden, Invalid, NotFound, Unauthorized
 from studio.services.signin_throttle import SigninThrottle
-from studio.store import Store, new_id, sessions, utcnow
+from studio.store import Store, api_tokens, new_id, sessions, utcnow
 
 HASH_PREFIX = "scrypt$"
 SESSION_COOKIE = "studio_session"
@@ -172,33 +172,20 @@ class AuthService:
             raise Forbidden("Only admins can create API tokens.")
         token = "aigc_" + secrets.token_urlsafe(32)
         row = {"id": new_id("tok_"), "user": user.name, "label": label[:100], "created_at": utcnow()}
-        with self.store.transaction() as c:
-            c.execute(
-                "INSERT INTO api_tokens (id, user, token_hash, label, created_at) VALUES (?,?,?,?,?)",
-                (row["id"], row["user"], _token_hash(token), row["label"], row["created_at"]),
-            )
+        api_tokens.create(self.store, **row, token_hash=_token_hash(token))
         return {**row, "token": token}
 
     def list_tokens(self) -> list[dict]:
-        rows = self.store.query(
-            "SELECT id, user, label, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC"
-        )
-        return [dict(r) for r in rows]
+        return api_tokens.all_(self.store)
 
     def revoke_token(self, token_id: str) -> None:
-        with self.store.transaction() as c:
-            cur = c.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (utcnow(), token_id)
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"No active API token with id '{token_id}'.")
+        if not api_tokens.revoke(self.store, token_id):
+            raise NotFound(f"No active API token with id '{token_id}'.")
 
     def user_for_token(self, token: str, *, address: str | None = None) -> User:
         """A valid token always works; guesses are throttled per client address (429)."""
-        row = self.store.query_one(
-            "SELECT user FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (_token_hash(token),)
-        )
-        user = self.user_named(row["user"]) if row else None
+        name = api_tokens.user_for(self.store, _token_hash(token))
+        user = self.user_named(name) if name else None
         if user is None:
             self.throttle.check(None, address)
             self.throttle.failed(None, address)

@@ -11,7 +11,9 @@ from typing import Any
 from studio.services.errors import Invalid
 from studio.services.feedback import dpo_pairs, kto_rows, rated_outputs
 from studio.services.text import TextService
+from studio.services.versions import version_label
 from studio.store import Store
+from studio.store import adapters as adapter_rows
 
 
 class FeedbackTrainingService:
@@ -32,6 +34,15 @@ class FeedbackTrainingService:
         up = sum(p["label"] for p in preferences)
         return {"model": spec.id, "adapter": adapter, "ratings": len(preferences), "up": up,
                 "down": len(preferences) - up, "pairs": len(pairs)}
+
+    def newest_tuned(self) -> tuple[str, str] | None:
+        """(the newest feedback-tuned version, the version it was tuned from) as `model+adapter` labels —
+        the pair to compare next; None before the first `text-feedback` job has finished."""
+        row = adapter_rows.newest_made_by(self.store, "text-feedback")
+        if row is None:
+            return None
+        parent = json.loads(row["params"]).get("adapter") or None
+        return version_label(row["base_model"], row["id"]), version_label(row["base_model"], parent)
 
     def prepare(self, base_model: str | None, params: dict[str, Any], run_folder: Path) -> str:
         """The `text-feedback` preparer: refuse early with a clear message, else write the inputs."""

@@ -25,6 +25,7 @@ from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
 from studio.store import Store
+from studio.store import adapters as adapter_rows
 
 MAX_SEED = 2**32 - 1
 EXPORT_README = """# {name}
@@ -92,10 +93,6 @@ class GanService:
     # -- which GANs exist ------------------------------------------------------------------------
     def list_models(self) -> list[dict[str, Any]]:
         """Trained GANs, newest first: {id, name, base_model, job_id, created_at, metrics}."""
-        rows = self.store.query(
-            "SELECT id, name, base_model, job_id, created_at, meta FROM adapters WHERE type = 'gan' "
-            "ORDER BY created_at DESC, rowid DESC"
-        )
         return [
             {
                 "id": r["id"],
@@ -105,7 +102,7 @@ class GanService:
                 "created_at": r["created_at"],
                 "metrics": (json.loads(r["meta"] or "{}")).get("metrics", {}),
             }
-            for r in rows
+            for r in adapter_rows.of_types(self.store, "gan")
         ]
 
     def resolve(self, model: str) -> ModelSpec:

@@ -34,6 +34,7 @@ from studio.services.models import ModelService
 from studio.services.outputs import OUTPUT_ID, OutputService
 from studio.services.progress import RunningWork
 from studio.store import Store
+from studio.store import adapters as adapter_rows
 
 MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_INIT_IMAGE_PIXELS = 4096 * 4096
@@ -99,9 +100,9 @@ class ImageService:
 
     # -- resolving -------------------------------------------------------------------------------
     def lora_row(self, lora_id: str):
-        row = self.store.query_one("SELECT * FROM adapters WHERE id = ? AND type = 'image_lora'", (lora_id,))
+        row = adapter_rows.get(self.store, lora_id, "image_lora")
         if row is None:
-            known = [r["id"] for r in self.store.query("SELECT id FROM adapters WHERE type = 'image_lora'")]
+            known = adapter_rows.ids_of_type(self.store, "image_lora")
             raise NotFound(f"No image LoRA '{lora_id}'. Available: {', '.join(known) or 'none yet'}.",
                            code="unknown_lora")
         return row

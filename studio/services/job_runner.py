@@ -44,6 +44,7 @@ from studio.config import StudioConfig
 from studio.services.errors import NotFound, StudioError
 from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
 from studio.store import Store, new_id, utcnow
+from studio.store import jobs as table
 
 log = logging.getLogger("studio.jobs")
 
@@ -142,7 +143,7 @@ class JobRunner:
         with self.lock:
             rows = [
                 r
-                for r in self.store.query("SELECT * FROM jobs WHERE status = 'running'")
+                for r in table.running(self.store)
                 if r["id"] not in self._runs
             ]
             groups = [r["pid"] for r in rows if r["pid"] and group_is_job(r["pid"], self.runs_dir / r["id"])]
@@ -202,10 +203,7 @@ class JobRunner:
                 self._watch(run)
             free = self.config.max_concurrent_jobs - len(self._runs)
             if free > 0 and not self._stop.is_set():
-                queued = self.store.query(
-                    "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT ?", (free,)
-                )
-                for row in queued:
+                for row in table.next_queued(self.store, free):
                     self._launch(row)
 
     def _launch(self, row: sqlite3.Row) -> None:
@@ -248,11 +246,7 @@ class JobRunner:
         events = EventTail(run_dir.events_path, skip_existing=True)
         metrics, total_steps = json.loads(row["metrics"] or "{}"), int(row["total_steps"] or 0)
         self._runs[job_id] = _Run(job_id, run_dir, proc, metrics, total_steps, events)
-        with self.store.transaction() as c:
-            c.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, error = NULL, updated_at = ? WHERE id = ?",
-                (proc.pid, utcnow(), job_id),
-            )
+        table.mark_running(self.store, job_id, proc.pid)
         log.info("job %s started (pid %s)", job_id, proc.pid)
 
     def _watch(self, run: _Run) -> None:
@@ -294,11 +288,8 @@ class JobRunner:
                 total_steps = e["total_steps"]
         step = events[-1]["step"]
         progress = min(step / total_steps, 1.0) if total_steps else 0.0
-        with self.store.transaction() as c:
-            c.execute(
-                "UPDATE jobs SET step = ?, total_steps = ?, progress = ?, metrics = ?, updated_at = ? WHERE id = ?",
-                (step, total_steps, progress, json.dumps(metrics), utcnow(), job_id),
-            )
+        table.record_progress(self.store, job_id, step=step, total_steps=total_steps, progress=progress,
+                              metrics=metrics)
         return metrics, total_steps
 
     # -- settling ----------------------------------------------------------------------------------
@@ -346,19 +337,8 @@ class JobRunner:
         row = self._row(job_id)
         adapter = self._adapter_row(row, artifact, metrics or {}) if artifact else None
         metrics = metrics if metrics is not None else json.loads(row["metrics"] or "{}")
-        with self.store.transaction() as c:
-            if adapter is not None:
-                c.execute(
-                    "INSERT INTO adapters (id, name, type, base_model, job_id, path, meta, created_at)"
-                    " VALUES (:id, :name, :type, :base_model, :job_id, :path, :meta, :created_at)",
-                    adapter,
-                )
-            c.execute(
-                "UPDATE jobs SET status = ?, progress = COALESCE(?, progress), metrics = ?, error = ?,"
-                " artifact_type = ?, artifact_id = ?, pid = NULL, updated_at = ? WHERE id = ?",
-                (status, progress, json.dumps(metrics), error, adapter and adapter["type"],
-                 adapter and adapter["id"], utcnow(), job_id),
-            )  # fmt: skip
+        table.settle(self.store, job_id, status=status, metrics=metrics, error=error, progress=progress,
+                     artifact=adapter)
 
     def _adapter_row(
         self, job: sqlite3.Row, artifact: dict[str, Any], metrics: dict[str, Any]
@@ -380,9 +360,7 @@ class JobRunner:
             "base_model": str(artifact.get("base_model") or job["base_model"] or ""),
             "job_id": job["id"],
             "path": path.relative_to(data_dir).as_posix(),
-            "meta": json.dumps(
-                {"kind": job["kind"], "metrics": metrics, "params": json.loads(job["params"])}
-            ),
+            "meta": {"kind": job["kind"], "metrics": metrics, "params": json.loads(job["params"])},
             "created_at": utcnow(),
         }
 
@@ -391,17 +369,13 @@ class JobRunner:
         return RunDir(self.runs_dir / job_id)
 
     def _row(self, job_id: str) -> sqlite3.Row:
-        row = self.store.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = table.get(self.store, job_id)
         if row is None:
             raise NotFound(f"No job with id '{job_id}'.")
         return row
 
     def _set_status(self, job_id: str, status: str, *, from_status: str) -> None:
-        with self.store.transaction() as c:
-            c.execute(
-                "UPDATE jobs SET status = ?, pid = NULL, updated_at = ? WHERE id = ? AND status = ?",
-                (status, utcnow(), job_id, from_status),
-            )
+        table.set_status(self.store, job_id, status, from_status=from_status)
 
     def _terminate_groups(self, pgids: list[int], job_ids: list[str]) -> None:
         """SIGTERM every group, wait up to the grace period, SIGKILL what is left."""

@@ -32,7 +32,8 @@ from studio.services.job_inputs import check_base_model
 from studio.services.job_processes import relative_paths, tail
 from studio.services.job_runner import JobRunner
 from studio.services.scratch import Scratch
-from studio.store import Store, new_id, utcnow
+from studio.store import Store, new_id
+from studio.store import jobs as table
 
 log = logging.getLogger("studio.jobs")
 
@@ -146,23 +147,9 @@ class JobService:
                 )
             )
             os.replace(staged, run_dir.path)
-        now = utcnow()
         try:
-            with self.store.transaction() as c:
-                c.execute(
-                    "INSERT INTO jobs (id, kind, dataset_id, base_model, params, status, total_steps,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                    (
-                        job_id,
-                        kind,
-                        dataset_id,
-                        base_model or None,
-                        json.dumps(resolved),
-                        int(resolved.get("max_steps") or 0),
-                        now,
-                        now,
-                    ),
-                )
+            table.create(self.store, job_id, kind=kind, dataset_id=dataset_id, base_model=base_model or None,
+                         params=resolved, total_steps=int(resolved.get("max_steps") or 0))
         except sqlite3.IntegrityError as exc:
             _remove_tree(run_dir.path)
             raise NotFound(
@@ -178,9 +165,7 @@ class JobService:
         return _public(self._row(job_id), self.config.data_dir)
 
     def list(self, limit: int | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC"
-        rows = self.store.query(sql + " LIMIT ?", (int(limit),)) if limit else self.store.query(sql)
-        return [_public(r, self.config.data_dir) for r in rows]
+        return [_public(r, self.config.data_dir) for r in table.all_(self.store, limit)]
 
     def events(self, job_id: str, since_step: int = 0) -> list[dict[str, Any]]:
         self._row(job_id)
@@ -236,11 +221,7 @@ class JobService:
                 raise Conflict(f"The run folder of job {job_id} is gone; it cannot be resumed.") from exc
             job.resume = True
             run_dir.write_job(job)
-            with self.store.transaction() as c:
-                c.execute(
-                    "UPDATE jobs SET status = 'queued', error = NULL, pid = NULL, updated_at = ? WHERE id = ?",
-                    (utcnow(), job_id),
-                )
+            table.requeue(self.store, job_id)
         self.runner.kick()
         return self.get(job_id)
 
@@ -256,7 +237,7 @@ class JobService:
     # -- helpers ---------------------------------------------------------------------------------
     def _row(self, job_id: str) -> sqlite3.Row:
         self.run_dir(job_id)  # validates the id's shape first
-        row = self.store.query_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = table.get(self.store, job_id)
         if row is None:
             raise NotFound(f"No job with id '{job_id}'.")
         return row

@@ -22,7 +22,7 @@ import re
 import shutil
 from pathlib import Path
 
-from studio.store import Store
+from studio.store import Store, adapters, datasets, jobs, outputs
 
 log = logging.getLogger("studio.leftovers")
 
@@ -43,18 +43,18 @@ def remove_orphans(data_dir: Path, store: Store) -> list[str]:
             path.unlink(missing_ok=True)
         removed.append(path.relative_to(data_dir).as_posix())
 
-    datasets = {r["id"] for r in store.query("SELECT id FROM datasets")}
+    dataset_ids = datasets.ids(store)
     for folder in _children(data_dir / "datasets"):
-        if folder.is_dir() and folder.name not in datasets:
+        if folder.is_dir() and folder.name not in dataset_ids:
             drop(folder)
 
-    jobs = {r["id"]: r["status"] for r in store.query("SELECT id, status FROM jobs")}
+    job_statuses = jobs.statuses(store)
     for folder in _children(data_dir / "runs"):
-        if folder.is_dir() and folder.name not in jobs:
+        if folder.is_dir() and folder.name not in job_statuses:
             drop(folder)
 
-    registered = [Path(r["path"]).as_posix() for r in store.query("SELECT path FROM adapters")]
-    active = [job_id for job_id, status in jobs.items() if status in _ACTIVE]
+    registered = [Path(p).as_posix() for p in adapters.paths(store)]
+    active = [job_id for job_id, status in job_statuses.items() if status in _ACTIVE]
     for place in ARTIFACT_DIRS:
         for entry in _children(data_dir / place):
             rel = entry.relative_to(data_dir).as_posix()
@@ -63,7 +63,7 @@ def remove_orphans(data_dir: Path, store: Store) -> list[str]:
             if not in_use and not being_written:
                 drop(entry)
 
-    files = {r["file"] for r in store.query("SELECT file FROM outputs WHERE file IS NOT NULL")}
+    files = outputs.files(store)
     for day in _children(data_dir / "outputs"):
         for entry in _children(day):
             if _OUTPUT_FILE.match(entry.name) and entry.relative_to(data_dir).as_posix() not in files:

@@ -16,6 +16,7 @@ from studio.config import StudioConfig
 from studio.services.errors import Invalid, NotFound
 from studio.services.versions import parse_version
 from studio.store import Store
+from studio.store import adapters as adapter_rows
 
 log = logging.getLogger("studio.models")
 
@@ -121,8 +122,7 @@ class ModelService:
     # -- listing ---------------------------------------------------------------------------------
     def sync_trained(self) -> None:
         """Register trained full models and GANs from the store with the registry."""
-        rows = self.store.query("SELECT * FROM adapters WHERE type IN ('text_model', 'gan')")
-        for row in rows:
+        for row in adapter_rows.of_types(self.store, *MODEL_TYPES, oldest_first=True):  # the listing's order
             self.registry.register(
                 ModelSpec(
                     id=row["id"],
@@ -161,7 +161,7 @@ class ModelService:
         """(model, adapter) an admin or a finished experiment made the kind's default; (None, None) when
         none was, and no adapter when that adapter has been deleted since."""
         model, adapter = parse_version(self.config.default_models.get(kind, ""))
-        if adapter and self.store.query_one("SELECT 1 FROM adapters WHERE id = ?", (adapter,)) is None:
+        if adapter and not adapter_rows.exists(self.store, adapter):
             adapter = None
         return model or None, adapter
 
@@ -186,11 +186,6 @@ class ModelService:
                 })
         default_adapters = {self.default_version(k)[1] for k in ("text", "image")} - {None}
         for adapter_type, key in ADAPTER_TYPES_LISTED.items():
-            rows = self.store.query(
-                "SELECT id, name, base_model, job_id, created_at, meta FROM adapters WHERE type = ? "
-                "ORDER BY created_at DESC",
-                (adapter_type,),
-            )
             out[key] = [
                 {
                     "id": r["id"],
@@ -201,7 +196,7 @@ class ModelService:
                     "meta": json.loads(r["meta"] or "{}"),
                     "default": r["id"] in default_adapters,  # part of the kind's default version
                 }
-                for r in rows
+                for r in adapter_rows.of_types(self.store, adapter_type)
             ]
         return out
 

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from studio.services.errors import NotFound
-from studio.store import Store, new_id, utcnow
+from studio.store import Store, new_id
+from studio.store import comparisons as comparison_rows
+from studio.store import outputs as output_rows
 
 OUTPUT_ID = re.compile(r"^out_[0-9a-f]{16}$")
 MEDIA_TYPES = {".png": "image/png", ".wav": "audio/wav", ".flac": "audio/flac", ".gif": "image/gif"}
@@ -32,29 +34,25 @@ class OutputService:
                user: str, text: str | None = None, file: Path | None = None, output_id: str | None = None) -> dict:
         output_id = output_id or new_id("out_")
         rel = str(file.relative_to(self.data_dir)) if file is not None else None
-        row = (output_id, kind, prompt, json.dumps(params), model, adapter, seed, text, rel, user, utcnow())
-        with self.store.transaction() as c:
-            c.execute(
-                "INSERT INTO outputs (id, kind, prompt, params, model, adapter, seed, text, file, user, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
+        output_rows.insert(self.store, output_id, kind=kind, prompt=prompt, params=params, model=model,
+                           adapter=adapter, seed=seed, text=text, file=rel, user=user)
         return self.get(output_id, user=user)
+
+    def require(self, output_id: str) -> None:
+        """NotFound (404) unless the output exists."""
+        self._row(output_id)
 
     def _row(self, output_id: str):
         if not OUTPUT_ID.match(output_id or ""):
             raise NotFound(f"No output with id '{output_id}'.")
-        row = self.store.query_one("SELECT * FROM outputs WHERE id = ?", (output_id,))
+        row = output_rows.get(self.store, output_id)
         if row is None:
             raise NotFound(f"No output with id '{output_id}'.")
         return row
 
     def get(self, output_id: str, *, user: str | None = None) -> dict:
         row = self._row(output_id)
-        rating = None
-        if user is not None:
-            r = self.store.query_one("SELECT rating FROM ratings WHERE output_id = ? AND user = ?", (output_id, user))
-            rating = r["rating"] if r else None
+        rating = output_rows.rating_of(self.store, output_id, user) if user is not None else None
         out = {
             "id": row["id"],
             "kind": row["kind"],
@@ -79,7 +77,7 @@ class OutputService:
         comparison_id = params.get("arena") if isinstance(params, dict) else None
         if not comparison_id:
             return False
-        row = self.store.query_one("SELECT winner FROM comparisons WHERE id = ?", (comparison_id,))
+        row = comparison_rows.get(self.store, comparison_id)
         return row is None or row["winner"] is None  # no row yet: the comparison is being made
 
     def file(self, output_id: str) -> tuple[Path | None, str | None, str]:
@@ -93,9 +91,5 @@ class OutputService:
         return None, row["text"] or "", "text/plain; charset=utf-8"
 
     def recent(self, kind: str | None = None, limit: int = 50, user: str | None = None) -> list[dict]:
-        if kind:
-            rows = self.store.query("SELECT id FROM outputs WHERE kind = ? ORDER BY created_at DESC LIMIT ?",
-                                    (kind, limit))
-        else:
-            rows = self.store.query("SELECT id FROM outputs ORDER BY created_at DESC LIMIT ?", (limit,))
-        return [self.get(r["id"], user=user) for r in rows]
+        return [self.get(output_id, user=user)
+                for output_id in output_rows.newest_ids(self.store, kind=kind, limit=limit)]

@@ -5,13 +5,13 @@ records each change."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from studio.config import StudioConfig
 from studio.services.errors import Invalid
-from studio.store import Store, utcnow
+from studio.store import Store
+from studio.store import settings as table
 
 log = logging.getLogger("studio.settings")
 
@@ -27,8 +27,7 @@ class SettingsService:
         """Apply what was stored over the defaults; a value that no longer validates is skipped."""
         from engines.precision import normalize
 
-        for row in self.store.query("SELECT key, value FROM settings"):
-            key, value = row["key"], json.loads(row["value"])
+        for key, value in table.all_(self.store).items():
             try:
                 kind = key.removeprefix("precision.")
                 if key.startswith("precision.") and kind in PRECISION_KINDS:
@@ -44,13 +43,7 @@ class SettingsService:
                 log.warning("ignoring the stored setting %s=%r", key, value)
 
     def _store(self, key: str, value: Any, user: str | None) -> None:
-        with self.store.transaction() as c:
-            c.execute(
-                "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
-                "updated_by = excluded.updated_by",
-                (key, json.dumps(value), utcnow(), user),
-            )
+        table.put(self.store, key, value, user)
 
     def precision_of(self, kind: str) -> str:
         """One engine kind's setting: auto | fp32 | bf16 | fp16 (| int8 for text)."""

@@ -14,6 +14,7 @@ from studio.services.limits import Admission, RequestGate
 from studio.services.scratch import Scratch
 from studio.services.settings import SettingsService
 from studio.store import Store
+from studio.store import adapters as adapter_rows
 
 log = logging.getLogger("studio")
 
@@ -74,9 +75,7 @@ class Studio:
 
     def _trained_model_path(self, model_id: str) -> Path | None:
         """The folder of a trained full model (a `text_model` or `gan` artifact), else None."""
-        row = self.store.query_one(
-            "SELECT path FROM adapters WHERE id = ? AND type IN ('text_model', 'gan')", (model_id,)
-        )
+        row = adapter_rows.get(self.store, model_id, "text_model", "gan")
         return self.data_dir / row["path"] if row else None
 
     @cached_property

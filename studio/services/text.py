@@ -15,6 +15,7 @@ from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
 from studio.store import Store
+from studio.store import adapters as adapter_rows
 
 
 class Version(BaseModel):
@@ -76,9 +77,9 @@ class TextService:
         self.resolve(params.model, params.adapter)
 
     def adapter_row(self, adapter_id: str):
-        row = self.store.query_one("SELECT * FROM adapters WHERE id = ? AND type = 'text_adapter'", (adapter_id,))
+        row = adapter_rows.get(self.store, adapter_id, "text_adapter")
         if row is None:
-            known = [r["id"] for r in self.store.query("SELECT id FROM adapters WHERE type = 'text_adapter'")]
+            known = adapter_rows.ids_of_type(self.store, "text_adapter")
             raise NotFound(f"No text adapter '{adapter_id}'. Available: {', '.join(known) or 'none yet'}.")
         return row
 
@@ -130,7 +131,7 @@ class TextService:
         if not reward_model:
             raise Invalid("reward_model: best_of needs a reward model to judge the candidates (train one with a "
                           "`reward` job; GET /models → reward_models).")
-        row = self.store.query_one("SELECT path FROM adapters WHERE id = ? AND type = 'reward_model'", (reward_model,))
+        row = adapter_rows.get(self.store, reward_model, "reward_model")
         if row is None:
             raise NotFound(f"No reward model '{reward_model}'.", code="unknown_reward_model")
         folder = self.models.config.data_dir / row["path"]

@@ -219,14 +219,10 @@ def build(studio: Studio):
 
     @shows_errors
     def newest_pair():
-        rows = studio.store.query(
-            "SELECT a.id, a.base_model, j.params FROM adapters a JOIN jobs j ON j.id = a.job_id "
-            "WHERE j.kind = 'text-feedback' ORDER BY a.created_at DESC LIMIT 1")
-        if not rows:
+        pair = studio.feedback_training.newest_tuned()
+        if pair is None:
             raise gr.Error("No feedback-tuned version yet: train one first.")
-        parent = json.loads(rows[0]["params"]).get("adapter") or ""
-        old = version_label(rows[0]["base_model"], parent)
-        new = version_label(rows[0]["base_model"], rows[0]["id"])
+        new, old = pair
         return gr.update(value="text"), *kind_updates("text", new, old)
 
     tune_version.change(tune_info, inputs=[tune_version], outputs=[tune_summary], api_visibility="private")

@@ -27,7 +27,7 @@ from studio.services.datasets.uploads import IncomingFile, Unpacked, unpack
 from studio.services.errors import Conflict, Invalid, NotFound
 from studio.services.scratch import Scratch
 from studio.store import Store, new_id, utcnow
-from studio.store.db import row_to_dict
+from studio.store import datasets as table
 
 KINDS = ("text", "image", "audio")
 FORMAT_VERSION = 1
@@ -36,7 +36,6 @@ PREVIEW_ITEMS = {"text": 10, "image": 12, "audio": 5}
 LAYOUT = {"text": "jsonl", "image": "imagefolder", "audio": "audiofolder"}
 ITEM_SUFFIX = {"image": ".png", "audio": ".wav"}
 _ID = re.compile(r"ds_[0-9a-f]{16}")  # what new_id("ds_") makes; anything else never reaches the disk
-_COLUMNS = "id, name, kind, num_items, stats, warnings, created_at"
 
 
 class DatasetService:
@@ -97,19 +96,7 @@ class DatasetService:
 
             # 4. The row, only once the folder is there
             try:
-                with self.store.transaction() as c:
-                    c.execute(
-                        f"INSERT INTO datasets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            summary["id"],
-                            name,
-                            kind,
-                            num_items,
-                            json.dumps(stats),
-                            json.dumps(warnings),
-                            summary["created_at"],
-                        ),
-                    )
+                table.insert(self.store, **summary)
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
@@ -134,8 +121,7 @@ class DatasetService:
 
     # -- read -----------------------------------------------------------------------------------
     def list(self) -> list[dict]:
-        rows = self.store.query(f"SELECT {_COLUMNS} FROM datasets ORDER BY created_at DESC, id")
-        return [row_to_dict(r, ("stats", "warnings")) for r in rows]
+        return table.all_(self.store)
 
     def get(self, dataset_id: str) -> dict:
         """The summary plus ``preview``: the first rows (text) or items (image, audio)."""
@@ -214,22 +200,21 @@ class DatasetService:
         folder = self.root / dataset_id
         with self.scratch.use("delete") as aside:  # the folder goes with it; a kill: swept at start
             trash = aside / dataset_id
+
+            def move_aside() -> None:  # in the row's transaction: a failed move keeps the row
+                if folder.exists():
+                    os.replace(folder, trash)
+
             try:
-                with self.store.transaction() as c:
-                    busy = c.execute(
-                        "SELECT id FROM jobs WHERE dataset_id = ? AND status IN ('queued', 'running') LIMIT 1",
-                        (dataset_id,),
-                    ).fetchone()
-                    if busy is not None:
-                        raise Conflict(
-                            f"Dataset '{dataset_id}' is in use by job {busy['id']}. Cancel the job or "
-                            "wait for it to finish, then delete the dataset.",
-                            code="dataset_in_use",
-                        )
-                    if c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount == 0:
-                        raise _not_found(dataset_id)
-                    if folder.exists():  # moved aside in the transaction: a failed move rolls back the row
-                        os.replace(folder, trash)
+                deleted, busy_job = table.delete_unless_in_use(self.store, dataset_id, before_commit=move_aside)
+                if busy_job is not None:
+                    raise Conflict(
+                        f"Dataset '{dataset_id}' is in use by job {busy_job}. Cancel the job or "
+                        "wait for it to finish, then delete the dataset.",
+                        code="dataset_in_use",
+                    )
+                if not deleted:
+                    raise _not_found(dataset_id)
             except BaseException:
                 if trash.exists() and not folder.exists():
                     os.replace(trash, folder)
@@ -242,10 +227,10 @@ class DatasetService:
 
     def _row(self, dataset_id: str) -> dict:
         self._check_id(dataset_id)
-        row = self.store.query_one(f"SELECT {_COLUMNS} FROM datasets WHERE id = ?", (dataset_id,))
+        row = table.get(self.store, dataset_id)
         if row is None:
             raise _not_found(dataset_id)
-        return row_to_dict(row, ("stats", "warnings"))
+        return row
 
 
 def _not_found(dataset_id: object) -> NotFound:
