@@ -58,14 +58,9 @@ class FeedbackTrainingService:
             version = f"{spec.id} + {adapter}" if adapter else spec.id
             raise Invalid(f"Cannot tune {version} from feedback yet: {exc} Rate more of its outputs in the Text "
                           "tab (or vote in the Arena) and try again.", code="not_enough_feedback") from exc
-        inputs = run_folder / "inputs"
-        inputs.mkdir(parents=True, exist_ok=True)
-        for name, rows in (("preferences.jsonl", preferences), ("pairs.jsonl", pairs)):
-            (inputs / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                       encoding="utf-8")
         name = adapter_row["name"] if adapter_row is not None else spec.id
-        (inputs / "inputs.json").write_text(json.dumps({"base_model": spec.id, "adapter": adapter, "name": name,
-                                                        "method": method}), encoding="utf-8")
+        inputs = write_inputs(run_folder, preferences, pairs,
+                              {"base_model": spec.id, "adapter": adapter, "name": name, "method": method})
         if adapter_row is not None:
             shutil.copytree(self.data_dir / adapter_row["path"], inputs / "adapter")
         return spec.id
@@ -83,11 +78,15 @@ class FeedbackTrainingService:
         except ValueError as exc:
             raise Invalid(f"Cannot train a reward model yet: {exc} Rate more text outputs (both 👍 and 👎) or "
                           "vote in the Arena, then try again.", code="not_enough_feedback") from exc
-        inputs = run_folder / "inputs"
-        inputs.mkdir(parents=True, exist_ok=True)
-        for name, rows in (("preferences.jsonl", preferences), ("pairs.jsonl", pairs)):
-            (inputs / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                       encoding="utf-8")
-        (inputs / "inputs.json").write_text(json.dumps({"base_model": spec.id, "name": "text ratings"}),
-                                            encoding="utf-8")
+        write_inputs(run_folder, preferences, pairs, {"base_model": spec.id, "name": "text ratings"})
         return spec.id
+
+
+def write_inputs(run_folder: Path, preferences: list[dict], pairs: list[dict], about: dict) -> Path:
+    """A ratings job's inputs/ folder: thumbs as preferences.jsonl, votes as pairs.jsonl, and inputs.json."""
+    inputs = run_folder / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("preferences.jsonl", preferences), ("pairs.jsonl", pairs)):
+        (inputs / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (inputs / "inputs.json").write_text(json.dumps(about), encoding="utf-8")
+    return inputs
