@@ -54,7 +54,7 @@ class ModelSpec:
 
     @property
     def is_starter(self) -> bool:
-        """A tiny model built locally with random weights (engines/starter.py), not a real one."""
+        """A tiny model built locally with random weights (engines/starter/), not a real one."""
         return self.source == "starter"
 
     @property

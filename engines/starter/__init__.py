@@ -28,7 +28,7 @@ STARTER_IDS: dict[str, str] = {"text": STARTER_TEXT, "image": STARTER_IMAGE, "sp
 
 DESCRIPTION = "Tiny model with random weights built locally; for trying the studio offline, not for quality."
 MARKER_FILE = "starter.json"
-CORPUS_PATH = Path(__file__).resolve().parent.parent / "assets" / "starter" / "corpus.txt"
+CORPUS_PATH = Path(__file__).resolve().parents[2] / "assets" / "starter" / "corpus.txt"
 
 SEED = 1234
 EOT = "<|endoftext|>"
