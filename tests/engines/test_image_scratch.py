@@ -90,7 +90,8 @@ def test_the_folder_loads_in_plain_diffusers_and_draws(trained):
 
     _, result = trained
     folder = Path(result["artifact"]["path"])
-    assert (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file() and (folder / "README.md").is_file()
+    assert (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (folder / "README.md").is_file()
     pipe = StableDiffusionPipeline.from_pretrained(folder)
     assert pipe.vae.config.scaling_factor == pytest.approx(result["metrics"]["scaling_factor"])
     assert pipe.tokenizer.model_max_length == pipe.text_encoder.config.max_position_embeddings
