@@ -83,6 +83,9 @@ SD_DEFAULTS = ModelDefaults(512, 512, 25, 7.0, 64, 1024)
 def defaults_for(spec: ModelSpec) -> ModelDefaults:
     if spec.is_starter:
         return STARTER_DEFAULTS
+    if spec.source == "trained":  # a small SD trained from scratch (image-scratch): its own size, DDIM steps
+        size = int(spec.meta.get("resolution") or STARTER_DEFAULTS.width)
+        return ModelDefaults(size, size, 25, 4.0, 32, 256)
     if spec.is_distilled:
         return TURBO_DEFAULTS
     return SD_DEFAULTS
