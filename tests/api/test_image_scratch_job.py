@@ -132,3 +132,10 @@ def test_datasets_it_cannot_learn_from_are_422_before_any_job(client, shapes):
         assert r.status_code == 422, r.text
         assert needle in r.json()["error"]["message"]
     assert client.get("/api/v1/jobs").json() == before  # nothing was started
+
+
+def test_the_training_form_offers_the_kind_with_documented_params(client):
+    kinds = {k["kind"]: k for k in client.get("/api/v1/jobs/kinds").json()}
+    kind = kinds["image-scratch"]
+    assert "from scratch" in kind["doc"] and kind["defaults"]["resolution"] == 64
+    assert all(p["doc"] for p in kind["params"]), [p["name"] for p in kind["params"] if not p["doc"]]

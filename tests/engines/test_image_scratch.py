@@ -40,11 +40,14 @@ def dataset(tmp_path_factory) -> Path:
 _jobs = iter(range(10**6))
 
 
-def make_run(root: Path, dataset: Path, *, job_id: str | None = None, resume: bool = False, **params):
+def make_run(root: Path, dataset: Path, *, job_id: str | None = None, resume: bool = False,
+             base: tuple[str, str] | None = None, **params):  # fmt: skip
     job_id = job_id or f"job{next(_jobs)}"
     run_dir = RunDir(root / "runs" / job_id)
+    base_model, base_model_path = base or (None, None)
     job = JobConfig(job_id=job_id, kind="image-scratch", params=params, dataset_path=str(dataset), device="cpu",
-                    resume=resume, output_dir=str(root / "models" / job_id))  # fmt: skip
+                    resume=resume, output_dir=str(root / "models" / job_id), base_model=base_model,
+                    base_model_path=base_model_path)  # fmt: skip
     run_dir.write_job(job)
     return run_dir, resolve_params(ImageScratchConfig, params)
 
@@ -121,6 +124,20 @@ def test_stopped_twice_then_resumed_it_ends_exactly_like_an_uninterrupted_run(tm
         a = load_file(Path(straight["artifact"]["path"]) / f"{part}.safetensors")
         b = load_file(Path(resumed["artifact"]["path"]) / f"{part}.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
+
+
+def test_a_base_model_lends_its_vae_and_the_run_trains_only_the_unet(tmp_path, dataset, trained):
+    from safetensors.torch import load_file
+
+    source = trained[1]["artifact"]["path"]
+    run_dir, config = make_run(tmp_path, dataset, base=("ad_0123456789abcdef", source), **TINY)
+    result = run(config, run_dir)
+    assert [e["phase"] for e in run_dir.events()] == ["unet"] * 4
+    assert result["artifact"]["base_model"] == "ad_0123456789abcdef"
+    vae = "vae/diffusion_pytorch_model.safetensors"
+    a, b = load_file(Path(source) / vae), load_file(Path(result["artifact"]["path"]) / vae)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert result["metrics"]["scaling_factor"] == pytest.approx(trained[1]["metrics"]["scaling_factor"])
 
 
 def test_params_are_checked():
