@@ -176,15 +176,16 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
     # 1. Data and components: images in memory, tokenizer from the captions, three fresh networks.
     data = sd.load_images(Path(job.dataset_path), config.resolution)
     prompts = list(config.sample_prompts or sd.default_sample_prompts(data.captions))
-    torch.manual_seed(config.seed)  # the initial weights
     tokenizer = sm.build_tokenizer(data.captions)
     vae = _reused_vae(job)
     vae_steps = 0 if vae is not None else config.vae_steps
-    if vae is None:
-        vae = sm.build_vae(config.vae_size, config.latent_factor, config.resolution)
-    text_encoder = sm.build_text_encoder(config.text_encoder_size, tokenizer)
-    latent_size = config.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
-    unet = sm.build_unet(config.unet_size, latent_size, text_encoder.config.hidden_size)
+    with torch.random.fork_rng(devices=[]):  # the initial weights, leaving the caller's RNG as it was
+        torch.manual_seed(config.seed)
+        if vae is None:
+            vae = sm.build_vae(config.vae_size, config.latent_factor, config.resolution)
+        text_encoder = sm.build_text_encoder(config.text_encoder_size, tokenizer)
+        latent_size = config.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
+        unet = sm.build_unet(config.unet_size, latent_size, text_encoder.config.hidden_size)
     for module in (vae, text_encoder, unet):
         module.to(device).train()
     caption_ids = sm.tokenize(tokenizer, [*data.captions, ""]).to(device)  # (C + 1, T); the last is ""

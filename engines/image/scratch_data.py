@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 METADATA = "metadata.jsonl"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MIN_IMAGES = 2
 SAMPLE_PROMPTS = 4  # default sample prompts: this many distinct captions, spread over the dataset
 
@@ -21,7 +22,7 @@ SAMPLE_PROMPTS = 4  # default sample prompts: this many distinct captions, sprea
 def check_dataset(folder: Path) -> list[tuple[str, str]]:
     """(file name, caption) of every image; ValueError with the fix for a dataset that cannot train a
     text-to-image model: not an image dataset, too few images, or images without captions. Reads only
-    the manifest and metadata.jsonl (cheap enough to run before a job starts)."""
+    the manifest and the captions (cheap enough to run before a job starts)."""
     folder = Path(folder)
     manifest = _read_json(folder / "manifest.json") or {}
     name = manifest.get("name") or folder.name
@@ -46,9 +47,14 @@ def check_dataset(folder: Path) -> list[tuple[str, str]]:
 
 
 def _metadata_rows(folder: Path) -> list[tuple[str, str]]:
+    """From metadata.jsonl (the studio's layout); in a plain folder without one, each image's caption
+    is the .txt beside it."""
     meta = folder / METADATA
     if not meta.is_file():
-        return []
+        if not folder.is_dir():
+            return []
+        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return [(p.name, _read_text(p.with_suffix(".txt"))) for p in images]
     rows = []
     for line in meta.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -62,6 +68,13 @@ def _metadata_rows(folder: Path) -> list[tuple[str, str]]:
             ):
                 rows.append((file_name, str(row.get("text") or "").strip()))
     return rows
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _read_json(path: Path) -> Any:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from engines.gan.demo_data import write_demo_folder
 from engines.image.scratch import ImageScratchConfig, check_dataset, run
+from engines.image.scratch_data import check_dataset as dataset_rows
 from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
 
 # 32 px, 3 VAE + 4 UNet steps: seconds on a busy 2-core machine, both phases and a boundary checkpoint
@@ -170,3 +171,13 @@ def test_datasets_it_cannot_learn_from_are_refused_with_the_fix(tmp_path, datase
     (uncaptioned / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     with pytest.raises(ValueError, match="1 of 3 images .* have no caption"):
         check_dataset(uncaptioned)
+    plain = tmp_path / "plain"  # a folder outside the studio: captions in a .txt beside each image
+    plain.mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8), "red").save(plain / f"{name}.png")
+    (plain / "a.txt").write_text("a red square\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="1 of 2 images in 'plain' have no caption"):
+        check_dataset(plain)
+    (plain / "b.txt").write_text("a red circle", encoding="utf-8")
+    check_dataset(plain)
+    assert dataset_rows(plain) == [("a.png", "a red square"), ("b.png", "a red circle")]
