@@ -1,9 +1,10 @@
-"""Arcs about growing up: a spoiled plan, a fear, a contest, a quarrel, a trip, questions, a garden."""
+"""Arcs about growing up: a spoiled plan, a fear, a contest, a quarrel, a trip."""
 
 from __future__ import annotations
 
-from engines.starter.grammar import POOLS, Story, T
+from engines.starter.grammar import POOLS, Story, T, at_place
 from engines.starter.scenes import ENDINGS, FILLER, aside, chatter, setting
+from engines.starter.words import OUTINGS
 
 # --------------------------------------------------------------------------- a plan spoiled by weather
 
@@ -32,19 +33,21 @@ PLAN_IDEA = T(
 PLAN_INSIDE = T(
     "They spread a blanket on the floor and ate {foods} and {mass}.",
     "They built a tent with {num} chairs and an old blanket.",
-    "They played {game}, and then they played {game} again.",
+    "They played {game}, and then they played {game}.",
     "{gN} made hot cocoa, and they listened to the rain on the roof.",
     "{hN} drew a picture of the {spot}, and {fN} colored it {col}.",
 )
 PLAN_END = T(
-    "When the rain stopped, a rainbow appeared over the {place}.",
+    "When the rain stopped, a rainbow appeared over the {outside}.",
     "In the end, it was the best picnic they ever had.",
     "The next day the sun came out, and they went {tospot} after all.",
 )
 
 
 def spoiled_plan(s: Story) -> list[str]:
-    s["weather"] = s["wadj"] = s.rng.choice(("rainy", "stormy"))
+    s["spot"] = s.rng.choice(OUTINGS)
+    s["atspot"] = at_place(s["spot"])
+    s.set_weather(s.rng.choice(("rainy", "stormy")))
     s["tospot"] = "to the " + s["spot"]
     return [
         setting(s, weather_p=0.0),
@@ -118,7 +121,7 @@ CONTEST_START = T(
 )
 CONTEST_PRACTICE = T(
     "Every day, {hN} practiced {adv}.",
-    "{hN} practiced in the {time} and again at night.",
+    "{hN} practiced in the morning and again in the evening.",
     "{fN} helped {hN} practice {inplace}.",
     "{hN} practiced until {hhis} {body} were tired.",
 )
@@ -213,7 +216,7 @@ def quarrel(s: Story) -> list[str]:
 TRIP_START = T(
     "{when}, {gN} took {hN} {tospot}.",
     "{when}, {hN} and {gN} went on a trip {tospot}.",
-    "{hN} woke up early on {day}, because today they were going {tospot}.",
+    "{hN} woke up early on {day}, because {gN} was taking {hhim} {tospot}.",
 )
 TRIP_WAY = T(
     "They went by {vehicle}, and {hN} looked out the window the whole way.",
@@ -222,11 +225,12 @@ TRIP_WAY = T(
     "{hN} counted {num} {vehicles} and {num} {animals} on the way.",
 )
 TRIP_SEE = T(
-    "{atspot}, {hN} {saw} {a_col_obj}, {a_aadj_animal} and {a_size_plant}.",
-    "There were {num} {animals} and a man selling {foods}.",
+    "{atspot}, {hN} {saw} {a_col_obj}, {a_aadj_animal} and {a_psize_plant}.",
+    "There were {num} {animals} and {a_seller} selling {foods}.",
     "They bought {a_fadj_food} and shared it {adv}.",
     "{hN} {played} and {played} until {hhe} {hwas} out of breath.",
-    "{gN} showed {hN} how to {play}.",
+    "In the gift shop, {hN} {saw} a picture of {a_wild} and a book about {wilds}.",
+    "{gN} showed {hN} how to {skill}.",
 )
 TRIP_TROUBLE = T(
     "Suddenly, the wind took {hN}'s {cloth} and carried it away!",
@@ -244,6 +248,8 @@ TRIP_ASK = T("Can we come back soon?", "Of course we can.")
 
 
 def trip(s: Story) -> list[str]:
+    s["spot"] = s.rng.choice(OUTINGS)
+    s["atspot"] = at_place(s["spot"])
     s["tospot"] = "to the " + s["spot"]
     return [
         setting(s),

@@ -22,7 +22,7 @@ GARDEN_PLANT = T(
     "{fN} made a little sign that said {crops} in big {col} letters.",
 )
 GARDEN_PROBLEM = T(
-    "But the next {time}, {num} hungry birds were pecking at the soil.",
+    "But the next morning, {num} hungry birds were pecking at the soil.",
     "But days went by, and nothing grew at all.",
     "But it did not rain for a whole week, and the ground was dry and hard.",
     "Then a snail came and nibbled the first tiny leaves.",
@@ -40,7 +40,7 @@ GARDEN_ADVICE = T(
 GARDEN_TRY = T(
     "{hN} watered the seeds every {time}.",
     "{hN} and {fN} made a scarecrow with an old {cloth} and a hat full of straw.",
-    "{hN} moved the snail {adv} to the other side of the {place}.",
+    "{hN} moved the snail {adv} to the other side of the garden.",
     "{hN} sat by the garden and waited, and waited, and waited.",
 )
 GARDEN_GROW = T(

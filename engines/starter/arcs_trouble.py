@@ -37,16 +37,16 @@ LOST_LINES = T(
     "Has anyone seen my {tcol} {thing}?",
     "Oh no! My {thing} is gone!",
     "I can't find my {thing} anywhere.",
-    "My {thing} was right here this {time}.",
+    "My {thing} was right here this {tod}.",
 )
 LOST_SEARCH = T(
     "{hhe} looked under the {furniture} and behind the {furniture}.",
     "{hhe} looked {wh}, and then {wh}.",
     "{hN} {moved} to the {place} and looked all around.",
-    "{hhe} searched {inplace}, but {hhe} only found {a_tadj_obj}.",
+    "{hhe} searched {inroom}, but {hhe} only found {a_tadj_obj}.",
     "{hN} checked the {furniture}, the {furniture} and even the {furniture}.",
-    "{fN} came to help, and together they looked {inplace}.",
-    "{hN} asked {a_animal}, but it only {played} and said nothing.",
+    "{fN} came to help, and together they looked {inroom}.",
+    "{hN} asked {a_animal}, but it only {romped} and said nothing.",
 )
 LOST_ASK = T(
     "Have you seen my {thing}?",
@@ -63,7 +63,7 @@ LOST_ANSWER = T(
 LOST_FOUND = T(
     "At last, {hN} found the {thing} {where}.",
     "Then {hN} saw something {tcol} {where}. It was the {thing}!",
-    "{a_aadj_animal} was sitting on the {thing} {inplace}, keeping it warm.",
+    "{a_aadj_animal} was sitting on the {thing} {inroom}, keeping it warm.",
     "The {thing} had been in {hhis} pocket all along.",
     "{fN} had borrowed the {thing} and forgotten to give it back.",
 )
@@ -110,7 +110,7 @@ GIFT_START = T(
 GIFT_PLAN = T(
     "{hhe} would bake {a_fadj} {treat} pie.",
     "{hhe} decided to make a basket of {treats}.",
-    "{hhe} would paint a picture of {a_animal} {inplace}.",
+    "{hhe} would paint a picture of {a_animal} {atout}.",
     "{hhe} wanted to make {a_col} card with {a_animal} on it.",
 )
 GIFT_LINES = T(
@@ -220,45 +220,52 @@ def new_friend(s: Story) -> list[str]:
 # --------------------------------------------------------------------------- helping an animal
 
 HELP_START = T(
-    "{when}, {hN} heard a small sound coming from {a_plant}.",
+    "{when}, {hN} heard a small sound coming from behind the {hedge}.",
     "{when}, while {hN} was {playing} {atspot}, {hhe} heard a cry.",
-    "{when}, {hN} and {fN} found {a_size_animal} {atspot}.",
+    "{when}, {hN} and {fN} were walking home when they heard a little squeak.",
 )
-HELP_PROBLEM = T(
-    "{a_pet} was stuck in {a_plant} and could not get out.",
-    "A baby {pet} had lost its mother.",
-    "{a_pet} had hurt its leg and could not walk.",
-    "{a_pet} was stuck high up in a tree.",
-)
+# (what is wrong, what the hero tries, how it ends)
+HELP_CASES = (
+    ("{a_pet} was stuck in the {hedge} and could not get out.",
+     "{fN} held the branches apart while {hN} reached in {adv}.",
+     "At last, the {pet} was free. It shook itself and ran off."),
+    ("A baby {pet} had lost its mother and was crying.",
+     "{hN} and {fN} looked for the mother {pet} {atout} and by the {outside}.",
+     "Soon the mother {pet} came running and took the baby home."),
+    ("{a_pet} had hurt its leg and could not walk.",
+     "{hN} wrapped the leg {adv} in a clean cloth.",
+     "{gN} and {hN} took care of the {pet} until it was well again."),
+    ("{a_pet} was stuck high up in a tree and was too scared to climb down.",
+     "{hN} brought a ladder, and {gN} held it steady.",
+     "The {pet} jumped into {hN}'s arms, and everyone cheered."),
+)  # fmt: skip
+T(*(part for case in HELP_CASES for part in case))
 HELP_TRY = T(
     "{hN} reached out {adv}, but it was too far.",
     "{hN} ran to get {gN}.",
     "{hN} spoke softly so the {pet} would not be scared.",
-    "{fN} held the branches while {hN} reached in.",
-    "{hhe} brought a ladder, {a_obj} and {a_obj}.",
     "{hN} gave the {pet} some water and {a_fadj_food}.",
 )
 HELP_LINES = T(
     "Don't be scared, little {pet}. I will help you.",
     "We have to be very gentle.",
-    "Hold still. I'm almost there.",
+    "Hold still. We're almost there.",
 )
 HELP_END = T(
-    "At last, the {pet} was free. It shook its {body} and ran off.",
-    "Soon the mother {pet} came running and took the baby home.",
-    "{gN} and {hN} took care of the {pet} until it was well again.",
-    "The next {time}, the {pet} came back to say thank you.",
+    "The next {day}, the {pet} came back to say thank you.",
+    "After that, {hN} always said hello to the {pet} when {hhe} passed the {hedge}.",
 )
-
-
 _PETS = T("kitten", "puppy", "duck", "rabbit", "bird", "squirrel", "lamb", "hedgehog")
+POOLS["hedge"] = T("hedge", "fence", "bushes", "old shed", "woodpile", "garden wall", "tall grass")
 
 
 def help_animal(s: Story) -> list[str]:
     s["pet"] = s.rng.choice(_PETS)
+    s["hedge"] = s.rng.choice(POOLS["hedge"])
+    problem, attempt, rescue = s.rng.choice(HELP_CASES)
     return [
         setting(s),
-        s.para(s.pick(HELP_START), s.pick(HELP_PROBLEM)),
-        s.para(aside(s), s.some(HELP_TRY, 2, 3), s.say("h", s.rng.choice(HELP_LINES))),
-        s.para(s.some(HELP_END, 1, 2), s.maybe(0.6, ENDINGS)),
+        s.para(s.pick(HELP_START), s.s(problem)),
+        s.para(s.some(HELP_TRY, 1, 2), s.say("h", s.rng.choice(HELP_LINES)), s.s(attempt)),
+        s.para(s.s(rescue), s.maybe(0.5, HELP_END), s.maybe(0.6, ENDINGS)),
     ]

@@ -37,9 +37,15 @@ def _verb_pools(name: str, forms: tuple[str, str, str, str], entries: tuple[str,
 
 
 _OBJ = _unique(W.TOYS, W.OBJECTS)
-_PLACES_AT = tuple(f"at the {p}" for p in W.PLACES_AT)
-_PLACES_IN = tuple(f"in the {p}" for p in W.PLACES_IN)
-_ALL_PLACES = _unique(W.PLACES_IN, W.PLACES_AT)
+_AT = _unique(W.PLACES_AT, W.TOWN)
+_ALL_PLACES = _unique(W.PLACES_IN, W.PLACES_AT, W.TOWN)
+_OUTSIDE = _unique(W.PLACES_IN, W.PLACES_AT)
+
+
+def at_place(place: str) -> str:
+    """ "in the park", "at the beach", "at the library", "in the attic"."""
+    return ("at the " if place in _AT else "in the ") + place
+
 
 _POOLS: dict[str, tuple[str, ...]] = {
     "obj": _OBJ,
@@ -49,12 +55,23 @@ _POOLS: dict[str, tuple[str, ...]] = {
     "food": W.FOODS,
     "foods": tuple(W.plural(f) for f in W.FOODS),
     "mass": W.MASS_FOODS,
-    "animal": W.ANIMALS,
-    "animals": tuple(W.plural(a) for a in W.ANIMALS),
+    "animal": W.EVERYDAY_ANIMALS,
+    "animals": tuple(W.plural(a) for a in W.EVERYDAY_ANIMALS),
+    "wild": W.ANIMALS,
+    "wilds": tuple(W.plural(a) for a in W.ANIMALS),
+    "flower": W.FLOWERS,
+    "flowers": tuple(W.plural(f) for f in W.FLOWERS),
+    "seller": W.SELLERS,
+    "shop": W.SHOPS,
+    "psize": W.PLANT_SIZES,
     "plant": W.PLANTS,
     "plants": tuple(W.plural(p) for p in W.PLANTS),
     "place": _ALL_PLACES,
-    "inplace": _unique(_PLACES_IN, _PLACES_AT),
+    "inplace": tuple(at_place(p) for p in _ALL_PLACES),
+    "outside": _OUTSIDE,
+    "atout": tuple(at_place(p) for p in _OUTSIDE),
+    "room": W.ROOMS,
+    "inroom": tuple(at_place(r) for r in W.ROOMS),
     "furniture": W.FURNITURE,
     "sound": W.SOUNDS,
     "cloth": W.CLOTHES,
@@ -81,8 +98,10 @@ _POOLS: dict[str, tuple[str, ...]] = {
     "sky": W.SKY,
     **_verb_pools("move", ("move", "moved", "moves", "moving"), W.MOVE_VERBS),
     **_verb_pools("play", ("play", "played", "plays", "playing"), W.PLAY_VERBS),
+    **_verb_pools("skill", ("skill", "skilled", "skills", "skilling"), W.SKILL_VERBS),
     **_verb_pools("handle", ("handle", "handled", "handles", "handling"), W.HANDLE_VERBS),
     **_verb_pools("cook", ("cook", "cooked", "cooks", "cooking"), W.FOOD_VERBS),
+    **_verb_pools("romp", ("romp", "romped", "romps", "romping"), W.ANIMAL_VERBS),
     **_verb_pools("see", ("see", "saw", "sees", "seeing"), W.SEE_VERBS),
 }
 
@@ -106,14 +125,14 @@ ANIMAL_HOMES = T(
     "among the tall reeds by the pond",
 )
 WHEN = T(
-    "one {wadj} {time}",
-    "on {day} {time}",
+    "one {wadj} {tod}",
+    "on {today} {tod}",
     "one day",
     "early one morning",
-    "one {season} {time}",
-    "on a {wadj} {day}",
+    "one {season} {tod}",
+    "on a {wadj} {today}",
     "one {wadj} day in {season}",
-    "late one evening",
+    "one {tod} in {season}",
 )
 _SAY = {
     "say": T("said", "said", "said", "whispered", "called", "added", "explained"),
@@ -168,9 +187,9 @@ class Story(dict):
         return self.pick(templates) if self.rng.random() < p else None
 
     def some(self, templates: tuple[str, ...], lo: int, hi: int) -> list[str]:
-        """Between ``lo`` and ``hi`` different templates, filled, in random order."""
+        """Between ``lo`` and ``hi`` different templates, filled, in the order they are written."""
         k = self.rng.randint(lo, min(hi, len(templates)))
-        return [self.s(t) for t in self.rng.sample(templates, k)]
+        return [self.s(templates[i]) for i in sorted(self.rng.sample(range(len(templates)), k))]
 
     def say(self, who: str, template: str, mood: str = "say") -> str:
         """A line of dialogue spoken by character ``who`` (``h``, ``f`` or ``g``), in one of four layouts."""
@@ -213,7 +232,7 @@ class Story(dict):
             noun = {"she": "girl", "he": "boy", "they": "child"}[group]
             intro = f"{rng.choice(POOLS['cadj'])} {noun} named {name}"
         elif kind == "animal":
-            noun = rng.choice(W.ANIMALS)
+            noun = rng.choice(W.HERO_ANIMALS)
             intro = (
                 f"{rng.choice(POOLS['aadj'] + POOLS['size'])} {noun} {rng.choice(('named', 'called'))} {name}"
             )
@@ -242,20 +261,27 @@ class Story(dict):
         self.cast("f", hero_kind if rng.random() < 0.8 else "animal", avoid=(self["hN"],))
         self.cast("g", "adult" if hero_kind == "child" else "animal", avoid=(self["hN"], self["fN"]))
         if hero_kind == "animal":
+            self["gkind"] = rng.choice(W.WISE_ANIMALS)
             self["gN"] = f"the old {self['gkind']}"
             self["gintro"] = f"an old {self['gkind']}"
             self["hhome"] = rng.choice(ANIMAL_HOMES)
         else:
-            self["hhome"] = f"in {self['a_col']} house near the {self['place']}"
+            self["hhome"] = f"in {self['a_col']} house near the {self['outside']}"
         self["thing"] = rng.choice(_OBJ)
         self["tcol"] = rng.choice(W.COLORS)
         self["treat"] = rng.choice(W.FOODS)
         self["treats"] = W.plural(self["treat"])
         self["spot"] = rng.choice(_ALL_PLACES)
-        self["atspot"] = ("at the " if self["spot"] in W.PLACES_AT else "in the ") + self["spot"]
-        self["weather"] = rng.choice(tuple(WEATHER))
-        self["wadj"] = self["weather"]
-        self["season"] = "winter" if self["weather"] == "snowy" else rng.choice(W.SEASONS[:3])
+        self["atspot"] = at_place(self["spot"])
+        self["today"] = rng.choice(W.DAYS)
+        self.set_weather(rng.choice(tuple(WEATHER)))
+
+    def set_weather(self, weather: str) -> None:
+        """Fix the story's weather, and the season and the opening "one rainy morning" that go with it."""
+        rng = self.rng
+        self["weather"] = self["wadj"] = weather
+        self["tod"] = rng.choice(("morning", "morning", "afternoon", "afternoon", "evening"))
+        self["season"] = "winter" if weather == "snowy" else rng.choice(W.SEASONS[:3])
         self["when"] = rng.choice(WHEN).format_map(self)
 
 
@@ -297,7 +323,8 @@ WEATHER: dict[str, tuple[str, ...]] = {
     "stormy": T(
         "Dark clouds rolled across the sky, and thunder rumbled far away.",
         "The wind howled, and rain beat against the windows.",
-        "Lightning flashed over the {place}.",
+        "Lightning flashed over the {outside}.",
+        "Thunder boomed, and the windows rattled.",
     ),
 }
 

@@ -142,6 +142,34 @@ peacock turkey rooster chick duckling foal cub piglet bull buffalo leopard cheet
 porcupine skunk weasel hare walrus shark jellyfish starfish seahorse lobster snake alligator crocodile
 dragonfly moth grasshopper cricket firefly wasp kingfisher magpie swallow puffin gull vole shrew
 """)
+# Animals of fields, woods, farms and homes: the ones a walk or a garden can show.
+EVERYDAY_ANIMALS = _w("""
+cat dog rabbit fox mouse owl duck frog squirrel hedgehog deer pig cow goat sheep horse donkey hen
+goose turtle badger mole beaver otter raccoon snail ladybug bee butterfly caterpillar ant crow robin
+sparrow swan pony puppy kitten lamb bunny chipmunk worm beetle hamster toad pigeon dove wren finch
+blackbird woodpecker heron rooster chick duckling foal piglet hare magpie swallow moth grasshopper
+cricket dragonfly firefly seagull gull
+""")
+HERO_ANIMALS = _w("""
+rabbit fox bear mouse owl duck frog squirrel hedgehog pig goat sheep horse donkey hen goose turtle
+badger mole beaver otter raccoon lion tiger zebra giraffe elephant monkey hippo kangaroo koala panda
+penguin seal puppy kitten lamb bunny dog cat pony llama
+""")
+WISE_ANIMALS = _w("owl turtle tortoise bear badger elephant goat horse crow hedgehog beaver raven")
+ANIMAL_VERBS = _w("""
+sniff rest nap hop dig:dug splash roll sleep:slept play run:ran scurry scamper wriggle waddle graze
+snooze peek hide:hid swim:swam climb jump wander
+""")
+FLOWERS = _w("""
+rose daisy tulip sunflower lily poppy dandelion daffodil bluebell buttercup marigold orchid pansy
+peony lilac clover
+""")
+SELLERS = _w("farmer baker grocer fisherman shopkeeper cook beekeeper florist")
+SHOPS = _w("market bakery farm shop fair harbor")
+OUTINGS = _w("""
+beach zoo farm fair lake market museum forest mountain island park river city circus carnival
+waterfall harbor castle seaside meadow orchard pond
+""")
 ROLES = _w("""
 baker farmer teacher doctor nurse painter fisherman gardener librarian mail_carrier shopkeeper cook
 builder firefighter police_officer pilot sailor vet dentist tailor potter singer dancer clown
@@ -197,20 +225,24 @@ dandelion vine cactus reed
 maple birch elm apple_tree cherry_tree palm_tree ivy daffodil bluebell buttercup marigold orchid
 pansy peony lilac thistle hedge shrub sapling seedling bean_plant pumpkin_plant strawberry_plant
 """)
+# Places a story can happen in, each with the preposition it takes: "in the park", "at the beach".
 PLACES_IN = _w("""
-garden park forest kitchen house village town city field meadow woods library school classroom
-barn shop bakery attic cellar valley castle tower cave yard playground bedroom hall
-""") + _w("""
-cottage cabin tent greenhouse workshop hallway living_room treehouse shed garage stable henhouse
-jungle desert swamp cafe hospital post_office theater palace hut lane street square toy_shop
-bookshop sunroom orchard
+garden park forest village town city field meadow woods valley cave yard playground jungle desert
+swamp lane street square orchard
 """)
 PLACES_AT = _w("""
-beach river lake pond market farm zoo station harbor hill mountain bridge seaside fair circus
-museum gate well mill lighthouse camp orchard dock shore
-""") + _w("""
-pier island waterfall stream creek pool fountain windmill farmhouse campsite carnival airport
-bus_stop clock_tower harbor_wall sandpit duck_pond corner_shop ferry
+beach river lake pond hill mountain bridge seaside gate well camp shore island waterfall stream
+creek pool fountain campsite sandpit duck_pond ferry harbor dock pier lighthouse mill windmill
+""")
+# Buildings of a town ("at the library") and rooms of a home ("in the attic").
+TOWN = _w("""
+market farm zoo station fair circus museum library school bakery shop cafe hospital post_office
+theater toy_shop bookshop corner_shop bus_stop clock_tower palace castle tower airport carnival
+farmhouse
+""")
+ROOMS = _w("""
+kitchen attic cellar bedroom hall hallway living_room classroom sunroom garage shed barn workshop
+greenhouse treehouse tent cabin cottage hut stable henhouse
 """)
 SKY = _w("sun moon star cloud rainbow sky bird kite plane")
 SOUNDS = _w("""
@@ -232,15 +264,16 @@ BODY = _w("nose ears tail paws feet hands eyes whiskers wings knees")
 # --------------------------------------------------------------------------- describing words
 
 COLORS = _w("red blue green yellow orange purple pink brown black white gray golden silver")
-SIZES = _w("big small little tiny huge tall short long round")
+SIZES = _w("big small little tiny huge")
+PLANT_SIZES = _w("tall small little big young old huge tiny")
 THING_ADJS = _w("""
 old new shiny soft smooth bumpy heavy light striped spotted bright dull clean dusty wooden
 plastic paper woolly fuzzy sparkly funny special favorite lucky pretty fancy plain broken
 """) + _w("""
-rusty glittery checkered colorful muddy wet dry warm crumpled torn patched handmade squeaky
+tall short long round rusty glittery checkered colorful muddy wet dry warm crumpled torn patched handmade squeaky
 precious enormous little_old secret magic wobbly
 """)
-FOOD_ADJS = _w("warm sweet fresh crunchy juicy hot cold tasty salty sour spicy ripe crispy sticky yummy")
+FOOD_ADJS = _w("sweet fresh tasty yummy big little delicious lovely")
 PLACE_ADJS = _w("""
 quiet busy sunny shady noisy peaceful green windy muddy sleepy crowded lovely cozy dark bright
 """) + _w("""
@@ -279,10 +312,14 @@ zoom trot climb:climbed
 # do something, nothing after: "sang happily"
 PLAY_VERBS = _w("""
 play sing:sang dance laugh swim:swam read:read hum whistle jump splash dig:dug paint draw:drew
-explore rest nap giggle clap spin:spun twirl tumble roll bounce cheer skate
+explore giggle clap spin:spun twirl tumble roll bounce cheer skate
 """) + _w("""
-paddle float swing:swung sail hike knit sew doodle juggle wiggle wobble stretch yawn snooze doze
-relax scribble sketch build:built write:wrote crawl leap skip whirl somersault hop practice
+paddle float swing:swung sail hike knit sew doodle juggle wiggle wobble stretch scribble sketch build:built write:wrote crawl leap skip whirl somersault hop practice
+""")
+# things a grown-up can teach: "showed Mia how to juggle"
+SKILL_VERBS = _w("""
+skate swim:swam paint draw:drew whistle juggle knit sew sketch sail paddle dance sing:sang fish
+skip hop climb:climbed ride:rode cartwheel bake
 """)
 # do something to a small thing: "polished the key"
 HANDLE_VERBS = _w("""
