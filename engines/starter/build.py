@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The text starter's recipe: a 6-layer GPT-2 (5.9M weights) with a 4,096-token byte-level BPE.
 TEXT_RECIPE: dict[str, Any] = {
     "seed": 0,
-    "stories": 6000,  # procedural stories (engines/starter/corpus.py), plus the bundled ones
+    "stories": 10000,  # procedural stories (engines/starter/corpus.py), plus the bundled ones
     "held_out_stories": 200,  # generated with another seed, never trained on
     "vocab_size": 4096,
     "n_embd": 256,
