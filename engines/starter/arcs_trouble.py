@@ -129,7 +129,7 @@ GIFT_TRY = T(
     "{hN} {moved} to the market to buy more {treats}.",
     "{hhe} asked {fN} for help.",
     "{hhe} tried again, {adv} this time.",
-    "{hN} found {num} {treats} in the garden and picked them {adv}.",
+    "{hN} found {num} {treats} in the garden and picked them {softly}.",
     "{fN} brought {a_fadj_food} and {a_obj} to help.",
     "{hhe} cleaned up the mess and started over.",
 )
@@ -179,7 +179,7 @@ NEW_TRY = T(
     "{hN} sat down next to {fN} and waited.",
     "{hN} offered {fN} {a_fadj_treat}.",
     "{hN} showed {fN} how to {play}.",
-    "{hN} rolled a ball to {fN}, {adv}.",
+    "{hN} rolled a ball to {fN}, {softly}.",
     "{hN} asked {fN} to play {game}.",
 )
 NEW_LINES = T(
@@ -227,13 +227,13 @@ HELP_START = T(
 # (what is wrong, what the hero tries, how it ends)
 HELP_CASES = (
     ("{a_pet} was stuck in the {hedge} and could not get out.",
-     "{fN} held the branches apart while {hN} reached in {adv}.",
+     "{fN} held the branches apart while {hN} reached in {softly}.",
      "At last, the {pet} was free. It shook itself and ran off."),
     ("A baby {pet} had lost its mother and was crying.",
      "{hN} and {fN} looked for the mother {pet} {atout} and by the {outside}.",
      "Soon the mother {pet} came running and took the baby home."),
     ("{a_pet} had hurt its leg and could not walk.",
-     "{hN} wrapped the leg {adv} in a clean cloth.",
+     "{hN} wrapped the leg {softly} in a clean cloth.",
      "{gN} and {hN} took care of the {pet} until it was well again."),
     ("{a_pet} was stuck high up in a tree and was too scared to climb down.",
      "{hN} brought a ladder, and {gN} held it steady.",
@@ -241,7 +241,7 @@ HELP_CASES = (
 )  # fmt: skip
 T(*(part for case in HELP_CASES for part in case))
 HELP_TRY = T(
-    "{hN} reached out {adv}, but it was too far.",
+    "{hN} reached out {softly}, but it was too far.",
     "{hN} ran to get {gN}.",
     "{hN} spoke softly so the {pet} would not be scared.",
     "{hN} gave the {pet} some water and {a_fadj_food}.",

@@ -90,6 +90,8 @@ _POOLS: dict[str, tuple[str, ...]] = {
     "good": W.GOOD_FEELINGS,
     "bad": W.BAD_FEELINGS,
     "adv": W.ADVERBS,
+    "gladly": ("happily", "merrily", "cheerfully", "kindly", "eagerly", "gladly"),
+    "softly": ("gently", "carefully", "softly", "slowly", "quietly", "patiently"),
     "time": W.TIMES,
     "day": W.DAYS,
     "season": W.SEASONS,
@@ -271,7 +273,7 @@ class Story(dict):
         self["tcol"] = rng.choice(W.COLORS)
         self["treat"] = rng.choice(W.FOODS)
         self["treats"] = W.plural(self["treat"])
-        self["spot"] = rng.choice(_ALL_PLACES)
+        self["spot"] = rng.choice(_OUTSIDE)
         self["atspot"] = at_place(self["spot"])
         self["today"] = rng.choice(W.DAYS)
         self.set_weather(rng.choice(tuple(WEATHER)))

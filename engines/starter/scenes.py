@@ -69,7 +69,7 @@ def setting(s: Story, weather_p: float = 0.7) -> str:
         opening,
         home,
         s.some(TRAITS, 1, 2),
-        s.maybe(0.6, FRIEND),
+        s.pick(FRIEND),
         s.maybe(weather_p, WEATHER[s["weather"]]),
         aside(s, 0.7),
     )
@@ -121,10 +121,16 @@ ACTIVITY = T(
     "Someone {inplace} was playing {a_instrument}.",
     "{hN} {saw} {a_wild} in a picture book and wanted to draw it.",
     "{hN} {handled} {hhis} {objs}, and then {hhe} {handled} {hhis} {objs}.",
-    "{a_role} went by, {handling} {a_size_obj}.",
+    "{a_role} went by, carrying {a_size_obj}.",
     "{fN} {skilled} while {hN} {handled} the {objs}.",
     "A band {inplace} was playing {a_instrument}, {a_instrument} and {a_instrument}.",
     "{hN} stopped for a moment, {seeing} {a_aadj_animal} by the {outside}.",
+    "After breakfast, {hN} {moved} to the {outside} because {hhe} wanted to {play}.",
+    "Because it was {wadj}, {hN} wore {hhis} {col} {cloth}.",
+    "{hN} was {good}, so {hhe} {played} all the way to the {place}.",
+    "When {hN} got to the {place}, {fN} was already there.",
+    "Before lunch, {hN} {handled} the {obj}, and after lunch {hhe} {handled} the {obj}.",
+    "{fN} {moved} over as soon as {fhe} saw {hN}.",
 )
 
 
