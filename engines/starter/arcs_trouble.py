@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engines.starter.grammar import POOLS, Story, T
 from engines.starter.scenes import ENDINGS, FILLER, aside, chatter, setting
+from engines.starter.words import plural
 
 # --------------------------------------------------------------------------- lost thing
 
@@ -70,7 +71,7 @@ LOST_FOUND = T(
 LOST_END = T(
     "{hN} held the {thing} tight and smiled.",
     "From then on, {hhe} always put {hhis} {thing} back {where}.",
-    "{hN} was so {good} that {hhe} {played} all the way home.",
+    "{hN} was so {good} that {hhe} {moved} all the way home.",
     "That night, the {tcol} {thing} slept right next to {hN}.",
 )
 
@@ -152,7 +153,14 @@ GIFT_END = T(
 )
 
 
+GIFT_TREATS = T(
+    "cookie", "cupcake", "muffin", "apple", "pear", "plum", "peach", "cherry", "strawberry", "biscuit"
+)
+
+
 def gift(s: Story) -> list[str]:
+    s["treat"] = s.rng.choice(GIFT_TREATS)
+    s["treats"] = plural(s["treat"])
     return [
         setting(s),
         s.para(s.pick(GIFT_START), s.pick(GIFT_PLAN), s.say("h", s.rng.choice(GIFT_LINES), "happy")),
@@ -204,7 +212,7 @@ NEW_END = T(
 
 def new_friend(s: Story) -> list[str]:
     return [
-        setting(s),
+        setting(s, friend=False),
         s.para(s.pick(NEW_START), s.some(NEW_SHY, 1, 2)),
         s.para(
             s.some(NEW_TRY, 1, 2),

@@ -61,17 +61,18 @@ ENDINGS = T(
 )
 
 
-def setting(s: Story, weather_p: float = 0.7) -> str:
-    """First paragraph: who the hero is, where they live, one or two habits, maybe a friend."""
+def setting(s: Story, weather_p: float = 0.7, friend: bool = True) -> str:
+    """First paragraph: who the hero is, where they live, one or two habits, the friend (unless
+    the arc brings the friend in later), maybe the weather and what is going on around."""
     opening = s.pick(OPEN)
     home = s.pick(HOME) if "lived" not in opening else None
     return s.para(
         opening,
         home,
         s.some(TRAITS, 1, 2),
-        s.pick(FRIEND),
+        s.pick(FRIEND) if friend else None,
         s.maybe(weather_p, WEATHER[s["weather"]]),
-        aside(s, 0.7),
+        aside(s, 0.7) if friend else None,
     )
 
 

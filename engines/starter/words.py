@@ -283,7 +283,7 @@ ANIMAL_ADJS = _w("""
 fluffy small brave sleepy hungry clever shy friendly curious playful grumpy gentle proud lazy
 busy noisy silly spotted striped young old wise
 """) + _w("""
-speckled shaggy spiky slimy tiny chubby quick nosy jolly timid
+speckled shaggy tiny chubby quick nosy jolly timid
 """)
 PERSON_ADJS = _w("""
 kind cheerful curious brave gentle clever busy quiet careful helpful patient shy funny happy
