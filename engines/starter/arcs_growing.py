@@ -101,6 +101,8 @@ FEAR_END = T(
 def fear(s: Story) -> list[str]:
     what, moment, comfort = s.rng.choice(FEARS)
     s["fear"], s["moment"] = what, moment
+    if what == "thunder":
+        s.set_weather("stormy")
     return [
         setting(s),
         s.para(s.pick(FEAR_START), s.pick(FEAR_MOMENT), s.say("h", s.rng.choice(FEAR_LINES), "sad")),

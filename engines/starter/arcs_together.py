@@ -96,7 +96,7 @@ LOST_WAY_SMART = T(
 LOST_WAY_FOUND = T(
     "Soon {hN} heard a voice calling {hhis} name. It was {gN}!",
     "A few minutes later, {gN} came hurrying along the path.",
-    "The {role} helped {hhim} look, and soon they saw {gN} waving.",
+    "A kind {role} helped {hhim} look, and soon they saw {gN} waving.",
 )
 LOST_WAY_END = T(
     "{gN} gave {hN} the biggest hug.",

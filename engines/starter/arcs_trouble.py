@@ -16,7 +16,7 @@ LOST_START = T(
 LOST_GONE = T(
     "But it was not {where}, where {hhe} always kept it.",
     "But when {hhe} looked {where}, it was gone.",
-    "It was not {where}. It was not {wh} either.",
+    "It was not {where}. It was not {where2} either.",
 )
 WHERE = T(
     "under the bed",
@@ -62,8 +62,8 @@ LOST_ANSWER = T(
     "Let's think. Where did you have it last?",
 )
 LOST_FOUND = T(
-    "At last, {hN} found the {thing} {where}.",
-    "Then {hN} saw something {tcol} {where}. It was the {thing}!",
+    "At last, {hN} found the {thing} {where3}.",
+    "Then {hN} saw something {tcol} {where3}. It was the {thing}!",
     "{a_aadj_animal} was sitting on the {thing} {inroom}, keeping it warm.",
     "The {thing} had been in {hhis} pocket all along.",
     "{fN} had borrowed the {thing} and forgotten to give it back.",
@@ -77,7 +77,7 @@ LOST_END = T(
 
 
 def lost(s: Story) -> list[str]:
-    s["where"] = s.rng.choice(WHERE).format_map(s)
+    s["where"], s["where2"], s["where3"] = s.rng.sample(WHERE, 3)  # where it is kept, not found, found
     return [
         setting(s),
         s.para(
@@ -108,47 +108,51 @@ GIFT_START = T(
     "{when}, {hN} decided to make something special for {gN}.",
     "{gN} had been {bad} all week, so {hN} wanted to cheer {ghim} up.",
 )
-GIFT_PLAN = T(
-    "{hhe} would bake {a_fadj} {treat} pie.",
-    "{hhe} decided to make a basket of {treats}.",
-    "{hhe} would paint a picture of {a_animal} {atout}.",
-    "{hhe} wanted to make {a_col} card with {a_animal} on it.",
-)
+# Two kinds of present, each with its plan, what can go wrong (with its fix), and the result.
+GIFT_KINDS = {
+    "bake": (
+        T("{hhe} would bake {a_fadj} {treat} pie.", "{hhe} decided to make a basket of {treats}."),
+        (
+            ("But there were no {treats} left in the kitchen.", "{hN} {moved} to the market to buy more {treats}."),
+            ("But {hN} spilled the {mass} all over the floor.", "{hhe} cleaned up the mess and started over."),
+            ("But {a_animal} ran off with the last {treat}.", "The {seller} at the corner gave {hhim} {num} more {treats}."),
+            ("But the oven was too hot, and everything burned.", "{hhe} tried again, {softly} this time."),
+        ),
+        T("Soon the kitchen smelled of warm {treats}.", "At last, the basket was full, and it looked lovely."),
+    ),
+    "make": (
+        T("{hhe} would paint a picture of {a_animal} {atout}.", "{hhe} wanted to make {a_col} card with {a_animal} on it."),
+        (
+            ("But the paint was dry, and the brush was broken.", "{fN} brought a new brush and a pot of {col} paint."),
+            ("But {hN} spilled water all over the paper.", "{hhe} let it dry in the sun and started over."),
+            ("But the {animal} in the picture looked more like {a_wild}.", "{hhe} laughed and added a tail and some whiskers."),
+        ),
+        T("At last, the present was ready. It was not perfect, but it was made with love.",
+          "When it was finished, {hN} wrapped it in {col} paper and tied it with a ribbon."),
+    ),
+}  # fmt: skip
+for _plans, _cases, _done in GIFT_KINDS.values():
+    T(*(part for case in _cases for part in case))
 GIFT_LINES = T(
     "I will make the best present in the world.",
-    "{gN} loves {treats}. I know what to do!",
+    "{gN} will love it. I know what to do!",
     "This is going to be a surprise.",
 )
-GIFT_PROBLEM = T(
-    "But there were no {treats} left in the kitchen.",
-    "But {hN} spilled the {mass} all over the floor.",
-    "But the paint was dry, and the brush was broken.",
-    "But {a_animal} ran off with the last {treat}.",
-    "But the oven was too hot, and everything burned.",
-)
 GIFT_TRY = T(
-    "{hN} {moved} to the market to buy more {treats}.",
     "{hhe} asked {fN} for help.",
-    "{hhe} tried again, {adv} this time.",
-    "{hN} found {num} {treats} in the garden and picked them {softly}.",
-    "{fN} brought {a_fadj_food} and {a_obj} to help.",
-    "{hhe} cleaned up the mess and started over.",
+    "{fN} came over as soon as {fhe} heard.",
+    "{hN} took a deep breath.",
 )
 GIFT_HELP = T(
     "Let's do it together.",
     "Don't worry. We can fix it.",
-    "I have some {treats} at home. You can have them.",
+    "You can do it. I will help you.",
     "Go slowly, and it will be fine.",
-)
-GIFT_DONE = T(
-    "At last, the present was ready. It was not perfect, but it was made with love.",
-    "Soon the kitchen smelled of warm {treats}.",
-    "When it was finished, {hN} wrapped it in {col} paper and tied it with a ribbon.",
 )
 GIFT_END = T(
     "{gN} opened the present and smiled the biggest smile.",
     "{gN} gave {hN} a big hug.",
-    "They shared the {treats} with everyone {inplace}.",
+    "Everyone {inplace} heard about the present.",
     "{gN} said it was the best present {ghe} had ever had.",
 )
 
@@ -161,12 +165,14 @@ GIFT_TREATS = T(
 def gift(s: Story) -> list[str]:
     s["treat"] = s.rng.choice(GIFT_TREATS)
     s["treats"] = plural(s["treat"])
+    plans, cases, done = GIFT_KINDS[s.rng.choice(("bake", "make"))]
+    problem, fix = s.rng.choice(cases)
     return [
         setting(s),
-        s.para(s.pick(GIFT_START), s.pick(GIFT_PLAN), s.say("h", s.rng.choice(GIFT_LINES), "happy")),
-        s.para(s.pick(GIFT_PROBLEM), s.maybe(0.6, T("{hN} felt {bad}.", "{hN} sat down and sighed."))),
-        s.para(s.some(GIFT_TRY, 2, 3), chatter(s, "f"), s.say("f", s.rng.choice(GIFT_HELP))),
-        s.para(s.pick(GIFT_DONE), s.some(GIFT_END, 1, 2), s.maybe(0.5, ENDINGS)),
+        s.para(s.pick(GIFT_START), s.pick(plans), s.say("h", s.rng.choice(GIFT_LINES), "happy")),
+        s.para(s.s(problem), s.maybe(0.6, T("{hN} felt {bad}.", "{hN} sat down and sighed."))),
+        s.para(s.some(GIFT_TRY, 1, 2), s.say("f", s.rng.choice(GIFT_HELP)), s.s(fix), chatter(s, "f", 0.3)),
+        s.para(s.pick(done), s.some(GIFT_END, 1, 2), s.maybe(0.5, ENDINGS)),
     ]
 
 

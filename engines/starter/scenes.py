@@ -45,7 +45,7 @@ FILLER = T(
     "Somewhere {atout}, {a_animal} was {romping}.",
     "The air smelled of {mass} and {plants}.",
     "Far away, a bell rang {num} times.",
-    "{a_aadj_animal} watched from under {a_furniture}.",
+    "{a_aadj_animal} watched from behind {a_plant}.",
     "The {flowers} near the {outside} were in bloom.",
     "{a_sound} came from somewhere nearby.",
 )
@@ -124,7 +124,7 @@ ACTIVITY = T(
     "{hN} {handled} {hhis} {objs}, and then {hhe} {handled} {hhis} {objs}.",
     "{a_role} went by, carrying {a_size_obj}.",
     "{fN} {skilled} while {hN} {handled} the {objs}.",
-    "A band {inplace} was playing {a_instrument}, {a_instrument} and {a_instrument}.",
+    "A band {atout} was playing {a_instrument}, {a_instrument} and {a_instrument}.",
     "{hN} stopped for a moment, {seeing} {a_aadj_animal} by the {outside}.",
     "After breakfast, {hN} {moved} to the {outside} because {hhe} wanted to {play}.",
     "Because it was {wadj}, {hN} wore {hhis} {col} {cloth}.",

@@ -222,7 +222,7 @@ PLANTS = _w("""
 tree flower rose daisy tulip sunflower oak pine willow bush fern mushroom clover lily poppy
 dandelion vine cactus reed
 """) + _w("""
-maple birch elm apple_tree cherry_tree palm_tree ivy daffodil bluebell buttercup marigold orchid
+maple birch elm apple_tree cherry_tree palm_tree daffodil bluebell buttercup marigold orchid
 pansy peony lilac thistle hedge shrub sapling seedling bean_plant pumpkin_plant strawberry_plant
 """)
 # Places a story can happen in, each with the preposition it takes: "in the park", "at the beach".

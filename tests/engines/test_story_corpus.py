@@ -72,6 +72,12 @@ def test_no_sentence_is_repeated_too_often(sentences):
     assert count < 0.01 * len(sentences), top
 
 
+def test_sentences_are_separated_by_a_space(stories):
+    text = "\n".join(stories)
+    assert not re.search(r"[a-z][.!?,][A-Za-z]", text)  # "you.Go": two templates glued together
+    assert "  " not in text
+
+
 def test_sentences_start_with_a_capital_and_end_with_punctuation(sentences):
     for s in sentences:
         assert s[:1].isupper() or s[:2] in {f'"{c}' for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}, s
