@@ -61,7 +61,7 @@ TITLES: dict[str, tuple[str, ...]] = {
     "treasure": T("The Treasure Map", "{hN} and the Old Map", "Buried Treasure"),
     "party": T("{hN}'s Birthday", "The Birthday Party", "{hN} Is {age}"),
     "lost_way": T("{hN} Gets Lost", "Lost at the {spot}", "Stay Where You Are"),
-    "fable": T("The {fable} {hkind}", "{hN} Learns a Lesson", "The {hkind} and the {fkind}"),
+    "fable": T("The {fable} {hkind}", "{hN} Learns a Lesson", "{hN} and {fN}"),
 }
 ANY_TITLES = T(
     "A {wadj} {today}", "{hN} and {fN}", "{hN}'s {big} Day", "One {wadj} {tod}", "A Story About {hN}"
