@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engines.starter.grammar import POOLS, Story, T
-from engines.starter.scenes import ENDINGS, aside, chatter, setting
+from engines.starter.scenes import ENDINGS, aside, setting
 
 # --------------------------------------------------------------------------- a night without sleep
 
@@ -13,7 +13,7 @@ NIGHT_START = T(
     "{hN} lay in bed with {hhis} eyes wide open.",
 )
 NIGHT_CAUSE = T(
-    "Outside, something went {sound}, {sound}, {sound}.",
+    "Outside, something went {snd}, {snd}, {snd}.",
     "The wind was making the {window} creak.",
     "{hN} kept thinking about {fN} and the {thing}.",
     "The moon was so bright that the whole room looked silver.",
@@ -45,12 +45,14 @@ NIGHT_END = T(
     "{hN} yawned a big yawn and snuggled under the blanket.",
     "In the morning, {hN} did not remember falling asleep at all.",
 )
+POOLS["prepped"] = T("washed", "peeled", "sliced", "chopped", "counted", "weighed", "mashed", "rinsed")
 POOLS["window"] = T("window", "door", "old gate", "roof", "floor")
 
 
 def sleepless(s: Story) -> list[str]:
+    s["snd"] = s.rng.choice(POOLS["sound"])
     return [
-        setting(s, weather_p=0.4),
+        setting(s, weather_p=0.0),
         s.para(s.pick(NIGHT_START), s.some(NIGHT_CAUSE, 1, 2), s.say("h", s.rng.choice(NIGHT_LINES), "sad")),
         s.para(s.some(NIGHT_TRY, 2, 3), s.say("g", s.rng.choice(NIGHT_COMFORT), "say")),
         s.para(s.some(NIGHT_END, 1, 2)),
@@ -71,7 +73,7 @@ COOK_STEPS = T(
     "First, they washed their hands.",
     "{hN} put on {a_col} apron.",
     "They found a big bowl, a wooden spoon and {num} eggs.",
-    "{hN} {cooked} the {foods}, and {gN} {cooked} the {foods}.",
+    "{hN} {prepped} the {foods}, and {gN} {prepped} the {foods}.",
     "Then they added some {mass} and a little {mass}.",
     "{hN} stirred and stirred until everything was smooth.",
     "They put it in the oven and waited.",
@@ -104,13 +106,14 @@ COOK_END = T(
 
 def cooking(s: Story) -> list[str]:
     s["dish"] = s.rng.choice(DISHES)
+    talk = s.rng.randrange(len(COOK_LINES))  # a question and its own answer
     return [
         setting(s),
         s.para(s.pick(COOK_START), s.some(COOK_STEPS, 2, 4)),
         s.para(
             s.pick(COOK_TROUBLE),
-            s.say("h", s.rng.choice(COOK_LINES)),
-            s.say("g", s.rng.choice(COOK_REPLY), "reply"),
+            s.say("h", COOK_LINES[talk]),
+            s.say("g", COOK_REPLY[talk], "reply"),
         ),
         s.para(s.some(COOK_END, 1, 3), s.maybe(0.5, ENDINGS)),
     ]
@@ -131,11 +134,14 @@ SNOW_PLAY = T(
     "{fN} threw a snowball, and it landed right on {hN}'s hat.",
     "They pulled the sled up the hill and raced all the way down.",
 )
-SNOW_PROBLEM = T(
-    "But the sun came out, and the snowman began to melt.",
-    "But {hN}'s fingers got so cold that {hhe} could not feel them.",
-    "But halfway down the hill, the sled hit a bump, and {hN} tumbled into the snow.",
+# (what goes wrong, what the hero shouts)
+SNOW_PROBLEMS = (
+    ("But the sun came out, and the snowman began to melt.", "Oh no! Our snowman!"),
+    ("But {hN}'s fingers got so cold that {hhe} could not feel them.", "Brr! My fingers are frozen!"),
+    ("But halfway down the hill, the sled hit a bump, and {hN} tumbled into the snow.", "Whoops!"),
+    ("Then a big dog ran past and knocked the snowman's head off.", "Come back with that carrot!"),
 )
+T(*(part for pair in SNOW_PROBLEMS for part in pair))
 SNOW_END = T(
     "Back inside, {gN} made hot chocolate, and they warmed their toes by the fire.",
     "They laughed and brushed the snow off their coats.",
@@ -146,12 +152,11 @@ SNOW_END = T(
 
 def snow_day(s: Story) -> list[str]:
     s.set_weather("snowy")
+    problem, shout = s.rng.choice(SNOW_PROBLEMS)
     return [
         setting(s, weather_p=0.0),
-        s.para(s.pick(SNOW_START), s.some(SNOW_PLAY, 2, 4), chatter(s, "f", 0.3)),
-        s.para(
-            s.pick(SNOW_PROBLEM), s.say("h", s.rng.choice(T("Brr! It's cold!", "Oh no!", "Whoops!")), "loud")
-        ),
+        s.para(s.pick(SNOW_START), s.some(SNOW_PLAY, 2, 4)),
+        s.para(s.s(problem), s.say("h", shout, "loud")),
         s.para(s.some(SNOW_END, 1, 2), s.maybe(0.4, ENDINGS)),
     ]
 
@@ -164,7 +169,7 @@ MAP_START = T(
     '{when}, {fN} came running with a piece of paper. "Look, a treasure map!"',
 )
 MAP_CLUES = T(
-    "The map showed a path {tospot}, {a_psize_plant} and a big red X.",
+    "The map showed a path to the {outside}, {a_psize_plant} and a big red X.",
     "Under the X, someone had written: walk {num} steps from the {landmark}.",
     "They took a compass, a shovel and some {foods} for the way.",
     "They followed the path past the {outside} and over the {landmark}.",

@@ -101,6 +101,8 @@ FEAR_END = T(
 def fear(s: Story) -> list[str]:
     what, moment, comfort = s.rng.choice(FEARS)
     s["fear"], s["moment"] = what, moment
+    if what == "thunder":
+        s.set_weather("stormy")
     return [
         setting(s),
         s.para(s.pick(FEAR_START), s.pick(FEAR_MOMENT), s.say("h", s.rng.choice(FEAR_LINES), "sad")),
@@ -151,6 +153,8 @@ CONTEST_WIN = T(
 
 def contest(s: Story) -> list[str]:
     s["contest"] = s.rng.choice(CONTESTS)
+    s["spot"] = s.rng.choice(OUTINGS)
+    s["atspot"] = at_place(s["spot"])
     return [
         setting(s),
         s.para(s.pick(CONTEST_START), aside(s), s.some(CONTEST_PRACTICE, 1, 2)),
@@ -227,7 +231,7 @@ TRIP_WAY = T(
 TRIP_SEE = T(
     "{atspot}, {hN} {saw} {a_col_obj}, {a_aadj_animal} and {a_psize_plant}.",
     "There were {num} {animals} and {a_seller} selling {foods}.",
-    "They bought {a_fadj_food} and shared it {adv}.",
+    "They bought {a_fadj_food} and shared it {gladly}.",
     "{hN} {played} and {played} until {hhe} {hwas} out of breath.",
     "In the gift shop, {hN} {saw} a picture of {a_wild} and a book about {wilds}.",
     "{gN} showed {hN} how to {skill}.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engines.starter.grammar import Story, T
-from engines.starter.scenes import ENDINGS, aside, chatter, setting
+from engines.starter.scenes import ENDINGS, aside, setting
 from engines.starter.words import plural
 
 # --------------------------------------------------------------------------- a garden
@@ -17,7 +17,7 @@ GARDEN_START = T(
 )
 GARDEN_PLANT = T(
     "{hhe} dug a row of small holes {atspot} and dropped one seed into each.",
-    "{hN} covered the seeds with soil and patted it down {adv}.",
+    "{hN} covered the seeds with soil and patted it down {softly}.",
     "{hN} watered them with {hhis} {col} watering can.",
     "{fN} made a little sign that said {crops} in big {col} letters.",
 )
@@ -40,7 +40,7 @@ GARDEN_ADVICE = T(
 GARDEN_TRY = T(
     "{hN} watered the seeds every {time}.",
     "{hN} and {fN} made a scarecrow with an old {cloth} and a hat full of straw.",
-    "{hN} moved the snail {adv} to the other side of the garden.",
+    "{hN} moved the snail {softly} to the other side of the garden.",
     "{hN} sat by the garden and waited, and waited, and waited.",
 )
 GARDEN_GROW = T(
@@ -102,7 +102,7 @@ QUESTIONS = (
 T(*(part for pair in QUESTIONS for part in pair))
 ASK_START = T(
     "{when}, {hN} went for a walk with {gN}.",
-    "{when}, {gN} took {hN} for a long walk {atspot}.",
+    "{when}, {gN} took {hN} for a long walk {atout}.",
     "{when}, {hN} sat with {gN} {atspot}.",
 )
 ASK_CURIOUS = T(
@@ -113,7 +113,7 @@ ASK_CURIOUS = T(
 ASK_BETWEEN = T(
     "They walked on a little farther.",
     "{hN} thought about that for a while.",
-    "{a_animal} ran across the path in front of them.",
+    "{a_animal} crossed the path in front of them.",
     "{hN} picked up {a_tadj_obj} from the ground and looked at it.",
     "Then {hN} had another question.",
 )
@@ -143,7 +143,6 @@ def questions(s: Story) -> list[str]:
         s.para(
             s.say("g", s.rng.choice(ASK_END), "happy"),
             s.say("h", s.rng.choice(ASK_LAST), "reply"),
-            chatter(s, "h", 0.3),
             s.maybe(0.5, ENDINGS),
         ),
     ]

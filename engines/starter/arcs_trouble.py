@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engines.starter.grammar import POOLS, Story, T
 from engines.starter.scenes import ENDINGS, FILLER, aside, chatter, setting
+from engines.starter.words import plural
 
 # --------------------------------------------------------------------------- lost thing
 
@@ -15,7 +16,7 @@ LOST_START = T(
 LOST_GONE = T(
     "But it was not {where}, where {hhe} always kept it.",
     "But when {hhe} looked {where}, it was gone.",
-    "It was not {where}. It was not {wh} either.",
+    "It was not {where}. It was not {where2} either.",
 )
 WHERE = T(
     "under the bed",
@@ -61,8 +62,8 @@ LOST_ANSWER = T(
     "Let's think. Where did you have it last?",
 )
 LOST_FOUND = T(
-    "At last, {hN} found the {thing} {where}.",
-    "Then {hN} saw something {tcol} {where}. It was the {thing}!",
+    "At last, {hN} found the {thing} {where3}.",
+    "Then {hN} saw something {tcol} {where3}. It was the {thing}!",
     "{a_aadj_animal} was sitting on the {thing} {inroom}, keeping it warm.",
     "The {thing} had been in {hhis} pocket all along.",
     "{fN} had borrowed the {thing} and forgotten to give it back.",
@@ -70,13 +71,13 @@ LOST_FOUND = T(
 LOST_END = T(
     "{hN} held the {thing} tight and smiled.",
     "From then on, {hhe} always put {hhis} {thing} back {where}.",
-    "{hN} was so {good} that {hhe} {played} all the way home.",
+    "{hN} was so {good} that {hhe} {moved} all the way home.",
     "That night, the {tcol} {thing} slept right next to {hN}.",
 )
 
 
 def lost(s: Story) -> list[str]:
-    s["where"] = s.rng.choice(WHERE).format_map(s)
+    s["where"], s["where2"], s["where3"] = s.rng.sample(WHERE, 3)  # where it is kept, not found, found
     return [
         setting(s),
         s.para(
@@ -107,58 +108,71 @@ GIFT_START = T(
     "{when}, {hN} decided to make something special for {gN}.",
     "{gN} had been {bad} all week, so {hN} wanted to cheer {ghim} up.",
 )
-GIFT_PLAN = T(
-    "{hhe} would bake {a_fadj} {treat} pie.",
-    "{hhe} decided to make a basket of {treats}.",
-    "{hhe} would paint a picture of {a_animal} {atout}.",
-    "{hhe} wanted to make {a_col} card with {a_animal} on it.",
-)
+# Two kinds of present, each with its plan, what can go wrong (with its fix), and the result.
+GIFT_KINDS = {
+    "bake": (
+        T("{hhe} would bake {a_fadj} {treat} pie.", "{hhe} decided to make a basket of {treats}."),
+        (
+            ("But there were no {treats} left in the kitchen.", "{hN} {moved} to the market to buy more {treats}."),
+            ("But {hN} spilled the {mass} all over the floor.", "{hhe} cleaned up the mess and started over."),
+            ("But {a_animal} ran off with the last {treat}.", "The {seller} at the corner gave {hhim} {num} more {treats}."),
+            ("But the oven was too hot, and everything burned.", "{hhe} tried again, {softly} this time."),
+        ),
+        T("Soon the kitchen smelled of warm {treats}.", "At last, the basket was full, and it looked lovely."),
+    ),
+    "make": (
+        T("{hhe} would paint a picture of {a_animal} {atout}.", "{hhe} wanted to make {a_col} card with {a_animal} on it."),
+        (
+            ("But the paint was dry, and the brush was broken.", "{fN} brought a new brush and a pot of {col} paint."),
+            ("But {hN} spilled water all over the paper.", "{hhe} let it dry in the sun and started over."),
+            ("But the {animal} in the picture looked more like {a_wild}.", "{hhe} laughed and added a tail and some whiskers."),
+        ),
+        T("At last, the present was ready. It was not perfect, but it was made with love.",
+          "When it was finished, {hN} wrapped it in {col} paper and tied it with a ribbon."),
+    ),
+}  # fmt: skip
+for _plans, _cases, _done in GIFT_KINDS.values():
+    T(*(part for case in _cases for part in case))
 GIFT_LINES = T(
     "I will make the best present in the world.",
-    "{gN} loves {treats}. I know what to do!",
+    "{gN} will love it. I know what to do!",
     "This is going to be a surprise.",
 )
-GIFT_PROBLEM = T(
-    "But there were no {treats} left in the kitchen.",
-    "But {hN} spilled the {mass} all over the floor.",
-    "But the paint was dry, and the brush was broken.",
-    "But {a_animal} ran off with the last {treat}.",
-    "But the oven was too hot, and everything burned.",
-)
 GIFT_TRY = T(
-    "{hN} {moved} to the market to buy more {treats}.",
     "{hhe} asked {fN} for help.",
-    "{hhe} tried again, {adv} this time.",
-    "{hN} found {num} {treats} in the garden and picked them {adv}.",
-    "{fN} brought {a_fadj_food} and {a_obj} to help.",
-    "{hhe} cleaned up the mess and started over.",
+    "{fN} came over as soon as {fhe} heard.",
+    "{hN} took a deep breath.",
 )
 GIFT_HELP = T(
     "Let's do it together.",
     "Don't worry. We can fix it.",
-    "I have some {treats} at home. You can have them.",
+    "You can do it. I will help you.",
     "Go slowly, and it will be fine.",
-)
-GIFT_DONE = T(
-    "At last, the present was ready. It was not perfect, but it was made with love.",
-    "Soon the kitchen smelled of warm {treats}.",
-    "When it was finished, {hN} wrapped it in {col} paper and tied it with a ribbon.",
 )
 GIFT_END = T(
     "{gN} opened the present and smiled the biggest smile.",
     "{gN} gave {hN} a big hug.",
-    "They shared the {treats} with everyone {inplace}.",
+    "Everyone {inplace} heard about the present.",
     "{gN} said it was the best present {ghe} had ever had.",
 )
 
 
+GIFT_TREATS = T(
+    "cookie", "cupcake", "muffin", "apple", "pear", "plum", "peach", "cherry", "strawberry", "biscuit"
+)
+
+
 def gift(s: Story) -> list[str]:
+    s["treat"] = s.rng.choice(GIFT_TREATS)
+    s["treats"] = plural(s["treat"])
+    plans, cases, done = GIFT_KINDS[s.rng.choice(("bake", "make"))]
+    problem, fix = s.rng.choice(cases)
     return [
         setting(s),
-        s.para(s.pick(GIFT_START), s.pick(GIFT_PLAN), s.say("h", s.rng.choice(GIFT_LINES), "happy")),
-        s.para(s.pick(GIFT_PROBLEM), s.maybe(0.6, T("{hN} felt {bad}.", "{hN} sat down and sighed."))),
-        s.para(s.some(GIFT_TRY, 2, 3), chatter(s, "f"), s.say("f", s.rng.choice(GIFT_HELP))),
-        s.para(s.pick(GIFT_DONE), s.some(GIFT_END, 1, 2), s.maybe(0.5, ENDINGS)),
+        s.para(s.pick(GIFT_START), s.pick(plans), s.say("h", s.rng.choice(GIFT_LINES), "happy")),
+        s.para(s.s(problem), s.maybe(0.6, T("{hN} felt {bad}.", "{hN} sat down and sighed."))),
+        s.para(s.some(GIFT_TRY, 1, 2), s.say("f", s.rng.choice(GIFT_HELP)), s.s(fix), chatter(s, "f", 0.3)),
+        s.para(s.pick(done), s.some(GIFT_END, 1, 2), s.maybe(0.5, ENDINGS)),
     ]
 
 
@@ -179,7 +193,7 @@ NEW_TRY = T(
     "{hN} sat down next to {fN} and waited.",
     "{hN} offered {fN} {a_fadj_treat}.",
     "{hN} showed {fN} how to {play}.",
-    "{hN} rolled a ball to {fN}, {adv}.",
+    "{hN} rolled a ball to {fN}, {softly}.",
     "{hN} asked {fN} to play {game}.",
 )
 NEW_LINES = T(
@@ -204,7 +218,7 @@ NEW_END = T(
 
 def new_friend(s: Story) -> list[str]:
     return [
-        setting(s),
+        setting(s, friend=False),
         s.para(s.pick(NEW_START), s.some(NEW_SHY, 1, 2)),
         s.para(
             s.some(NEW_TRY, 1, 2),
@@ -227,13 +241,13 @@ HELP_START = T(
 # (what is wrong, what the hero tries, how it ends)
 HELP_CASES = (
     ("{a_pet} was stuck in the {hedge} and could not get out.",
-     "{fN} held the branches apart while {hN} reached in {adv}.",
+     "{fN} held the branches apart while {hN} reached in {softly}.",
      "At last, the {pet} was free. It shook itself and ran off."),
     ("A baby {pet} had lost its mother and was crying.",
      "{hN} and {fN} looked for the mother {pet} {atout} and by the {outside}.",
      "Soon the mother {pet} came running and took the baby home."),
     ("{a_pet} had hurt its leg and could not walk.",
-     "{hN} wrapped the leg {adv} in a clean cloth.",
+     "{hN} wrapped the leg {softly} in a clean cloth.",
      "{gN} and {hN} took care of the {pet} until it was well again."),
     ("{a_pet} was stuck high up in a tree and was too scared to climb down.",
      "{hN} brought a ladder, and {gN} held it steady.",
@@ -241,7 +255,7 @@ HELP_CASES = (
 )  # fmt: skip
 T(*(part for case in HELP_CASES for part in case))
 HELP_TRY = T(
-    "{hN} reached out {adv}, but it was too far.",
+    "{hN} reached out {softly}, but it was too far.",
     "{hN} ran to get {gN}.",
     "{hN} spoke softly so the {pet} would not be scared.",
     "{hN} gave the {pet} some water and {a_fadj_food}.",

@@ -2,12 +2,18 @@
 
 A story has a cast (a hero, a friend and a grown-up, each with one pronoun set kept for the
 whole story), a place, a thing, a treat and a weather, and follows one arc chosen from
-:data:`ARCS` (setting -> problem -> attempts -> resolution -> ending). Sentences are
-templates whose ``{fields}`` are filled by :class:`_Story`: a field is either a fixed story
-word (``{hN}`` the hero's name, ``{hhe}``/``{hhim}``/``{hhis}``/``{hwas}`` the hero's pronouns
-and the verb that agrees with them, ``{thing}``, ``{spot}`` ...) or an ``_``-joined list of
-pools to draw from (``{a_fadj_food}`` -> "a juicy pear", ``{played}`` -> "danced"). The
-grammar lives in :mod:`.stories`; word lists and inflection in :mod:`.words`.
+:data:`engines.starter.stories.ARCS` (setting -> problem -> attempts -> resolution -> ending).
+Sentences are templates whose ``{fields}`` are filled by :class:`~engines.starter.grammar.Story`:
+a field is either a fixed story word (``{hN}`` the hero's name, ``{hhe}``/``{hhim}``/``{hhis}``/
+``{hwas}`` the hero's pronouns and the verb that agrees with them, ``{thing}``, ``{spot}`` ...)
+or an ``_``-joined list of pools to draw from (``{a_fadj_food}`` -> "a fresh pear", ``{played}``
+-> "danced").
+
+Where things live: ``words`` (word lists, plurals, verb forms, a/an), ``grammar`` (pools, the
+cast, filling templates), ``scenes`` (openings, asides, endings shared by all arcs),
+``arcs_trouble`` / ``arcs_growing`` / ``arcs_learning`` / ``arcs_adventure`` / ``arcs_together``
+(the arcs),
+``stories`` (titles, picking an arc) and this module (the public API).
 
 Everything is drawn from one ``random.Random(seed)`` and ordered tuples, so a seed gives the
 same text on every machine and Python version.

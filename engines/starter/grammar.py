@@ -90,6 +90,8 @@ _POOLS: dict[str, tuple[str, ...]] = {
     "good": W.GOOD_FEELINGS,
     "bad": W.BAD_FEELINGS,
     "adv": W.ADVERBS,
+    "gladly": ("happily", "merrily", "cheerfully", "kindly", "eagerly", "gladly"),
+    "softly": ("gently", "carefully", "softly", "slowly", "quietly", "patiently"),
     "time": W.TIMES,
     "day": W.DAYS,
     "season": W.SEASONS,
@@ -164,18 +166,30 @@ class Story(dict):
     def __init__(self, rng: random.Random) -> None:
         super().__init__()
         self.rng = rng
+        self._used: list[str] = []  # pool words drawn for the sentence being filled
 
     # ----------------------------------------------------------------- filling
 
     def __missing__(self, key: str) -> str:
         parts = key.split("_")
         with_article = parts[0] == "a"
-        chosen = [dict.get(self, p) or self.rng.choice(POOLS[p]) for p in parts[with_article:]]
+        chosen = [dict.get(self, p) or self._draw(POOLS[p]) for p in parts[with_article:]]
         phrase = " ".join(chosen)
         return f"{W.article(phrase)} {phrase}" if with_article else phrase
 
+    def _draw(self, pool: tuple[str, ...]) -> str:
+        """A random word of ``pool``, avoiding words already used in this sentence ("red and red")."""
+        word = self.rng.choice(pool)
+        for _ in range(3):
+            if word not in self._used:
+                break
+            word = self.rng.choice(pool)
+        self._used.append(word)
+        return word
+
     def s(self, template: str) -> str:
         """Fill one template and capitalise it (and every sentence inside it)."""
+        self._used = []
         return _cap(_INNER_SENTENCE.sub(_upper_second, template.format_map(self)))
 
     def pick(self, templates: tuple[str, ...]) -> str:
@@ -271,7 +285,7 @@ class Story(dict):
         self["tcol"] = rng.choice(W.COLORS)
         self["treat"] = rng.choice(W.FOODS)
         self["treats"] = W.plural(self["treat"])
-        self["spot"] = rng.choice(_ALL_PLACES)
+        self["spot"] = rng.choice(_OUTSIDE)
         self["atspot"] = at_place(self["spot"])
         self["today"] = rng.choice(W.DAYS)
         self.set_weather(rng.choice(tuple(WEATHER)))

@@ -45,7 +45,7 @@ FILLER = T(
     "Somewhere {atout}, {a_animal} was {romping}.",
     "The air smelled of {mass} and {plants}.",
     "Far away, a bell rang {num} times.",
-    "{a_aadj_animal} watched from under {a_furniture}.",
+    "{a_aadj_animal} watched from behind {a_plant}.",
     "The {flowers} near the {outside} were in bloom.",
     "{a_sound} came from somewhere nearby.",
 )
@@ -61,17 +61,18 @@ ENDINGS = T(
 )
 
 
-def setting(s: Story, weather_p: float = 0.7) -> str:
-    """First paragraph: who the hero is, where they live, one or two habits, maybe a friend."""
+def setting(s: Story, weather_p: float = 0.7, friend: bool = True) -> str:
+    """First paragraph: who the hero is, where they live, one or two habits, the friend (unless
+    the arc brings the friend in later), maybe the weather and what is going on around."""
     opening = s.pick(OPEN)
     home = s.pick(HOME) if "lived" not in opening else None
     return s.para(
         opening,
         home,
         s.some(TRAITS, 1, 2),
-        s.maybe(0.6, FRIEND),
+        s.pick(FRIEND) if friend else None,
         s.maybe(weather_p, WEATHER[s["weather"]]),
-        aside(s, 0.7),
+        aside(s, 0.7) if friend else None,
     )
 
 
@@ -121,10 +122,16 @@ ACTIVITY = T(
     "Someone {inplace} was playing {a_instrument}.",
     "{hN} {saw} {a_wild} in a picture book and wanted to draw it.",
     "{hN} {handled} {hhis} {objs}, and then {hhe} {handled} {hhis} {objs}.",
-    "{a_role} went by, {handling} {a_size_obj}.",
+    "{a_role} went by, carrying {a_size_obj}.",
     "{fN} {skilled} while {hN} {handled} the {objs}.",
-    "A band {inplace} was playing {a_instrument}, {a_instrument} and {a_instrument}.",
+    "A band {atout} was playing {a_instrument}, {a_instrument} and {a_instrument}.",
     "{hN} stopped for a moment, {seeing} {a_aadj_animal} by the {outside}.",
+    "After breakfast, {hN} {moved} to the {outside} because {hhe} wanted to {play}.",
+    "Because it was {wadj}, {hN} wore {hhis} {col} {cloth}.",
+    "{hN} was {good}, so {hhe} {played} all the way to the {place}.",
+    "When {hN} got to the {place}, {fN} was already there.",
+    "Before lunch, {hN} {handled} the {obj}, and after lunch {hhe} {handled} the {obj}.",
+    "{fN} {moved} over as soon as {fhe} saw {hN}.",
 )
 
 

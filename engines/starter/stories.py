@@ -16,6 +16,7 @@ from collections.abc import Callable
 from engines.starter import arcs_adventure as adventure
 from engines.starter import arcs_growing as growing
 from engines.starter import arcs_learning as learning
+from engines.starter import arcs_together as together
 from engines.starter import arcs_trouble as trouble
 from engines.starter.grammar import Story, T
 
@@ -36,6 +37,8 @@ ARCS: tuple[Callable[[Story], list[str]], ...] = (
     adventure.snow_day,
     adventure.treasure,
     adventure.fable,
+    together.party,
+    together.lost_way,
 )
 # Titles for each arc (by function name), plus a few that fit any story.
 TITLES: dict[str, tuple[str, ...]] = {
@@ -44,7 +47,7 @@ TITLES: dict[str, tuple[str, ...]] = {
     ),
     "gift": T("A Present for {gN}", "{hN}'s Surprise", "The Best Present"),
     "new_friend": T("{hN} Makes a Friend", "The New {fkind}", "A Friend for {hN}"),
-    "help_animal": T("The Little {pet}", "{hN} Helps a {pet}", "A {pet} in Trouble"),
+    "help_animal": T("The Little {pet}", "{hN} Helps {a_pet}", "{a_pet} in Trouble"),
     "spoiled_plan": T("The Rainy Picnic", "A Picnic Indoors", "Rain, Rain, Go Away"),
     "fear": T("{hN} Is Brave", "{hN} and {fear}", "Not So Scary"),
     "contest": T("The Big Day", "{hN} and {contest}", "Doing Your Best"),
@@ -56,7 +59,9 @@ TITLES: dict[str, tuple[str, ...]] = {
     "cooking": T("{hN} Makes {dish}", "In the Kitchen", "A Mess in the Kitchen"),
     "snow_day": T("The Snow Day", "A Snowman for {hN}", "When the Snow Came"),
     "treasure": T("The Treasure Map", "{hN} and the Old Map", "Buried Treasure"),
-    "fable": T("The {fable} {hkind}", "{hN} Learns a Lesson", "The {hkind} and the {fkind}"),
+    "party": T("{hN}'s Birthday", "The Birthday Party", "{hN} Is {age}"),
+    "lost_way": T("{hN} Gets Lost", "Lost at the {spot}", "Stay Where You Are"),
+    "fable": T("The {fable} {hkind}", "{hN} Learns a Lesson", "{hN} and {fN}"),
 }
 ANY_TITLES = T(
     "A {wadj} {today}", "{hN} and {fN}", "{hN}'s {big} Day", "One {wadj} {tod}", "A Story About {hN}"

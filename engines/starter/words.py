@@ -222,7 +222,7 @@ PLANTS = _w("""
 tree flower rose daisy tulip sunflower oak pine willow bush fern mushroom clover lily poppy
 dandelion vine cactus reed
 """) + _w("""
-maple birch elm apple_tree cherry_tree palm_tree ivy daffodil bluebell buttercup marigold orchid
+maple birch elm apple_tree cherry_tree palm_tree daffodil bluebell buttercup marigold orchid
 pansy peony lilac thistle hedge shrub sapling seedling bean_plant pumpkin_plant strawberry_plant
 """)
 # Places a story can happen in, each with the preposition it takes: "in the park", "at the beach".
@@ -283,7 +283,7 @@ ANIMAL_ADJS = _w("""
 fluffy small brave sleepy hungry clever shy friendly curious playful grumpy gentle proud lazy
 busy noisy silly spotted striped young old wise
 """) + _w("""
-speckled shaggy spiky slimy tiny chubby quick nosy jolly timid
+speckled shaggy tiny chubby quick nosy jolly timid
 """)
 PERSON_ADJS = _w("""
 kind cheerful curious brave gentle clever busy quiet careful helpful patient shy funny happy

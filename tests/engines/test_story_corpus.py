@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +72,12 @@ def test_no_sentence_is_repeated_too_often(sentences):
     assert count < 0.01 * len(sentences), top
 
 
+def test_sentences_are_separated_by_a_space(stories):
+    text = "\n".join(stories)
+    assert not re.search(r"[a-z][.!?,][A-Za-z]", text)  # "you.Go": two templates glued together
+    assert "  " not in text
+
+
 def test_sentences_start_with_a_capital_and_end_with_punctuation(sentences):
     for s in sentences:
         assert s[:1].isupper() or s[:2] in {f'"{c}' for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}, s
@@ -102,3 +112,20 @@ def test_write_corpus_stops_at_the_word_target(tmp_path):
     assert 5000 <= stats["words"] < 6000 and len(text) == stats["chars"]
     assert text.startswith(generate_stories(1, seed=1)[0])
     assert write_corpus(tmp_path / "b.txt", n_stories=3, seed=1)["stories"] == 3
+
+
+def test_text_does_not_depend_on_string_hashing():
+    # same seed, two interpreters with different hash seeds: set order must never leak into the text
+    code = "import hashlib; from engines.starter.corpus import generate_stories; " + (
+        "print(hashlib.sha256('\\n'.join(generate_stories(100, 3)).encode()).hexdigest())"
+    )
+    root = Path(__file__).resolve().parents[2]
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)},
+            capture_output=True, text=True, check=True, cwd=root,
+        ).stdout
+        for seed in ("1", "2")
+    }  # fmt: skip
+    assert len(outs) == 1
