@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from engines import hub, starter
+from engines.starter import shipped
 
 Kind = Literal["text", "image", "gan", "speech"]
 Source = Literal["hub", "local", "starter", "trained"]
@@ -54,8 +55,14 @@ class ModelSpec:
 
     @property
     def is_starter(self) -> bool:
-        """A tiny model built locally with random weights (engines/starter/), not a real one."""
+        """A starter model (engines/starter/): a trained starter shipped with the studio, or a tiny
+        random-weight fixture; small either way, and never a hub model."""
         return self.source == "starter"
+
+    @property
+    def is_random_starter(self) -> bool:
+        """A tiny starter with random weights: it makes noise, and training it starts from nothing."""
+        return self.source == "starter" and not shipped.is_trained_starter(self.id)
 
     @property
     def is_distilled(self) -> bool:
@@ -65,7 +72,7 @@ class ModelSpec:
 
 def is_starter_id(model_id: str) -> bool:
     """Whether `model_id` names a starter model, for callers that hold an id rather than a spec."""
-    return model_id in starter.STARTER_IDS.values()
+    return model_id in shipped.all_starter_ids()
 
 
 class UnknownModel(KeyError):
@@ -101,13 +108,12 @@ class ModelRegistry:
             if not self.offline or hub.is_cached(repo_id, marker):
                 specs.append(ModelSpec(repo_id, kind, "hub", repo_id))
         specs.extend(self._local(kind))
-        starter_id = starter.STARTER_IDS.get(kind)
-        if starter_id:
-            specs.append(
-                ModelSpec(
-                    starter_id, kind, "starter", str(starter.starter_path(starter_id, self.models_root))
-                )
-            )
+        for starter_id in shipped.listed_starters(kind):
+            if shipped.is_trained_starter(starter_id):
+                folder, meta = shipped.shipped_path(starter_id), {"card": shipped.read_card(starter_id)}
+            else:
+                folder, meta = starter.starter_path(starter_id, self.models_root), {}
+            specs.append(ModelSpec(starter_id, kind, "starter", str(folder), meta=meta))
         with self._lock:
             specs.extend(s for s in self._trained.values() if s.kind == kind)
         return specs
@@ -150,6 +156,8 @@ class ModelRegistry:
         """Where to load `spec` from; builds a starter model on first use. Offline, a hub model is
         loaded from its cached folder, so no loader asks the hub for it."""
         if spec.source == "starter":
+            if shipped.is_trained_starter(spec.id):
+                return spec.location  # shipped with the studio: nothing to build
             return str(starter.ensure_starter(spec.id, self.models_root))
         if spec.source == "hub" and self.offline:
             marker = dict(HUB_MODELS.get(spec.kind, [])).get(spec.id, "config.json")

@@ -14,6 +14,9 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tiny random-weight starters are the default where meaning doesn't matter (fast); tests of meaning
+# name the trained starters (starter/gpt2-stories, starter/sd-shapes) explicitly.
+os.environ.setdefault("AIGC_STUDIO_TINY_STARTERS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -149,7 +149,8 @@ def model_card(
     resolved = {k: metrics[k] for k in ("learning_rate", "resolution", "mixed_precision")}
     params = {k: v for k, v in {**asdict(config), **resolved}.items() if v not in (None, "", [])}
     base_id = base.id
-    where = f"studio-data/models/{base_id}" if base.is_starter else base_id  # starters live in the data dir
+    # random-weight starters are built in the data dir; trained starters ship with the studio
+    where = f"studio-data/models/{base_id}" if base.is_random_starter else base_id
     shown = ("loss_start", "loss", "eval_loss_before", "eval_loss", "steps", "train_time_s", "s_per_step")
     return "\n".join(
         [

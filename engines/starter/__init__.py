@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +206,10 @@ def _bpe_vocab_merges(tokenizer: Any) -> tuple[dict[str, int], list[tuple[str, s
     return dict(model["vocab"]), merges  # type: ignore[return-value]
 
 
-def _train_gpt2_bpe(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Train a GPT-2 style byte-level BPE on the corpus."""
+def _train_gpt2_bpe(
+    vocab_size: int, lines: Iterable[str] | None = None
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Train a GPT-2 style byte-level BPE on `lines` (default: the bundled corpus)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -220,7 +222,7 @@ def _train_gpt2_bpe(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, st
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus_lines(), trainer=trainer)
+    tok.train_from_iterator(_corpus_lines() if lines is None else lines, trainer=trainer)
     return _bpe_vocab_merges(tok)
 
 

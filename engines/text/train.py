@@ -65,7 +65,7 @@ class TextLoraConfig:
     method: Literal["auto", "lora", "full"] | None = "auto"  # auto: full for starter/ models, else lora
     max_steps: int = 0  # optimizer steps in total (0: from epochs)
     epochs: float = 3.0  # passes over the training data when max_steps is 0
-    learning_rate: float | None = None  # None: 2e-4 LoRA, 5e-5 full (3e-3 full on starter models)
+    learning_rate: float | None = None  # None: 2e-4 LoRA, 5e-5 full (5e-4 on a starter, 3e-3 from random weights)
     batch_size: int = 8  # sequences per micro-batch
     gradient_accumulation_steps: int = 1  # micro-batches per optimizer step
     block_size: int = 256  # tokens per sequence (capped at the model's context)
@@ -120,9 +120,12 @@ def resolve_method(method: str | None, base: ModelSpec) -> str:
 
 
 def default_learning_rate(method: str, base: ModelSpec) -> float:
+    """LoRA 2e-4; all weights: 3e-3 from random weights, 5e-4 on a (small) trained starter, else 5e-5."""
     if method == "lora":
         return 2e-4
-    return 3e-3 if base.is_starter else 5e-5
+    if base.is_random_starter:
+        return 3e-3
+    return 5e-4 if base.is_starter else 5e-5
 
 
 # -- data ----------------------------------------------------------------------------------------

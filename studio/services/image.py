@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import threading
 from collections.abc import Callable
@@ -81,8 +82,10 @@ SD_DEFAULTS = ModelDefaults(512, 512, 25, 7.0, 64, 1024)
 
 
 def defaults_for(spec: ModelSpec) -> ModelDefaults:
-    if spec.is_starter:
-        return STARTER_DEFAULTS
+    if spec.is_starter:  # a trained starter's card says what it was measured with
+        measured = (spec.meta.get("card") or {}).get("inference") or {}
+        keys = ("width", "height", "steps", "guidance_scale")
+        return dataclasses.replace(STARTER_DEFAULTS, **{k: measured[k] for k in keys if k in measured})
     if spec.source == "trained":  # a small SD trained from scratch (image-scratch): its own size, DDIM steps
         size = int(spec.meta.get("resolution") or STARTER_DEFAULTS.width)
         return ModelDefaults(size, size, 25, 4.0, 32, 256)

@@ -183,6 +183,7 @@ class ModelService:
                     "loaded": engine is not None,
                     "dtype": _running_dtype(engine),  # what a loaded model runs in, e.g. "bfloat16"
                     "default": s.id == default,
+                    **({"card": s.meta["card"]} if s.meta.get("card") else {}),  # a trained starter's
                 })
         default_adapters = {self.default_version(k)[1] for k in ("text", "image")} - {None}
         for adapter_type, key in ADAPTER_TYPES_LISTED.items():

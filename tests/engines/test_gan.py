@@ -15,6 +15,7 @@ from engines.gan.generate import GanEngine, latent_for_seed, slerp
 from engines.gan.model import GanConfig, build_models, load_generator
 from engines.gan.quality import QualityScorer
 from engines.gan.train import GanTrainConfig, load_generator_from_checkpoint, run, write_artifact
+from engines.shapes import COLOURS, is_held_out, parse_caption
 from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
 
 
@@ -147,6 +148,13 @@ def test_demo_images_are_seeded_shapes_on_plain_backgrounds(tmp_path):
     assert {d.image.size for d in first} == {(64, 64)} and {d.shape for d in first} == set(SHAPES)
     corner = pixels(first[0].image)[:3, :3].reshape(-1, 3)
     assert (corner.max(0) - corner.min(0)).max() <= 2  # a plain background
+    # captions of the shapes world, training combinations only
+    combos = [parse_caption(d.caption) for d in first]
+    assert all(
+        c is not None and not is_held_out(c) and c.shape == d.shape
+        for c, d in zip(combos, first, strict=True)
+    )
+    assert tuple(int(v) for v in pixels(first[0].image)[0, 0]) == COLOURS[combos[0].background]
 
     files = write_demo_folder(tmp_path, n=5, seed=7)
     assert [f.name for f in files] == [f"demo-{i:06d}.png" for i in range(5)] + ["metadata.jsonl"]

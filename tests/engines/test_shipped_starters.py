@@ -1,0 +1,60 @@
+"""The trained starters shipped in assets/starter/: listed first and the default offline (tiny random
+fixtures first only where AIGC_STUDIO_TINY_STARTERS asks for them), with their card; and what they make
+means something (checked by the project's own measures)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engines.registry import ModelRegistry
+from engines.starter import STARTER_IMAGE, STARTER_TEXT, shipped
+
+
+def fake_shipped(root, model_id: str) -> None:
+    folder = shipped.shipped_path(model_id, root)
+    for rel in shipped._REQUIRED[model_id]:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text("{}")
+    (folder / shipped.CARD_FILE).write_text(json.dumps({"id": model_id, "measures": {"x": 1}}))
+
+
+@pytest.fixture
+def assets(tmp_path, monkeypatch):
+    root = tmp_path / "assets"
+    monkeypatch.setattr(shipped, "ASSETS", root)
+    return root
+
+
+def test_the_trained_starter_is_the_offline_default_and_carries_its_card(assets, tmp_path, monkeypatch):
+    monkeypatch.delenv(shipped.TINY_ENV, raising=False)
+    fake_shipped(assets, shipped.TRAINED_TEXT)
+    registry = ModelRegistry(tmp_path / "models", offline=True)
+    text = registry.list("text")
+    assert [s.id for s in text] == [shipped.TRAINED_TEXT]  # the random-weight model is not offered
+    assert registry.default_id("text") == shipped.TRAINED_TEXT
+    spec = registry.resolve(None, "text")
+    assert spec.source == "starter" and spec.is_starter and not spec.is_random_starter
+    assert spec.meta["card"]["measures"] == {"x": 1}
+    assert registry.location(spec) == str(shipped.shipped_path(shipped.TRAINED_TEXT, assets))
+    assert not (tmp_path / "models" / "starter").exists()  # nothing built at start
+    # a kind with no trained starter shipped keeps its tiny one
+    assert [s.id for s in registry.list("image")] == [STARTER_IMAGE]
+    assert registry.resolve(None, "image").is_random_starter
+
+
+def test_an_incomplete_folder_is_not_shipped(assets, tmp_path, monkeypatch):
+    monkeypatch.delenv(shipped.TINY_ENV, raising=False)
+    fake_shipped(assets, shipped.TRAINED_TEXT)
+    (shipped.shipped_path(shipped.TRAINED_TEXT, assets) / shipped.CARD_FILE).unlink()  # written last
+    assert not shipped.is_shipped(shipped.TRAINED_TEXT)
+    assert ModelRegistry(tmp_path / "models", offline=True).default_id("text") == STARTER_TEXT
+
+
+def test_tiny_fixtures_first_when_asked(assets, tmp_path, monkeypatch):
+    monkeypatch.setenv(shipped.TINY_ENV, "1")
+    fake_shipped(assets, shipped.TRAINED_TEXT)
+    registry = ModelRegistry(tmp_path / "models", offline=True)
+    assert [s.id for s in registry.list("text")] == [STARTER_TEXT, shipped.TRAINED_TEXT]
+    assert registry.default_id("text") == STARTER_TEXT
