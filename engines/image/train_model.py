@@ -22,7 +22,11 @@ LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # -- the base model ------------------------------------------------------------------------------
 def resolve_base(job: Any, models_root: Path) -> tuple[ModelSpec, str]:
     """(the job's base model, the folder / file / hub id to load it from)."""
-    from engines.registry import ModelRegistry
+    from engines.registry import ModelRegistry, ModelSpec
+
+    if job.base_model_path:  # a trained model (an image-scratch job's): the studio resolved its folder
+        folder = str(Path(job.base_model_path).resolve())
+        return ModelSpec(job.base_model, "image", "trained", folder), folder
 
     registry = ModelRegistry(models_root, offline=job.offline)
     try:

@@ -5,7 +5,8 @@ random weights drawn from a fixed seed and a tokenizer trained on a small bundle
 They exist so the studio can be tried fully offline; they produce noise, not quality.
 
 Public API: :data:`STARTER_IDS`, :func:`starter_path`, :func:`is_built`,
-:func:`ensure_starter` and :func:`build_starter`. Heavy libraries (torch, transformers,
+:func:`ensure_starter`, :func:`build_starter` and :func:`train_clip_bpe` (also used by the
+`image-scratch` trainer for its captions). Heavy libraries (torch, transformers,
 diffusers, tokenizers) are only imported inside the builders.
 """
 
@@ -225,8 +226,11 @@ def _train_gpt2_bpe(
     return _bpe_vocab_merges(tok)
 
 
-def _train_clip_bpe(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Train a CLIP style BPE (lowercased, byte-level, ``</w>`` word-final suffix) on the corpus.
+def train_clip_bpe(
+    vocab_size: int, lines: list[str] | None = None
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Train a CLIP style BPE (lowercased, byte-level, ``</w>`` word-final suffix) on ``lines``
+    (default: the bundled corpus); returns the (vocab, merges) ``transformers.CLIPTokenizer`` takes.
 
     The ``tokenizers`` trainer's own ``end_of_word_suffix`` support assigns ids in hash-map
     order, which differs between processes. To stay deterministic, word-final symbols are
@@ -258,7 +262,7 @@ def _train_clip_bpe(vocab_size: int) -> tuple[dict[str, int], list[tuple[str, st
     plain_of = {f: c + "</w>" for c, f in final_of.items()}
 
     words: Counter[str] = Counter()
-    for line in _corpus_lines():
+    for line in _corpus_lines() if lines is None else lines:
         for piece, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)):
             words[piece[:-1] + final_of[piece[-1]]] += 1
     # Byte-level symbols never contain whitespace, so a whitespace split recovers the words.
@@ -322,7 +326,7 @@ def _build_image(out_dir: Path) -> None:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    vocab, merges = _train_clip_bpe(1280)
+    vocab, merges = train_clip_bpe(1280)
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
     unet = UNet2DConditionModel(

@@ -38,6 +38,8 @@ Adding a kind (e.g. `gan`):
      `atomic_folder`; the studio registers it as an `adapters` row.
   3. End the module with `if __name__ == "__main__": trainer_main(run, CONFIG_CLASS)`.
   4. Add `"gan": "engines.gan.train"` to TRAINERS in kinds.py.
+  5. Optionally, `def check_dataset(dataset_path: Path | None) -> None` raising ValueError for data
+     the trainer cannot use: the studio calls it before the job starts and answers a 422.
 Keep the module cheap to import (torch, transformers … inside `run`): the studio imports it to
 read the config class. Under several processes only rank 0 (`is_main_process()`) writes files.
 

@@ -47,13 +47,13 @@ from studio.services.datasets.uploads import (  # the dataset uploads' zip check
     mb,
 )
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
-from studio.services.models import ModelService
+from studio.services.models import MODEL_TYPES, ModelService
 from studio.services.scratch import Scratch
 from studio.store import Store, new_id
 from studio.store import adapters as table
 from studio.store import jobs as job_rows
 
-LISTED_TYPES = ("text_adapter", "text_model", "image_lora")
+LISTED_TYPES = ("text_adapter", "text_model", "image_lora", "image_model")
 MAX_NAME_CHARS = 100
 EXPORT_TTL_S = 3600  # export zips older than this are swept on the next export
 _ID = re.compile(r"^ad_[0-9a-f]{16}$")
@@ -72,7 +72,7 @@ class AdapterService:
 
     # -- read ------------------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
-        """Text adapters, trained text models and image LoRAs, newest first."""
+        """Text adapters, trained text models, image LoRAs and trained image models, newest first."""
         return [self._public(r) for r in table.of_types(self.store, *LISTED_TYPES)]
 
     def get(self, adapter_id: str) -> dict[str, Any]:
@@ -349,10 +349,10 @@ class AdapterService:
     def _forget_loaded(self, row: sqlite3.Row) -> None:
         """Unload what a deleted row left in memory: its model, or the base that has it attached."""
         memory = self.models.__dict__.get("memory")
-        if row["type"] == "text_model":
+        if row["type"] in ("text_model", "image_model"):
             self.models.registry.unregister(row["id"])
             if memory is not None:
-                memory.evict(f"text:{row['id']}")
+                memory.evict(f"{MODEL_TYPES[row['type']]}:{row['id']}")
             return
         kind, attached = {"text_adapter": ("text", "adapters"), "image_lora": ("image", "loras")}[row["type"]]
         key = f"{kind}:{row['base_model']}"

@@ -86,6 +86,9 @@ def defaults_for(spec: ModelSpec) -> ModelDefaults:
         measured = (spec.meta.get("card") or {}).get("inference") or {}
         keys = ("width", "height", "steps", "guidance_scale")
         return dataclasses.replace(STARTER_DEFAULTS, **{k: measured[k] for k in keys if k in measured})
+    if spec.source == "trained":  # a small SD trained from scratch (image-scratch): its own size, DDIM steps
+        size = int(spec.meta.get("resolution") or STARTER_DEFAULTS.width)
+        return ModelDefaults(size, size, 25, 4.0, 32, 256)
     if spec.is_distilled:
         return TURBO_DEFAULTS
     return SD_DEFAULTS

@@ -121,6 +121,11 @@ class JobService:
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
         check_base_model(kind, base_model or None, self._resolve_model)
         dataset_path = self._dataset_folder(dataset_id) if dataset_id else None
+        if spec.check_dataset is not None:
+            try:
+                spec.check_dataset(dataset_path)
+            except ValueError as exc:
+                raise Invalid(f"{kind}: {exc}", code="unusable_dataset") from exc
 
         # 2. The run folder with the job's inputs and full resolved config, built in a scratch
         #    folder and moved into runs/ in one rename; then the row (a kill in between leaves a

@@ -21,7 +21,7 @@ from studio.store import adapters as adapter_rows
 log = logging.getLogger("studio.models")
 
 ADAPTER_TYPES_LISTED = {"text_adapter": "text_adapters", "image_lora": "image_loras", "reward_model": "reward_models"}
-MODEL_TYPES = {"text_model": "text", "gan": "gan"}
+MODEL_TYPES = {"text_model": "text", "image_model": "image", "gan": "gan"}
 
 
 class ModelService:
@@ -130,7 +130,7 @@ class ModelService:
                     source="trained",
                     location=str(self.config.data_dir / row["path"]),
                     base_model=row["base_model"],
-                    meta={"name": row["name"], "job_id": row["job_id"]},
+                    meta={"name": row["name"], "job_id": row["job_id"], **_trained_size(row)},
                 )
             )
 
@@ -200,6 +200,15 @@ class ModelService:
                 for r in adapter_rows.of_types(self.store, adapter_type)
             ]
         return out
+
+
+def _trained_size(row: Any) -> dict:
+    """{"resolution": px} of a trained image model (the size it was trained at), else {}."""
+    try:
+        resolution = json.loads(row["meta"] or "{}").get("params", {}).get("resolution")
+    except (ValueError, AttributeError):
+        return {}
+    return {"resolution": resolution} if row["type"] == "image_model" and isinstance(resolution, int) else {}
 
 
 def _running_dtype(engine: Any) -> str | None:

@@ -74,8 +74,8 @@ class Studio:
         return FeedbackTrainingService(self.store, self.text, self.data_dir)
 
     def _trained_model_path(self, model_id: str) -> Path | None:
-        """The folder of a trained full model (a `text_model` or `gan` artifact), else None."""
-        row = adapter_rows.get(self.store, model_id, "text_model", "gan")
+        """The folder of a trained full model (a `text_model`, `image_model` or `gan` artifact), else None."""
+        row = adapter_rows.get(self.store, model_id, "text_model", "image_model", "gan")
         return self.data_dir / row["path"] if row else None
 
     @cached_property

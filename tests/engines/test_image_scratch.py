@@ -1,0 +1,183 @@
+"""The `image-scratch` trainer in-process (no studio): a tiny Stable Diffusion trained from scratch on
+a handful of captioned shapes, the folder it leaves loaded by plain diffusers, an exact resume, and
+the datasets it refuses before a job starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from engines.gan.demo_data import write_demo_folder
+from engines.image.scratch import ImageScratchConfig, check_dataset, run
+from engines.image.scratch_data import check_dataset as dataset_rows
+from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
+
+# 32 px, 3 VAE + 4 UNet steps: seconds on a busy 2-core machine, both phases and a boundary checkpoint
+TINY = {"resolution": 32, "vae_steps": 3, "unet_steps": 4, "batch_size": 4, "vae_batch_size": 4,
+        "save_every": 2, "sample_seeds": 2, "sample_steps": 2}  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scratch") / "ds"
+    folder.mkdir()
+    write_demo_folder(folder, n=8, seed=0)  # captioned shapes: "a red circle on a dark blue background" …
+    (folder / "manifest.json").write_text(json.dumps({"name": "shapes", "kind": "image"}), encoding="utf-8")
+    return folder
+
+
+_jobs = iter(range(10**6))
+
+
+def make_run(root: Path, dataset: Path, *, job_id: str | None = None, resume: bool = False,
+             base: tuple[str, str] | None = None, **params):  # fmt: skip
+    job_id = job_id or f"job{next(_jobs)}"
+    run_dir = RunDir(root / "runs" / job_id)
+    base_model, base_model_path = base or (None, None)
+    job = JobConfig(job_id=job_id, kind="image-scratch", params=params, dataset_path=str(dataset), device="cpu",
+                    resume=resume, output_dir=str(root / "models" / job_id), base_model=base_model,
+                    base_model_path=base_model_path)  # fmt: skip
+    run_dir.write_job(job)
+    return run_dir, resolve_params(ImageScratchConfig, params)
+
+
+class StopAfter:
+    """A stop signal raised once the trainer has logged `step` events (as SIGTERM would be)."""
+
+    def __init__(self, run_dir: RunDir, step: int):
+        self.run_dir, self.step = run_dir, step
+
+    @property
+    def requested(self) -> bool:
+        return len(self.run_dir.events()) >= self.step
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dataset):
+    run_dir, config = make_run(tmp_path_factory.mktemp("runs"), dataset, **TINY)
+    return run_dir, run(config, run_dir)
+
+
+def test_a_run_trains_the_vae_then_the_unet_with_samples_along_the_way(trained):
+    run_dir, result = trained
+    events = run_dir.events()
+    assert [e["step"] for e in events] == list(range(1, 8))
+    assert [e["phase"] for e in events] == ["vae"] * 3 + ["unet"] * 4
+    assert all(e["total_steps"] == 7 and e["loss"] > 0 for e in events)
+    # a grid at every save point and at the end of the VAE phase
+    assert {e["step"]: e["samples"] for e in events if "samples" in e} == {
+        s: [f"samples/step-{s}.png"] for s in (2, 3, 4, 6, 7)
+    }
+    vae_grid = Image.open(run_dir.path / "samples" / "step-3.png")  # 8 originals over 8 reconstructions
+    unet_grid = Image.open(run_dir.path / "samples" / "step-7.png")  # 4 prompts × 2 seeds, 2× scaled
+    assert vae_grid.size == (2 * (8 * 34 + 2), 2 * (2 * 34 + 2))
+    assert unet_grid.size == (2 * (2 * 34 + 2), 2 * (4 * 34 + 2))
+    metrics = result["metrics"]
+    assert metrics["scaling_factor"] > 0 and metrics["latent_size"] == 8
+    assert result["artifact"]["type"] == "image_model"
+
+
+def test_the_folder_loads_in_plain_diffusers_and_draws(trained):
+    from diffusers import StableDiffusionPipeline
+
+    _, result = trained
+    folder = Path(result["artifact"]["path"])
+    assert (folder / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (folder / "README.md").is_file()
+    pipe = StableDiffusionPipeline.from_pretrained(folder)
+    assert pipe.vae.config.scaling_factor == pytest.approx(result["metrics"]["scaling_factor"])
+    assert pipe.tokenizer.model_max_length == pipe.text_encoder.config.max_position_embeddings
+    image = pipe("a red circle on a dark blue background", num_inference_steps=2, width=32, height=32,
+                 generator=torch.Generator().manual_seed(0)).images[0]  # fmt: skip
+    assert image.size == (32, 32)
+
+
+def test_stopped_twice_then_resumed_it_ends_exactly_like_an_uninterrupted_run(tmp_path, dataset, trained):
+    from safetensors.torch import load_file
+
+    straight_dir, straight = trained
+    run_dir, config = make_run(tmp_path, dataset, **TINY)
+    run_dir.stop = StopAfter(run_dir, 2)  # in the VAE phase
+    assert run(config, run_dir)["status"] == "cancelled"
+    run_dir, config = make_run(tmp_path, dataset, job_id=run_dir.path.name, resume=True, **TINY)
+    run_dir.stop = StopAfter(run_dir, 5)  # in the UNet phase
+    assert run(config, run_dir)["status"] == "cancelled"
+    assert latest_checkpoint(run_dir)[0] == 5
+    run_dir, config = make_run(tmp_path, dataset, job_id=run_dir.path.name, resume=True, **TINY)
+    resumed = run(config, run_dir)
+
+    events = run_dir.events()
+    assert [e["step"] for e in events] == list(range(1, 8))
+    assert [e["loss"] for e in events] == [e["loss"] for e in straight_dir.events()]
+    for part in ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model"):
+        a = load_file(Path(straight["artifact"]["path"]) / f"{part}.safetensors")
+        b = load_file(Path(resumed["artifact"]["path"]) / f"{part}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
+
+
+def test_a_base_model_lends_its_vae_and_the_run_trains_only_the_unet(tmp_path, dataset, trained):
+    from safetensors.torch import load_file
+
+    source = trained[1]["artifact"]["path"]
+    run_dir, config = make_run(tmp_path, dataset, base=("ad_0123456789abcdef", source), **TINY)
+    result = run(config, run_dir)
+    assert [e["phase"] for e in run_dir.events()] == ["unet"] * 4
+    assert result["artifact"]["base_model"] == "ad_0123456789abcdef"
+    vae = "vae/diffusion_pytorch_model.safetensors"
+    a, b = load_file(Path(source) / vae), load_file(Path(result["artifact"]["path"]) / vae)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert result["metrics"]["scaling_factor"] == pytest.approx(trained[1]["metrics"]["scaling_factor"])
+
+
+def test_params_are_checked():
+    with pytest.raises(ValueError, match="'resolution' must be 32 or 64"):
+        resolve_params(ImageScratchConfig, {"resolution": 48})
+    with pytest.raises(ValueError, match="'unet_size' must be one of"):
+        resolve_params(ImageScratchConfig, {"unet_size": "huge"})
+    with pytest.raises(ValueError, match="cfg_dropout"):
+        resolve_params(ImageScratchConfig, {"cfg_dropout": 1.0})
+
+
+def test_datasets_it_cannot_learn_from_are_refused_with_the_fix(tmp_path, dataset):
+    check_dataset(dataset)  # the good one passes
+    with pytest.raises(ValueError, match="needs a captioned image dataset"):
+        check_dataset(None)
+    text = tmp_path / "text"
+    text.mkdir()
+    (text / "manifest.json").write_text(json.dumps({"name": "poems", "kind": "text"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="'poems' is a text dataset"):
+        check_dataset(text)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="has 0 image"):
+        check_dataset(empty)
+    uncaptioned = tmp_path / "uncaptioned"
+    uncaptioned.mkdir()
+    write_demo_folder(uncaptioned, n=3, seed=0)
+    rows = [json.loads(line) for line in (uncaptioned / "metadata.jsonl").read_text().splitlines()]
+    rows[1]["text"] = ""
+    (uncaptioned / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(ValueError, match="1 of 3 images .* have no caption"):
+        check_dataset(uncaptioned)
+    plain = tmp_path / "plain"  # a folder outside the studio: captions in a .txt beside each image
+    plain.mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8), "red").save(plain / f"{name}.png")
+    (plain / "a.txt").write_text("a red square\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="1 of 2 images in 'plain' have no caption"):
+        check_dataset(plain)
+    (plain / "b.txt").write_text("a red circle", encoding="utf-8")
+    check_dataset(plain)
+    assert dataset_rows(plain) == [("a.png", "a red square"), ("b.png", "a red circle")]
