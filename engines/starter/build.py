@@ -234,7 +234,13 @@ def _finish(tmp: Path, dest: Path, card: dict[str, Any], readme: str) -> None:
     os.replace(tmp, dest)
 
 
-BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {"text": build_text}
+def _build_image(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    from engines.starter.build_image import build_image
+
+    return build_image(*args, **kwargs)
+
+
+BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {"text": build_text, "image": _build_image}
 
 
 def main(argv: list[str] | None = None) -> int:
