@@ -23,6 +23,29 @@ def _models_table(studio: Studio) -> list[list]:
     return rows
 
 
+def _card_line(card: dict) -> str:
+    """One line of a trained starter's card: what it was trained on, for how long, what it measures."""
+    m = card.get("measures") or {}
+    if card.get("kind") == "text":
+        measured = (f"{m.get('english_word_share', 0) * 100:.0f} % English words in its answers, held-out "
+                    f"perplexity {m.get('held_out_perplexity')}")
+    else:
+        measured = (f"on prompts it never saw: background {m.get('background', 0) * 100:.0f} %, colour "
+                    f"{m.get('colour', 0) * 100:.0f} %, shape {m.get('shape', 0) * 100:.0f} % right")
+    minutes = (card.get("train_time_s") or 0) / 60
+    return (f"**`{card.get('id')}`** — {card.get('architecture', '')}; {card.get('parameters', 0):,} weights. "
+            f"Trained on {card.get('trained_on', '?')}, for {minutes:.0f} minutes on {card.get('machine', '?')}. "
+            f"Measured: {measured}.")
+
+
+def _starter_cards(studio: Studio) -> str:
+    listing = studio.models.list_models()
+    cards = [m["card"] for kind in ("text", "image", "gan", "speech") for m in listing[kind] if m.get("card")]
+    if not cards:
+        return ""
+    return "#### Trained starter models (offline defaults)\n\n" + "\n\n".join(_card_line(c) for c in cards)
+
+
 def _status(studio: Studio) -> str:
     h = studio.models.health()
     mem = studio.models.memory
@@ -57,6 +80,7 @@ def build(studio: Studio):
     exports = gr.Dataframe(headers=EXPORT_COLUMNS, datatype=["str"] * len(EXPORT_COLUMNS), interactive=False,
                            label="Compressed exports — each figure beside the uncompressed model's",
                            elem_id="models-exports")
+    starter_cards = gr.Markdown(elem_id="models-starter-cards")
     refresh = gr.Button("Refresh", size="sm")
     content_filter = gr.Checkbox(value=studio.config.image_content_filter, elem_id="settings-content-filter",
                                  label="Image content filter (the model's safety checker, where it ships one)")
@@ -95,8 +119,9 @@ def build(studio: Studio):
     @shows_errors
     def load():
         return (_status(studio), _models_table(studio), studio.exports.table(), studio.config.image_content_filter,
-                *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio))
+                *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio),
+                _starter_cards(studio))
 
-    outputs = [status, table, exports, content_filter, *radios.values(), precision_note]
+    outputs = [status, table, exports, content_filter, *radios.values(), precision_note, starter_cards]
     refresh.click(load, outputs=outputs, api_visibility="private")
     return load, [], outputs
