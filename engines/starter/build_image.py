@@ -25,7 +25,7 @@ IMAGE_RECIPE: dict[str, Any] = {
     "trainer": {
         "resolution": 64,
         "latent_factor": 4,
-        "vae_steps": 600,
+        "vae_steps": 1200,
         "unet_steps": 3000,
         "batch_size": 32,
         "vae_batch_size": 16,
