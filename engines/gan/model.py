@@ -3,7 +3,7 @@
     Generator      z (B, nz, 1, 1) → ConvT 4×4 → [ConvT ↑2 · BN · ReLU] × n → ConvT ↑2 · Tanh → (B, 3, R, R)
     Discriminator  (B, 3, R, R) → Conv ↓2 · LeakyReLU(0.2) → [Conv ↓2 · BN · LeakyReLU(0.2)] × n → Conv 4×4 → logit
 
-With `upsample="resize"` each ↑2 ConvT 4×4 is a nearest-neighbour ↑2 then a Conv 3×3 instead
+With `upsample="resize"` each ↑2 ConvT 4×4 is a nearest-neighbour ↑2 then a Conv 3×3 (replicate-padded) instead
 (Odena, Dumoulin & Olah 2016, "Deconvolution and checkerboard artifacts"): a transposed convolution
 with stride 2 paints overlapping 4×4 stamps, and flat areas come out with a checkerboard of noise
 unless the weights cancel exactly — the look that keeps a plain background from ever being plain.
@@ -94,7 +94,10 @@ class Generator(nn.Module):
 def _up(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
     """Double the size: (B, c_in, H, W) → (B, c_out, 2H, 2W)."""
     if upsample == "resize":
-        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
+        # replicate padding: a flat map stays flat up to the edge (zero padding darkens a frame
+        # around every image that the generator would have to learn to cancel)
+        conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False, padding_mode="replicate")
+        return [nn.Upsample(scale_factor=2, mode="nearest"), conv]
     return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
 
 

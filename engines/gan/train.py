@@ -13,8 +13,28 @@ Each logged step is an event with `loss_g`, `loss_d`, `d_x` (D's mean belief tha
 are real), `d_g_z` (… that generated ones are) and `loss` (= loss_g, for the generic plot).
 Every `save_every` steps: a checkpoint and an 8 × 8 sample grid of fixed latents in `samples/`.
 At step 0 and every eval/checkpoint: `quality` (see engines/gan/quality.py — KID in a fixed
-random-feature space; lower is better; comparable within one dataset only) and `diversity`.
+random-feature space; lower is better; comparable within one dataset only) and `diversity`, and
+on shapes-world data (the demo dataset) `clean_share`: the share of samples the shapes detector
+reads as a plain background with one sharp object — the number that says the GAN paints shapes
+rather than blobs on noise (the feature score improves long before that).
 The artifact is `generator.safetensors` + `config.json` in the job's output folder.
+
+Measured on the demo shapes (3200 images, 32 px, batch 64, lr 2e-4, β1 0.5, widths 32; one CPU
+thread, seed 0; quality = KID above, clean = clean_share of 256 samples):
+
+    step                          250    500    1000   1500   2000   2500   3000
+    transpose (the paper's) KID   9.4    6.1    4.2    3.0    3.1     —      —    clean 0 throughout
+    resize, zero padding    KID   1.06   0.40   0.25   0.14   0.38   0.54   0.28  clean 0 throughout
+    resize, replicate pad   KID    —     0.22    —      —      —      —      —    clean 0
+
+With transposed convolutions the samples are a checkerboard of noise; with resize-convolutions
+they are saturated blobs in the data's colours whose backgrounds become plain slowly (at step 3000
+a quarter of the samples have a plain border, border RMS ≤ 12.6, but only 2 of 128 are clean:
+stray pixels, blob outlines). No setting measured reaches clean shapes within 3000 steps, so
+`upsample="resize"` is the default for its 10× better score and its plain areas, and `max_steps`
+stays 1200 (the replicate padding it uses was measured to step 500 only). At 320 images with the paper's network it was the same: clean 0 up to step 1250,
+D winning (d_x ≈ 0.99). A step takes ≈ 0.1–0.2 s on one thread; after ESTIMATE_AFTER steps
+train.log says how long the rest will take.
 """
 
 from __future__ import annotations
@@ -61,7 +81,7 @@ class GanTrainConfig:
     nz: int = 100  # size of the latent vector z
     ngf: int | None = None  # generator width; empty: 64 as in the paper, 32 at 32 px (fast on a CPU)
     ndf: int | None = None  # discriminator width; empty: 64 as in the paper, 32 at 32 px
-    upsample: str = "transpose"  # generator ↑2: "transpose" (the paper's ConvT) or "resize" (nearest + conv: flat areas come out flat)
+    upsample: str = "resize"  # generator ↑2: "resize" (nearest + conv: flat areas come out flat) or "transpose" (the paper's)
     augment: list[str] = field(default_factory=lambda: ["flip"])  # any of flip, rotate, crop, color
     seed: int = 0  # seeds the weights, every batch and the noise: the same seed gives the same GAN
     save_every: int = 200  # steps between checkpoints and sample grids; a final one is always saved

@@ -96,7 +96,9 @@ def test_config_checks_and_the_small_cpu_default_at_32px():
         resolve_params(GanTrainConfig, {"augment": ["flip", "blur"]})
     with pytest.raises(ValueError, match="Unknown parameter"):
         resolve_params(GanTrainConfig, {"lora_rank": 4})
-    assert GanTrainConfig().model_config() == GanConfig(resolution=32, nz=100, ngf=32, ndf=32)
+    assert GanTrainConfig().model_config() == GanConfig(
+        resolution=32, nz=100, ngf=32, ndf=32, upsample="resize"
+    )
     with pytest.raises(ValueError, match="upsample"):
         GanConfig(upsample="bilinear")
     resize = build_models(GanConfig(resolution=32, nz=8, ngf=8, ndf=8, upsample="resize"), seed=0)[0]
