@@ -3,6 +3,11 @@
     Generator      z (B, nz, 1, 1) → ConvT 4×4 → [ConvT ↑2 · BN · ReLU] × n → ConvT ↑2 · Tanh → (B, 3, R, R)
     Discriminator  (B, 3, R, R) → Conv ↓2 · LeakyReLU(0.2) → [Conv ↓2 · BN · LeakyReLU(0.2)] × n → Conv 4×4 → logit
 
+With `upsample="resize"` each ↑2 ConvT 4×4 is a nearest-neighbour ↑2 then a Conv 3×3 (replicate-padded) instead
+(Odena, Dumoulin & Olah 2016, "Deconvolution and checkerboard artifacts"): a transposed convolution
+with stride 2 paints overlapping 4×4 stamps, and flat areas come out with a checkerboard of noise
+unless the weights cancel exactly — the look that keeps a plain background from ever being plain.
+
 n = log2(R / 8): 2 blocks at 32 px, 3 at 64 px (the paper's network), 4 at 128 px. Widths double
 towards the 4×4 end (ngf·2ⁿ … ngf). The discriminator returns raw logits; the trainer uses
 `BCEWithLogitsLoss`, which is the paper's sigmoid + BCE, computed stably.
@@ -23,6 +28,7 @@ import torch
 from torch import nn
 
 RESOLUTIONS = (32, 64, 128)
+UPSAMPLES = ("transpose", "resize")
 
 
 @dataclass
@@ -34,12 +40,15 @@ class GanConfig:
     ngf: int = 64  # generator width: channels of its last hidden layer (×2 per block towards z)
     ndf: int = 64  # discriminator width: channels of its first layer (×2 per block)
     channels: int = 3  # image channels (RGB)
+    upsample: str = "transpose"  # the generator's ↑2: "transpose" (the paper's ConvT 4×4) or "resize" (nearest + Conv 3×3)
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
             raise ValueError(
                 f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, not {self.resolution}."
             )
+        if self.upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be 'transpose' or 'resize', not {self.upsample!r}.")
         for name in ("nz", "ngf", "ndf", "channels"):
             value = getattr(self, name)
             if not 1 <= value <= 1024:
@@ -56,7 +65,7 @@ class GanConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GanConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in names})  # saved before "upsample": the paper's
 
 
 class Generator(nn.Module):
@@ -71,19 +80,25 @@ class Generator(nn.Module):
             nn.ReLU(True),
         ]
         for _ in range(n):  # each block doubles the size and halves the width
-            layers += [
-                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width // 2),
-                nn.ReLU(True),
-            ]
+            layers += [*_up(width, width // 2, config.upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
-        layers += [nn.ConvTranspose2d(width, config.channels, 4, 2, 1, bias=False), nn.Tanh()]  # (B, 3, R, R)
+        layers += [*_up(width, config.channels, config.upsample), nn.Tanh()]  # (B, 3, R, R)
         self.main = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 2:  # (B, nz) → (B, nz, 1, 1)
             z = z[:, :, None, None]
         return self.main(z)  # (B, 3, R, R) in [-1, 1]
+
+
+def _up(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
+    """Double the size: (B, c_in, H, W) → (B, c_out, 2H, 2W)."""
+    if upsample == "resize":
+        # replicate padding: a flat map stays flat up to the edge (zero padding darkens a frame
+        # around every image that the generator would have to learn to cancel)
+        conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False, padding_mode="replicate")
+        return [nn.Upsample(scale_factor=2, mode="nearest"), conv]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
 
 
 class Discriminator(nn.Module):

@@ -14,6 +14,12 @@ Quality — KID in a fixed random-feature space; lower is better; comparable wit
 Diversity — mean pairwise distance between generated images divided by the same for real images
   (32 × 32 pixels). About 1 is as varied as the data; near 0 means the generator makes near-copies
   of one image (mode collapse), which the trainer reports as `mode_collapse_warning`.
+
+Clean share — on shapes-world data (engines/shapes) only: the share of generated images that the
+  shapes detector reads as clean (a plain background and one sharp object; engines/shapes/detect.py).
+  The random-feature score improves long before the samples are clean — early GANs paint blurry
+  blobs on noisy backgrounds — so this is the number to watch there. It is None when the real
+  images are not shapes-world images (fewer than CLEAN_REAL_AT_LEAST of them read as clean).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from torch import nn
 FEATURE_SEED = 20240601  # fixed forever: changing it changes every score
 FEATURE_SIZE = 32  # images are resized to this before features and distances
 MODE_COLLAPSE_BELOW = 0.3  # diversity under this → mode_collapse_warning
+CLEAN_REAL_AT_LEAST = 0.9  # the real images count as shapes-world data when this share reads as clean
+CLEAN_REAL_CHECKED = 64  # real images the detector reads to decide that
 
 
 class RandomFeatures(nn.Module):
@@ -101,6 +109,7 @@ class QualityReport:
     diversity: float  # generated images' spread / real images' spread (≈1 good, ≈0 collapsed)
     mode_collapse_warning: bool
     message: str  # one line for people ("" when nothing to say)
+    clean_share: float | None = None  # shapes-world data only: share of samples the detector reads as clean
 
 
 class QualityScorer:
@@ -120,6 +129,7 @@ class QualityScorer:
         self.scales = [(g.var(dim=0).sum() * len(groups)).sqrt().clamp_min(1e-6) for g in groups]
         self.real_features = self._normalise(groups)  # (N, D), E‖f‖² ≈ 1
         self.real_spread = mean_pairwise_distance(real)
+        self.shapes_world = clean_share(real[:CLEAN_REAL_CHECKED]) >= CLEAN_REAL_AT_LEAST
 
     def _groups(self, images: torch.Tensor) -> list[torch.Tensor]:
         chunks = [
@@ -144,7 +154,16 @@ class QualityScorer:
             if collapsed
             else ""
         )
-        return QualityReport(round(quality, 6), round(diversity, 4), collapsed, message)
+        clean = round(clean_share(fake), 4) if self.shapes_world else None
+        return QualityReport(round(quality, 6), round(diversity, 4), collapsed, message, clean)
+
+
+def clean_share(images: torch.Tensor) -> float:
+    """Share of images (B, 3, H, W) in [-1, 1] that the shapes detector reads as clean."""
+    from engines.shapes.detect import clean_share as detected_clean_share
+
+    pixels = ((_as_float(images).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # as saved to PNG
+    return detected_clean_share(pixels.permute(0, 2, 3, 1).cpu().numpy())
 
 
 def _as_float(images: torch.Tensor) -> torch.Tensor:

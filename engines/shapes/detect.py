@@ -198,28 +198,28 @@ def _classify(box: np.ndarray, fill: float, aspect: float) -> str | None:
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """4-connected regions of `mask`: (labels 1…k, 0 outside), and each region's size."""
+    """4-connected regions of `mask`: (labels 1…k in order of first pixel, 0 outside), and each
+    region's size. Each pixel takes the smallest index among its neighbours', then jumps to its
+    label's label, until nothing changes (a few dozen vectorised rounds for a 64 × 64 image)."""
     h, w = mask.shape
-    labels = np.zeros((h, w), dtype=np.int32)
-    flat = mask.ravel()
-    lab = labels.ravel()
-    sizes: list[int] = []
-    for start in np.flatnonzero(flat):
-        if lab[start]:
-            continue
-        current = len(sizes) + 1
-        lab[start] = current
-        stack, count = [int(start)], 0
-        while stack:
-            p = stack.pop()
-            count += 1
-            y, x = divmod(p, w)
-            for q, ok in ((p - w, y > 0), (p + w, y < h - 1), (p - 1, x > 0), (p + 1, x < w - 1)):
-                if ok and flat[q] and not lab[q]:
-                    lab[q] = current
-                    stack.append(q)
-        sizes.append(count)
-    return labels, sizes
+    big = h * w
+    lab = np.where(mask, np.arange(big).reshape(h, w), big)  # (H, W): own flat index, `big` outside
+    while True:
+        new = lab.copy()
+        np.minimum(new[1:], lab[:-1], out=new[1:])
+        np.minimum(new[:-1], lab[1:], out=new[:-1])
+        np.minimum(new[:, 1:], lab[:, :-1], out=new[:, 1:])
+        np.minimum(new[:, :-1], lab[:, 1:], out=new[:, :-1])
+        new = np.where(mask, new, big)
+        flat = np.append(new.ravel(), big)
+        new = np.where(mask, flat[flat[new]], big)  # pointer jumping: take the label's label
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    roots, inverse, counts = np.unique(lab.ravel(), return_inverse=True, return_counts=True)
+    inside = roots < big
+    labels = np.where(mask.ravel(), inverse + 1, 0).reshape(h, w).astype(np.int32)  # roots sorted: 1…k
+    return labels, [int(c) for c in counts[inside]]
 
 
 def _dilate(mask: np.ndarray, r: int) -> np.ndarray:

@@ -96,7 +96,14 @@ def test_config_checks_and_the_small_cpu_default_at_32px():
         resolve_params(GanTrainConfig, {"augment": ["flip", "blur"]})
     with pytest.raises(ValueError, match="Unknown parameter"):
         resolve_params(GanTrainConfig, {"lora_rank": 4})
-    assert GanTrainConfig().model_config() == GanConfig(resolution=32, nz=100, ngf=32, ndf=32)
+    assert GanTrainConfig().model_config() == GanConfig(
+        resolution=32, nz=100, ngf=32, ndf=32, upsample="resize"
+    )
+    with pytest.raises(ValueError, match="upsample"):
+        GanConfig(upsample="bilinear")
+    resize = build_models(GanConfig(resolution=32, nz=8, ngf=8, ndf=8, upsample="resize"), seed=0)[0]
+    assert resize(torch.randn(2, 8)).shape == (2, 3, 32, 32)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in list(resize.main)[3:])  # ↑2 by resize + conv
     paper = resolve_params(GanTrainConfig, {"resolution": 64}).model_config()
     assert (paper.ngf, paper.ndf, paper.nz) == (64, 64, 100)
     defaults = GanTrainConfig()
@@ -126,6 +133,9 @@ def test_quality_score_is_near_zero_for_the_same_distribution_and_large_for_nois
     assert abs(same.quality) < 0.2 and abs(same.quality) < blurred.quality < noise.quality
     assert noise.quality > 50 * abs(same.quality)
     assert same.diversity == pytest.approx(1.0, abs=0.1) and not same.mode_collapse_warning
+    # on shapes-world data the detector's clean share: the real images' kind is clean, noise and blur are not
+    assert same.clean_share >= 0.95 and noise.clean_share == 0 and blurred.clean_share < 0.1
+    assert QualityScorer(torch.rand(16, 3, 32, 32) * 2 - 1).score(demo_tensor(16, seed=1)).clean_share is None
 
 
 def test_near_copies_raise_the_mode_collapse_warning():
