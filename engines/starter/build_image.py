@@ -137,7 +137,7 @@ def measure_image(folder: Path, recipe: dict[str, Any]) -> dict[str, Any]:
     """Prompt adherence on held-out combinations (the detector), and the time of one image."""
     from engines.image.generate import ImageEngine, ImageGenerationRequest
     from engines.shapes import held_out_combos
-    from engines.shapes.detect import adherence, clean_share
+    from engines.shapes.detect import adherence, clean_share, detect
 
     inf = recipe["inference"]
     combos = held_out_combos()
@@ -160,6 +160,8 @@ def measure_image(folder: Path, recipe: dict[str, Any]) -> dict[str, Any]:
         "shape": round(scores["shape"], 4),
         "all": round(scores["all"], 4),
         "clean_share": round(clean_share(images), 4),
+        # why pictures fail: the detector names a background only when the border is plain (RMS ≤ 10)
+        "border_rms_median": round(sorted(detect(i).border_rms for i in images)[len(images) // 2], 1),
         "generate_one_image_s": round(t_first or 0.0, 3),
     }
 

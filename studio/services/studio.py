@@ -4,6 +4,7 @@ manager and one instance of each service. The UI and the API receive it; nothing
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -151,6 +152,8 @@ class Studio:
         self.models.start_hub_probe()
         self.jobs.recover()  # first: a job that finished while we were down registers its artifact
         remove_orphans(self.data_dir, self.store)
+        # then, in the background, the shipped text starter when it is the default (first answer < 1 s)
+        threading.Thread(target=self.text.warm_default, name="text-warm-up", daemon=True).start()
 
     def _sweep_tmp(self) -> None:
         """Uploads, exports and builds in flight when an earlier studio died leave scratch folders

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Literal
@@ -16,6 +17,8 @@ from studio.services.models import ModelService
 from studio.services.outputs import OutputService
 from studio.store import Store
 from studio.store import adapters as adapter_rows
+
+log = logging.getLogger(__name__)
 
 
 class Version(BaseModel):
@@ -86,6 +89,16 @@ class TextService:
     def resolve(self, model: str | None, adapter: str | None):
         """(spec, adapter row or None) of a text version; 404/422 with the choices or the fix."""
         return self.models.resolve_version("text", model, adapter, self.adapter_row, "Adapter")
+
+    def warm_default(self) -> None:
+        """Load the default text model ahead of the first request when it is a shipped trained starter
+        (small and on disk: the first answer then pays no import or load). Anything else loads on use."""
+        try:
+            spec, adapter = self.resolve(None, None)
+            if spec.is_starter and not spec.is_random_starter and adapter is None:
+                self.engine(spec)
+        except Exception:  # a warm-up never breaks the studio: the first request loads and reports
+            log.debug("text warm-up skipped", exc_info=True)
 
     def is_loaded(self, model: str | None) -> bool:
         spec = self.models.resolve(model, "text")

@@ -12,7 +12,6 @@ from engines.starter import shipped
 from engines.text.quality import PROMPTS, default_vocabulary, english_share, generate_samples, perplexity
 
 TEXT = shipped.shipped_path(shipped.TRAINED_TEXT)
-IMAGE = shipped.shipped_path(shipped.TRAINED_IMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +75,4 @@ def test_a_fine_tune_shifts_the_starter_toward_a_style(tmp_path):
 
     before, after = sea_share(TEXT), sea_share(result["artifact"]["path"])
     assert after >= before + 0.1, (before, after)
+
