@@ -41,10 +41,14 @@ class Combo:
 
 
 def caption(colour: str, shape: str, background: str) -> str:
-    return f"a {colour} {shape} on a {background} background"
+    return f"{_a(colour)} {colour} {shape} on {_a(background)} {background} background"
 
 
-_CAPTION = re.compile(r"\ba (\w+) (\w+) on an? (\w+) background\b")
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+_CAPTION = re.compile(r"\ban? (\w+) (\w+) on an? (\w+) background\b")
 
 
 def parse_caption(text: str) -> Combo | None:
