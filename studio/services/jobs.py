@@ -27,6 +27,7 @@ from engines.training import (
     trainer_spec,
 )
 from studio.config import StudioConfig
+from studio.services.changes import JOBS, Changes
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
 from studio.services.job_inputs import check_base_model
 from studio.services.job_processes import relative_paths, tail
@@ -51,8 +52,10 @@ class JobService:
         trained_model_path: Callable[[str], Path | None] | None = None,
         resolve_model: Callable[[str, str], Any] | None = None,
         offline: Callable[[], bool] | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.config = config
+        self.changes = changes or Changes()  # bumped when a job is queued or settles (and its artifact lands)
         # Whether trainers must not contact the hub: --offline, or (given by the Studio) the hub probe's answer.
         self.offline = offline or (lambda: config.offline)
         self.store = store
@@ -68,7 +71,7 @@ class JobService:
         self.resolve_model = resolve_model  # (model id, model kind) → spec; UnknownModel lists the choices
         self._specs: dict[str, TrainerSpec] = {}
         self.runner = JobRunner(config, store, self.runs_dir, trainer_module=lambda kind: self.spec(kind).module,
-                                offline=self.offline)
+                                offline=self.offline, changes=self.changes)
 
     # -- kinds -----------------------------------------------------------------------------------
     def spec(self, kind: str) -> TrainerSpec:
@@ -163,6 +166,7 @@ class JobService:
         except BaseException:
             _remove_tree(run_dir.path)
             raise
+        self.changes.bump(JOBS)
         self.runner.kick()
         return self.get(job_id)
 
@@ -227,6 +231,7 @@ class JobService:
             job.resume = True
             run_dir.write_job(job)
             table.requeue(self.store, job_id)
+            self.changes.bump(JOBS)
         self.runner.kick()
         return self.get(job_id)
 

@@ -309,8 +309,10 @@ def build(studio: Studio):
         )
 
     @shows_errors
-    def on_load():
-        return gr.update(choices=dataset_choices(), value=NO_DATASET)
+    def on_load(dataset_id: str | None = None):
+        """The dataset picker, keeping the current pick while it still exists."""
+        choices = dataset_choices()
+        return gr.update(choices=choices, value=dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET)
 
     # -- wiring --------------------------------------------------------------------------------
     live = [job_pick, status, plot, gallery, log, history, seen]
@@ -335,7 +337,7 @@ def build(studio: Studio):
         refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, trigger_mode="always_last",
         api_visibility="private",
     )
-    return on_load, [], [dataset]
+    return on_load, [dataset], [dataset]
 
 
 def _size(path: Path) -> int:
