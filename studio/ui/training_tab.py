@@ -84,7 +84,10 @@ def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
         for k, v in e.items()
         if "loss" in k and isinstance(v, int | float) and not isinstance(v, bool)
     ]
-    return pd.DataFrame(rows, columns=["step", "series", "value"])
+    frame = pd.DataFrame(rows, columns=["step", "series", "value"])
+    # Typed even when empty: the chart takes its axes' kinds from the columns' types, and object
+    # columns (an empty frame's) become label axes that draw no line.
+    return frame.astype({"step": "int64", "series": "string", "value": "float64"})
 
 
 def sample_paths(run_dir: Path, events: list[dict[str, Any]]) -> list[str]:
