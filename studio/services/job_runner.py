@@ -44,6 +44,7 @@ from studio.config import StudioConfig
 from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
 from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.services.version_names import read_name
 from studio.store import Store, new_id, utcnow
 from studio.store import jobs as table
 
@@ -359,7 +360,7 @@ class JobRunner:
             raise ValueError(f"The trainer's artifact {path} is missing or outside the data folder.")
         return {
             "id": new_id("ad_"),
-            "name": str(artifact.get("name") or f"{job['kind']}-{job['id']}")[:200],
+            "name": read_name(self.runs_dir / job["id"]) or str(artifact.get("name") or f"{job['kind']}-{job['id']}")[:200],
             "type": artifact["type"],
             "base_model": str(artifact.get("base_model") or job["base_model"] or ""),
             "job_id": job["id"],

@@ -33,6 +33,7 @@ from studio.services.job_inputs import check_base_model
 from studio.services.job_processes import relative_paths, tail
 from studio.services.job_runner import JobRunner
 from studio.services.scratch import Scratch
+from studio.services.version_names import check_name, write_name
 from studio.store import Store, new_id
 from studio.store import jobs as table
 
@@ -110,9 +111,12 @@ class JobService:
         base_model: str | None = None,
         params: dict[str, Any] | None = None,
         user: Any = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
+        """Queue a job; `name` is what its finished version will be called (else the trainer's name)."""
         # 1. Check everything before touching the disk: a rejected request changes nothing.
         _require_admin(user, "start training jobs")
+        name = check_name(name)
         spec = self.spec(kind)
         if params is not None and not isinstance(params, dict):
             raise Invalid("'params' must be an object of parameter names to values.")
@@ -154,6 +158,7 @@ class JobService:
                     dataset_path=str(dataset_path) if dataset_path else None,
                 )
             )
+            write_name(staged, name)
             os.replace(staged, run_dir.path)
         try:
             table.create(self.store, job_id, kind=kind, dataset_id=dataset_id, base_model=base_model or None,

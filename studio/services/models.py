@@ -14,6 +14,7 @@ from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec, Unknow
 from studio import __version__
 from studio.config import StudioConfig
 from studio.services.errors import Invalid, NotFound
+from studio.services.version_names import version_title
 from studio.services.versions import parse_version
 from studio.store import Store
 from studio.store import adapters as adapter_rows
@@ -164,6 +165,10 @@ class ModelService:
         if adapter and not adapter_rows.exists(self.store, adapter):
             adapter = None
         return model or None, adapter
+
+    def version_titles(self) -> dict[str, str]:
+        """Trained, imported and mixed version id → `name · kind · steps · date`, for every picker."""
+        return {row["id"]: version_title(row) for row in adapter_rows.all_versions(self.store)}
 
     def list_models(self) -> dict:
         self.wait_for_probe()

@@ -11,6 +11,7 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.adapter_mix import DENSITY_TYPES, MIX_TYPES, SIGN_METHODS, SIGN_TYPES
 from studio.services.datasets import IncomingFile
+from studio.services.version_names import version_title
 from studio.ui.common import require_admin, shows_errors, user_for
 
 HEADERS = ["id", "name", "type", "base model", "source", "created", "size"]
@@ -110,8 +111,8 @@ def build(studio: Studio):
     @shows_errors
     def load(selected: str | None = None):
         adapters = studio.adapters.list()
-        choices = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters]
-        text = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters if a["type"] == "text_adapter"]
+        choices = [(version_title(a), a["id"]) for a in adapters]
+        text = [(version_title(a), a["id"]) for a in adapters if a["type"] == "text_adapter"]
         keep = selected if any(v == selected for _, v in choices) else None
         bases = [m["id"] for m in studio.models.list_models()["text"]]
         texts = [(NO_DATASET, "")] + [(f"{d['name']} · {d['id']}", d["id"]) for d in studio.datasets.list()

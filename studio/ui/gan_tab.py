@@ -16,6 +16,7 @@ from studio.ui.common import (
     shows_errors,
     user_for,
 )
+from studio.ui.live import keep_or
 
 NO_GAN_HINT = (
     "**No GAN trained yet.** To get one: open *Create demo dataset* below (or upload images in the "
@@ -30,7 +31,8 @@ def model_choices(studio: Studio) -> list[tuple[str, str]]:
     listed = [m["id"] for m in studio.models.list_models()["gan"]]
     trained = [m for m in studio.gan.list_models() if m["id"] in listed]  # newest first
     others = [i for i in listed if i not in {m["id"] for m in trained}]
-    return [(f"{m['name']} · {m['id']}", m["id"]) for m in trained] + [(i, i) for i in others]
+    titles = studio.models.version_titles()
+    return [(titles.get(m["id"], m["name"]), m["id"]) for m in trained] + [(i, i) for i in others]
 
 
 def _seed(value) -> int | None:
@@ -111,8 +113,8 @@ def build(studio: Studio):
     def on_load(current=None):
         choices = model_choices(studio)
         values = [v for _, v in choices]
-        value = current if current in values else (values[0] if values else None)
-        return gr.update(choices=choices, value=value), HINT if choices else NO_GAN_HINT
+        return gr.update(choices=choices, **keep_or(current, values, values[0] if values else None)), \
+            HINT if choices else NO_GAN_HINT
 
     # -- generating ------------------------------------------------------------------------------
     def generated(model: str | None, num_outputs, seed, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:

@@ -39,7 +39,8 @@ def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str | None]:
 
 def lora_choices(studio: Studio, model: str | None) -> list[tuple[str, str]]:
     loras = studio.models.list_models()["image_loras"]
-    return [(NO_LORA, NO_LORA)] + [(f"{a['name']} ({a['id']})", a["id"]) for a in loras
+    titles = studio.models.version_titles()
+    return [(NO_LORA, NO_LORA)] + [(titles.get(a["id"], a["name"]), a["id"]) for a in loras
                                    if model is None or a["base_model"] == model]
 
 

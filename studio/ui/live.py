@@ -21,6 +21,13 @@ log = logging.getLogger("studio.ui")
 EVERY_S = 2.0  # how often an open page asks whether anything changed (a dict read on the server)
 
 
+def keep_or(current, values: list, fallback) -> dict:
+    """The `value` part of a redrawn picker's update: nothing while the current pick still exists, so
+    a redraw racing a person's click never undoes it (the handler saw the value from before the click);
+    else the fallback."""
+    return {} if current in values else {"value": fallback}
+
+
 @dataclass
 class Loader:
     """A tab's list filler: `fn(*inputs)` → values for `outputs`, redrawn when `topics` change."""

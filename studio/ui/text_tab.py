@@ -20,6 +20,7 @@ from studio.ui.common import (
     stream_in_thread,
     user_for,
 )
+from studio.ui.live import keep_or
 
 SLOTS = 8  # output boxes shown; num_outputs is capped to this in the page
 NO_ADAPTER = "(none)"
@@ -32,18 +33,23 @@ def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str]:
     """("Default · <id>", "") first — leaving the version to the studio, so a promoted version or a
     running experiment serves the page too — then every model by id."""
     listing = studio.models.list_models()["text"]
+    titles = studio.models.version_titles()  # trained versions by name, not id
     default = next((m["id"] for m in listing if m["default"]), None)
-    return [(f"Default · {default}" if default else "Default", DEFAULT)] + [(m["id"], m["id"]) for m in listing], \
-        DEFAULT
+    shown = titles.get(default, default) if default else None
+    return [(f"Default · {shown}" if shown else "Default", DEFAULT)] + \
+        [(titles.get(m["id"], m["id"]), m["id"]) for m in listing], DEFAULT
 
 
 def reward_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("Off", "")] + [(f"{r['name']} · {r['id']}", r["id"]) for r in studio.models.list_models()["reward_models"]]
 
 
-def adapter_choices(studio: Studio, model: str | None) -> list[str]:
+def adapter_choices(studio: Studio, model: str | None) -> list[tuple[str, str]]:
+    """(`name · kind · steps · date`, id) of the adapters on `model` (all when None)."""
     adapters = studio.models.list_models()["text_adapters"]
-    return [NO_ADAPTER] + [a["id"] for a in adapters if model is None or a["base_model"] == model]
+    titles = studio.models.version_titles()
+    return [(NO_ADAPTER, NO_ADAPTER)] + [(titles.get(a["id"], a["id"]), a["id"]) for a in adapters
+                                         if model is None or a["base_model"] == model]
 
 
 def text_params(*, prompt: str | None = "", model: str | None = None, adapter: str | None = None,
@@ -153,7 +159,8 @@ def build(studio: Studio):
     def refresh_models(current):
         choices, default = model_choices(studio)
         value = current if current in [v for _, v in choices] else default
-        return (gr.update(choices=choices, value=value), gr.update(choices=adapter_choices(studio, value or None)),
+        return (gr.update(choices=choices, **keep_or(current, [v for _, v in choices], default)),
+                gr.update(choices=adapter_choices(studio, value or None)),
                 gr.update(choices=reward_choices(studio)))
 
     @shows_errors

@@ -18,7 +18,9 @@ import pandas as pd
 
 from studio.services import Studio
 from studio.services.errors import StudioError
+from studio.services.version_names import default_name
 from studio.ui.common import shows_errors, user_for
+from studio.ui.live import keep_or
 
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
@@ -166,6 +168,9 @@ def build(studio: Studio):
                 allow_custom_value=True,  # choices are filled per page load; the service checks the id
                 elem_id="train-dataset",
             )
+            name = gr.Textbox(label="Name of the trained version", max_length=100, elem_id="train-name",
+                              placeholder="default: dataset · kind · date")
+            proposed = gr.State("")  # the name this form last proposed: replaced on a new pick, a typed one is kept
             base_model = gr.Textbox(
                 label="Base model (empty: the kind's default)", elem_id="train-base-model"
             )
@@ -231,6 +236,15 @@ def build(studio: Studio):
         return defaults, params_reference(spec), gr.update(choices=choices, value=keep)
 
     @shows_errors
+    def propose_name(kind_name: str | None, dataset_id: str | None, current: str | None, last: str | None):
+        """Dataset · kind · date in the name box, unless the user typed a name of their own."""
+        dataset_name = next((d["name"] for d in studio.datasets.list() if d["id"] == dataset_id), None)
+        fresh = default_name(dataset_name, kind_name)
+        if current and current != last:
+            return gr.skip(), last
+        return fresh, fresh
+
+    @shows_errors
     def on_show_command(kind_name: str | None, job_id: str | None):
         lines = []
         if kind_name in kinds:
@@ -244,7 +258,7 @@ def build(studio: Studio):
 
     @shows_errors
     def on_start(kind_name: str | None, dataset_id: str | None, base: str | None,
-                 params_text: str | None, request: gr.Request):
+                 params_text: str | None, name: str | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:
             raise gr.Error(f"'{user.name}' may not start training: only admins can.")
@@ -252,7 +266,9 @@ def build(studio: Studio):
             values = json.loads(params_text or "{}")
         except json.JSONDecodeError as exc:
             raise gr.Error(f"The parameters are not valid JSON: {exc}") from exc
-        job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user)
+        name = (name or "").strip() or propose_name(kind_name, dataset_id, "", "")[0]
+        job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user,
+                          name=name)
         listing = jobs.list(limit=50)
         return gr.update(choices=job_choices(listing), value=job["id"]), f"Started job `{job['id']}`."
 
@@ -315,7 +331,7 @@ def build(studio: Studio):
     def on_load(dataset_id: str | None = None):
         """The dataset picker, keeping the current pick while it still exists."""
         choices = dataset_choices()
-        return gr.update(choices=choices, value=dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET)
+        return gr.update(choices=choices, **keep_or(dataset_id, [v for _, v in choices], NO_DATASET))
 
     # -- wiring --------------------------------------------------------------------------------
     live = [job_pick, status, plot, gallery, log, history, seen]
@@ -324,7 +340,9 @@ def build(studio: Studio):
                 api_visibility="private")
     show_cmd.click(on_show_command, inputs_kwargs={"kind_name": kind, "job_id": job_pick}, outputs=[command],
                    api_visibility="private")
-    start.click(on_start, inputs_kwargs={"kind_name": kind, "dataset_id": dataset, "base": base_model,
+    gr.on([kind.change, dataset.change], propose_name, inputs=[kind, dataset, name, proposed],
+          outputs=[name, proposed], show_progress="hidden", api_visibility="private")
+    start.click(on_start, inputs_kwargs={"kind_name": kind, "dataset_id": dataset, "base": base_model, "name": name,
                                          "params_text": params},
                 outputs=[job_pick, form_note], api_visibility="private").then(
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"

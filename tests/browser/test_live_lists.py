@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import open_tab, pick
 
@@ -47,6 +48,9 @@ def test_a_gan_trained_on_the_demo_data_appears_in_the_gan_tab_and_generates(adm
     open_tab(page, "Training")
     pick(page, "train-kind", "gan")
     pick(page, "train-dataset", f"{name} (image, 64)")
+    name_box = page.locator("#train-name input, #train-name textarea").first
+    expect(name_box).to_have_value(re.compile(rf"^{re.escape(name)} · gan · 20\d\d-"))  # the proposed default
+    name_box.fill("my shapes")
     editor = page.locator("#train-params .cm-content")
     editor.click()
     page.keyboard.press("Control+A")
@@ -57,6 +61,9 @@ def test_a_gan_trained_on_the_demo_data_appears_in_the_gan_tab_and_generates(adm
     # 3. Watching the GAN tab: the finished GAN arrives by itself and generates
     open_tab(page, "GAN")
     page.locator("#gan-hint").get_by_text("Pick a trained GAN").wait_for(timeout=180_000)
+    # ... by the name given in the form: name · kind · steps · date, no id
+    shown = page.locator("#gan-model input").input_value()
+    assert re.match(r"^my shapes · gan · 30 steps · 20\d\d-\d\d-\d\d \d\d:\d\d$", shown), shown
     page.click("#gan-generate")
     page.locator("#gan-status").get_by_text("image(s) from").wait_for()
     assert page.locator("#gan-results img").count() >= 1
