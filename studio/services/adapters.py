@@ -47,7 +47,7 @@ from studio.services.datasets.uploads import (  # the dataset uploads' zip check
     is_junk,
     mb,
 )
-from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
+from studio.services.errors import Conflict, Invalid, NotFound, TooLarge, UnsupportedType, only_admins
 from studio.services.models import MODEL_TYPES, ModelService
 from studio.services.scratch import Scratch
 from studio.store import Store, new_id
@@ -392,7 +392,7 @@ class AdapterService:
 # -- module helpers ------------------------------------------------------------------------------
 def _require_admin(user: Any, what: str) -> None:
     if user is not None and not getattr(user, "is_admin", False):
-        raise Forbidden(f"'{getattr(user, 'name', user)}' may not {what}: only admins can.")
+        raise only_admins(user, what)
 
 
 def _check_name(name: Any) -> str:

@@ -28,7 +28,7 @@ from engines.training import (
 )
 from studio.config import StudioConfig
 from studio.services.changes import JOBS, Changes
-from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
+from studio.services.errors import Conflict, Invalid, NotFound, StudioError, only_admins
 from studio.services.job_inputs import check_base_model
 from studio.services.job_processes import relative_paths, tail
 from studio.services.job_runner import JobRunner
@@ -297,7 +297,7 @@ def _public(row: sqlite3.Row, data_dir: Path) -> dict[str, Any]:
 
 def _require_admin(user: Any, what: str) -> None:
     if user is not None and not getattr(user, "is_admin", False):
-        raise Forbidden(f"'{getattr(user, 'name', user)}' may not {what}: only admins can.")
+        raise only_admins(user, what)
 
 
 def _remove_tree(path: Path) -> None:

@@ -21,6 +21,7 @@ from studio.ui import (
 )
 from studio.ui.common import api_endpoint, save_rating, shows_errors, user_for
 from studio.ui.live import Loader, redraw_on_select, redraw_when_changed
+from studio.ui.visitor_view import role_updates
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
 
@@ -67,6 +68,10 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 loaders.extend(mine)
                 redraw_on_select(tab, mine)
 
+        # What only admins may use, and the sliders capped at a non-admin's limits (common.admin_only,
+        # common.visitor_cap), shown and capped per user when a page opens.
+        role_outputs, for_user = role_updates(studio, demo)
+
         @shows_errors
         def on_load(request: gr.Request):
             text = studio.models.offline_banner()
@@ -78,9 +83,10 @@ def build_ui(studio: Studio) -> gr.Blocks:
             else:
                 who_text = f"Signed in as **{user.name}**{' (admin)' if user.is_admin else ''} · [Sign out](signout)"
             tabs = [gr.update(visible=user.is_admin) for _ in admin_tabs]
-            return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text)), who_text, *tabs
+            return (gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text)), who_text, *tabs,
+                    *for_user(user))
 
-        demo.load(on_load, outputs=[banner, who, *admin_tabs], api_visibility="private")
+        demo.load(on_load, outputs=[banner, who, *admin_tabs, *role_outputs], api_visibility="private")
         for loader in loaders:
             demo.load(loader.fn, inputs=loader.inputs, outputs=loader.outputs, api_visibility="private")
         redraw_when_changed(studio, demo, loaders)

@@ -14,7 +14,7 @@ from studio.services.auth import User
 from studio.services.errors import StudioError
 from studio.services.versions import parse_version, version_label, versions_in
 from studio.ui import experiments_panel
-from studio.ui.common import require_admin, shows_errors, user_for
+from studio.ui.common import admin_only, require_admin, shows_errors, user_for
 
 NO_ADAPTER = "(none)"
 EXPORT_TTL_S = 3600  # an export file waits this long for its download
@@ -85,7 +85,7 @@ def build(studio: Studio):
 
     experiments_panel.build(studio)  # Feedback → Experiments: live A/B tests between versions
 
-    with gr.Tab("Train from ratings"):
+    with gr.Tab("Train from ratings", elem_id="feedback-train") as train_tab:
         gr.Markdown("Tune a text version on its ratings (KTO from 👍/👎, DPO from arena votes) into a new adapter "
                     "version. Then compare new vs old blind in the Arena.")
         tune_version = gr.Dropdown(label="Version (model or model+adapter)", choices=[], elem_id="tune-version")
@@ -95,6 +95,7 @@ def build(studio: Studio):
             tune_method = gr.Radio(["auto", "kto", "dpo"], value="auto", label="Method")
         tune_start = gr.Button("Train from ratings", variant="primary", elem_id="tune-start")
         tune_status = gr.Markdown(elem_id="tune-status")
+        admin_only(studio, train_tab)
         compare_new = gr.Button("Compare the newest version with its parent in the Arena", elem_id="tune-compare")
 
     with gr.Tab("Arena"):

@@ -9,12 +9,14 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.gan import GanGenerateParams, GanWalkParams
 from studio.ui.common import (
+    admin_only,
     api_endpoint,
     api_id_input,
     rate_buttons,
     require_admin,
     shows_errors,
     user_for,
+    visitor_cap,
 )
 from studio.ui.live import keep_or
 
@@ -49,7 +51,8 @@ def build(studio: Studio):
         with gr.Column(scale=2):
             model = gr.Dropdown(label="Trained GAN", choices=[], elem_id="gan-model")
             with gr.Row():
-                num_outputs = gr.Slider(1, 16, value=8, step=1, label="Images", elem_id="gan-num-outputs")
+                num_outputs = visitor_cap(gr.Slider(1, 16, value=8, step=1, label="Images", elem_id="gan-num-outputs"),
+                                          "gan_outputs")
                 seed = gr.Number(
                     label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="gan-seed"
                 )
@@ -73,7 +76,7 @@ def build(studio: Studio):
         with gr.Row():
             seed_a = gr.Number(label="From seed", value=1, precision=0, minimum=0, elem_id="gan-seed-a")
             seed_b = gr.Number(label="To seed", value=2, precision=0, minimum=0, elem_id="gan-seed-b")
-            frames = gr.Slider(2, 32, value=8, step=1, label="Frames", elem_id="gan-frames")
+            frames = visitor_cap(gr.Slider(2, 32, value=8, step=1, label="Frames", elem_id="gan-frames"), "gan_frames")
             walk = gr.Button("Walk", elem_id="gan-walk")
         walk_gallery = gr.Gallery(
             label="Frames (the first and last are the two seeds' images)",
@@ -96,7 +99,7 @@ def build(studio: Studio):
         export = gr.Button("Export the selected GAN", elem_id="gan-export")
         export_file = gr.File(label="Download", interactive=False, elem_id="gan-export-file")
 
-    with gr.Accordion("Create demo dataset (admins)", open=False):
+    with gr.Accordion("Create demo dataset", open=False, elem_id="gan-demo") as demo_form:
         gr.Markdown(
             "No images at hand? This draws a seeded set of coloured circles, squares and triangles "
             "(64×64 PNGs) and stores it as an image dataset. Then, in the **Training** tab, start a job "
@@ -107,6 +110,7 @@ def build(studio: Studio):
             demo_seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="gan-demo-seed")
             demo_create = gr.Button("Create demo dataset", elem_id="gan-demo-create")
         demo_note = gr.Markdown(elem_id="gan-demo-note")
+    admin_only(studio, demo_form)
 
     # -- models ----------------------------------------------------------------------------------
     @shows_errors
@@ -121,7 +125,7 @@ def build(studio: Studio):
         """(gallery items, the service's answer): what the page and API clients share."""
         user = user_for(studio, request)
         if not model:
-            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
+            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", "").replace("*", ""))
         try:
             params = GanGenerateParams(model=model, num_outputs=int(num_outputs), seed=_seed(seed))
         except Exception as exc:  # pydantic: show the field, not a trace
@@ -151,7 +155,7 @@ def build(studio: Studio):
     def on_walk(model: str | None, seed_a, seed_b, frames, request: gr.Request):
         user = user_for(studio, request)
         if not model:
-            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
+            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", "").replace("*", ""))
         try:
             params = GanWalkParams(model=model, seed_a=int(seed_a or 0), seed_b=int(seed_b or 0), frames=int(frames))
         except Exception as exc:

@@ -23,6 +23,7 @@ from studio.ui.common import (
     stop_button,
     stream_in_thread,
     user_for,
+    visitor_cap,
 )
 
 NO_LORA = "(none)"
@@ -96,15 +97,17 @@ def build(studio: Studio):
                 lora = gr.Dropdown(label="LoRA", choices=[(NO_LORA, NO_LORA)], value=NO_LORA, elem_id="image-lora")
                 lora_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA scale", elem_id="image-lora-scale")
             with gr.Row():
-                steps = gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="image-steps")
+                steps = visitor_cap(gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="image-steps"), "image_steps")
                 guidance = gr.Slider(0, 30, value=5.0, step=0.5, label="Guidance (CFG)", elem_id="image-guidance")
             with gr.Row():
-                width = gr.Slider(32, 1024, value=64, step=8, label="Width", elem_id="image-width")
-                height = gr.Slider(32, 1024, value=64, step=8, label="Height", elem_id="image-height")
+                width = visitor_cap(gr.Slider(32, 1024, value=64, step=8, label="Width", elem_id="image-width"), "image_side")
+                height = visitor_cap(gr.Slider(32, 1024, value=64, step=8, label="Height", elem_id="image-height"),
+                                     "image_side")
             scheduler = gr.Dropdown(label="Sampler", choices=list(SCHEDULER_NAMES), value=DEFAULT_SCHEDULER,
                                     elem_id="image-scheduler")
             with gr.Row():
-                num_outputs = gr.Slider(1, 8, value=1, step=1, label="Variations", elem_id="image-num-outputs")
+                num_outputs = visitor_cap(gr.Slider(1, 8, value=1, step=1, label="Variations", elem_id="image-num-outputs"),
+                                          "image_outputs")
                 seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="image-seed")
             with gr.Accordion("Image to image", open=False):
                 init_image = gr.Image(label="Start from", type="pil", sources=["upload", "clipboard"],

@@ -20,6 +20,7 @@ from studio.ui.common import (
     stop_button,
     stream_in_thread,
     user_for,
+    visitor_cap,
 )
 from studio.ui.live import keep_or
 
@@ -120,7 +121,8 @@ def build(studio: Studio):
     adapter = gr.Dropdown(label="Adapter", choices=[NO_ADAPTER], value=NO_ADAPTER, render=False,
                           elem_id="text-adapter")
     sampling = {
-        "max_new_tokens": gr.Slider(1, 1024, value=64, step=1, label="Max new tokens", render=False),
+        "max_new_tokens": visitor_cap(gr.Slider(1, 1024, value=64, step=1, label="Max new tokens", render=False,
+                                                elem_id="text-max-new-tokens"), "max_new_tokens"),
         "temperature": gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)", render=False),
         "top_p": gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p", render=False),
         "top_k": gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)", render=False),
@@ -128,7 +130,8 @@ def build(studio: Studio):
         "seed": gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, render=False,
                           elem_id="text-seed"),
     }
-    num_outputs = gr.Slider(1, SLOTS, value=1, step=1, label="Variations (completion)", render=False)
+    num_outputs = visitor_cap(gr.Slider(1, SLOTS, value=1, step=1, label="Variations (completion)", render=False,
+                                        elem_id="text-num-outputs"), "text_outputs")
     judge = gr.Dropdown([("Off", "")], value="", label="Judge: a reward model (completion)", render=False,
                         elem_id="text-judge")
     best_of = gr.Slider(2, SLOTS, value=4, step=1, label="Candidates it picks from", render=False)

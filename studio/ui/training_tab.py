@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.services import Studio
-from studio.services.errors import StudioError
+from studio.services.errors import StudioError, only_admins
 from studio.services.version_names import default_name
 from studio.ui.common import shows_errors, user_for
 from studio.ui.live import keep_or
@@ -261,7 +261,7 @@ def build(studio: Studio):
                  params_text: str | None, name: str | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:
-            raise gr.Error(f"'{user.name}' may not start training: only admins can.")
+            raise gr.Error(only_admins(user, "start training").message)
         try:
             values = json.loads(params_text or "{}")
         except json.JSONDecodeError as exc:
@@ -285,7 +285,7 @@ def build(studio: Studio):
         if not job_id:
             raise gr.Error("Pick a job first.")
         if not user.is_admin:
-            raise gr.Error(f"'{user.name}' may not do this: only admins can.")
+            raise gr.Error(only_admins(user, "cancel or resume jobs").message)
         job = action(job_id, user=user)
         return f"Job `{job['id']}` {done if job['status'] != 'running' else 'is stopping'}."
 

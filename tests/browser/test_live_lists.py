@@ -39,7 +39,7 @@ def test_a_gan_trained_on_the_demo_data_appears_in_the_gan_tab_and_generates(adm
     page = admin_page
     # 1. The demo dataset, made in the GAN tab ...
     open_tab(page, "GAN")
-    page.get_by_text("Create demo dataset (admins)").click()
+    page.locator("#gan-demo").get_by_text("Create demo dataset", exact=True).first.click()
     page.fill("#gan-demo-n input[type=number]", "64")
     page.click("#gan-demo-create")
     page.locator("#gan-demo-note").get_by_text("Created dataset").wait_for()
