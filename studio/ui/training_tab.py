@@ -147,10 +147,43 @@ def params_reference(kind: dict[str, Any] | None) -> str:
 
 
 # -- the tab -----------------------------------------------------------------------------------
+DEFAULT_KIND = "text-lora"
+FEW_STEPS = 50  # fewer optimizer steps than this barely move a model: the form says so
+# Lines of the trainer's log that are libraries talking to developers, not news for the user (the
+# whole log stays in the run folder's train.log).
+LIBRARY_NOISE = ("Warning:", "warnings.warn(", "FutureWarning", "UserWarning", "DeprecationWarning",
+                 "loss_type=None")
+
+
+def readable_log(text: str) -> str:
+    """The log tail a person reads: library warnings (and the source line each one quotes) left out."""
+    out, skip_next = [], False
+    for line in text.splitlines():
+        if skip_next:
+            skip_next = False
+            if line.startswith((" ", "\t")):
+                continue
+        if any(mark in line for mark in LIBRARY_NOISE):
+            skip_next = "warnings.warn(" not in line
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def few_steps_warning(job: dict[str, Any]) -> str:
+    """A warning when a job will take fewer optimizer steps than matter (known once it is queued)."""
+    steps = job.get("total_steps") or 0
+    if 0 < steps < FEW_STEPS:
+        return (f"\n\n⚠️ Only {steps} optimizer steps: that barely changes a model. Raise `max_steps` "
+                f"(or `epochs`) to {FEW_STEPS} or more for a change you can see.")
+    return ""
+
+
 def build(studio: Studio):
     jobs = studio.jobs
     kinds = {k["kind"]: k for k in jobs.kinds()}
-    first_kind = next(iter(kinds), None)
+    # The kind most creators start with: fine-tuning text on their own writing.
+    first_kind = DEFAULT_KIND if DEFAULT_KIND in kinds else next(iter(kinds), None)
 
     def dataset_choices() -> list[tuple[str, str]]:
         return [("(none)", NO_DATASET)] + [
@@ -270,7 +303,8 @@ def build(studio: Studio):
         job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user,
                           name=name)
         listing = jobs.list(limit=50)
-        return gr.update(choices=job_choices(listing), value=job["id"]), f"Started job `{job['id']}`."
+        return (gr.update(choices=job_choices(listing), value=job["id"]),
+                f"Started job `{job['id']}`." + few_steps_warning(job))
 
     @shows_errors
     def on_cancel(job_id, request: gr.Request):
@@ -322,7 +356,7 @@ def build(studio: Studio):
             progress_html(job, events),
             loss_frame(events),
             sample_paths(jobs.run_dir(job_id).path, events) if job_id else [],
-            jobs.log_tail(job_id, 40, user=user) if job_id else "",
+            readable_log(jobs.log_tail(job_id, 60, user=user)) if job_id else "",
             history_frame(listing),
             drawn,
         )
