@@ -37,7 +37,7 @@ TABS = [
     ("GAN", gan_tab, (MODELS,)),
     ("Speech", speech_tab, (MODELS,)),
     ("Datasets", datasets_tab, (DATASETS,)),
-    ("Training", training_tab, (DATASETS,)),
+    ("Training", training_tab, (DATASETS, MODELS)),
     ("Feedback", feedback_tab, (RATINGS, MODELS)),
 ]
 

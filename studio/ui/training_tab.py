@@ -18,6 +18,7 @@ import pandas as pd
 
 from studio.services import Studio
 from studio.services.errors import StudioError, only_admins
+from studio.services.job_inputs import BASE_MODEL_KIND
 from studio.services.version_names import default_name
 from studio.ui.common import shows_errors, user_for
 from studio.ui.live import keep_or
@@ -185,6 +186,15 @@ def build(studio: Studio):
     # The kind most creators start with: fine-tuning text on their own writing.
     first_kind = DEFAULT_KIND if DEFAULT_KIND in kinds else next(iter(kinds), None)
 
+    def base_choices(kind_name: str | None) -> list[tuple[str, str]]:
+        """The models a job of this kind can start from, by name; "" = the kind's default."""
+        model_kind = BASE_MODEL_KIND.get(kind_name or "")
+        if model_kind is None:
+            return [("(trains from scratch)", "")]
+        titles = studio.models.version_titles()
+        return [("The kind's default", "")] + [(titles.get(m["id"], m["id"]), m["id"])
+                                               for m in studio.models.list_models()[model_kind]]
+
     def dataset_choices() -> list[tuple[str, str]]:
         return [("(none)", NO_DATASET)] + [
             (f"{d['name']} ({d['kind']}, {d['num_items']})", d["id"]) for d in studio.datasets.list()
@@ -204,9 +214,9 @@ def build(studio: Studio):
             name = gr.Textbox(label="Name of the trained version", max_length=100, elem_id="train-name",
                               placeholder="default: dataset · kind · date")
             proposed = gr.State("")  # the name this form last proposed: replaced on a new pick, a typed one is kept
-            base_model = gr.Textbox(
-                label="Base model (empty: the kind's default)", elem_id="train-base-model"
-            )
+            base_model = gr.Dropdown(label="Base model", choices=[("The kind's default", "")], value="",
+                                     allow_custom_value=True,  # filled per kind; the service checks the id
+                                     elem_id="train-base-model")
             params = gr.Code(
                 label="Parameters (JSON; unknown names are refused)",
                 language="json",
@@ -266,7 +276,8 @@ def build(studio: Studio):
         choices = dataset_choices()  # refreshed here too: a dataset may have been uploaded meanwhile
         keep = dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET
         defaults = json.dumps(spec["defaults"], indent=2) if spec else "{}"
-        return defaults, params_reference(spec), gr.update(choices=choices, value=keep)
+        return (defaults, params_reference(spec), gr.update(choices=choices, value=keep),
+                gr.update(choices=base_choices(kind_name), value=""))
 
     @shows_errors
     def propose_name(kind_name: str | None, dataset_id: str | None, current: str | None, last: str | None):
@@ -362,15 +373,18 @@ def build(studio: Studio):
         )
 
     @shows_errors
-    def on_load(dataset_id: str | None = None):
-        """The dataset picker, keeping the current pick while it still exists."""
+    def on_load(dataset_id: str | None = None, kind_name: str | None = None, base: str | None = None):
+        """The dataset and base-model pickers, keeping the current picks while they still exist."""
         choices = dataset_choices()
-        return gr.update(choices=choices, **keep_or(dataset_id, [v for _, v in choices], NO_DATASET))
+        bases = base_choices(kind_name)
+        return (gr.update(choices=choices, **keep_or(dataset_id, [v for _, v in choices], NO_DATASET)),
+                gr.update(choices=bases, **keep_or(base, [v for _, v in bases], "")))
 
     # -- wiring --------------------------------------------------------------------------------
     live = [job_pick, status, plot, gallery, log, history, seen]
     redraw = {"job_id": job_pick, "last": gr.State(None)}  # draw the whole view, whatever was drawn before
-    kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset}, outputs=[params, reference, dataset],
+    kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset},
+                outputs=[params, reference, dataset, base_model],
                 api_visibility="private")
     show_cmd.click(on_show_command, inputs_kwargs={"kind_name": kind, "job_id": job_pick}, outputs=[command],
                    api_visibility="private")
@@ -392,7 +406,7 @@ def build(studio: Studio):
         refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, trigger_mode="always_last",
         api_visibility="private",
     )
-    return on_load, [dataset], [dataset]
+    return on_load, [dataset, kind, base_model], [dataset, base_model]
 
 
 def _size(path: Path) -> int:
