@@ -29,6 +29,7 @@ from studio.ui.common import (
 NO_LORA = "(none)"
 HISTORY = 24  # earlier images shown
 
+NOTHING_SELECTED = "Select an image in the results or the history to rate or reuse it."
 
 def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str | None]:
     listing = studio.models.list_models()["image"]
@@ -120,8 +121,7 @@ def build(studio: Studio):
         gallery = gr.Gallery(label="Results — select one to rate it", columns=4, height=256, scale=3,
                              elem_id="image-results")
     with gr.Row():
-        selected_note = gr.Markdown("Select an image in the results or the history to rate or reuse it.",
-                                    elem_id="image-selected")
+        selected_note = gr.Markdown(NOTHING_SELECTED, elem_id="image-selected")
         up = gr.Button("👍 Good", size="sm", min_width=60, elem_id="image-up")
         down = gr.Button("👎 Bad", size="sm", min_width=60, elem_id="image-down")
         rated = gr.Markdown(elem_id="image-rated")
@@ -175,7 +175,7 @@ def build(studio: Studio):
         loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
         yield {preview: None, gallery: [], status: f"{loading}Generating…", stop_state: stop_event,
-               result_ids: [], selected: None, rated: ""}
+               result_ids: [], selected: None, selected_note: NOTHING_SELECTED, rated: ""}
         previews = {"newest": None, "shown": None}  # not every step has a preview: keep the newest one
 
         def work(report):
@@ -210,10 +210,15 @@ def build(studio: Studio):
         for w in value["warnings"]:
             note += f"\n\n⚠️ {w}"
         hist, hist_ids = history_items()
-        yield {preview: None, gallery: items, status: note, stop_state: None, result_ids: [o["id"] for o in outs],
-               history: hist, history_ids: hist_ids}
+        # The selection follows the newest results: the first new image is selected, shown as such in
+        # the gallery, and its thumbs rate it (an old selection never outlives its results).
+        picked = dict(zip(select_outputs, show(outs[0]["id"]), strict=True)) if outs else {}
+        yield {preview: None, gallery: gr.update(value=items, selected_index=0 if outs else None), status: note,
+               stop_state: None, result_ids: [o["id"] for o in outs], history: hist, history_ids: hist_ids,
+               **picked}
 
-    run_outputs = [preview, gallery, status, stop_state, result_ids, selected, rated, history, history_ids]
+    run_outputs = [preview, gallery, status, stop_state, result_ids, selected, selected_note, rated, info, parsed,
+                   history, history_ids]
     gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=run_outputs, concurrency_id="image",
           show_progress_on=[gallery], api_visibility="private")  # the preview stays visible while the bar runs
 
