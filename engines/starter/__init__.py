@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ SEED = 1234
 EOT = "<|endoftext|>"
 SOT = "<|startoftext|>"
 _TMP_PREFIX = ".tmp-"
+# One build at a time in a process: a build seeds torch's process-wide RNG, sets the libraries'
+# log levels, and its first `import transformers` must not overlap another thread's (a half-imported
+# transformers answers "cannot import name 'GPT2Config'"). The file lock only serialises one model.
+_BUILD_LOCK = threading.Lock()
 
 # Files (relative to the model folder) that must exist for a folder to count as built.
 _REQUIRED_FILES: dict[str, tuple[str, ...]] = {
@@ -146,7 +151,7 @@ def build_starter(model_id: str, out_dir: Path) -> None:
     builder = _BUILDERS[model_id]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _quiet(), _seeded(SEED):
+    with _BUILD_LOCK, _quiet(), _seeded(SEED):
         builder(out_dir)
     meta = {"id": model_id, "aigc_studio_starter": True, "description": DESCRIPTION}
     # Written last: its presence marks a complete build.

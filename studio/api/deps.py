@@ -9,7 +9,7 @@ from fastapi import Request
 
 from studio.services import Studio
 from studio.services.auth import SESSION_COOKIE, User
-from studio.services.errors import Forbidden, Unauthorized
+from studio.services.errors import Unauthorized, only_admins
 
 
 def get_studio(request: Request) -> Studio:
@@ -59,5 +59,5 @@ def require_user(request: Request) -> User:
 def require_admin(request: Request) -> User:
     user = current_user(request)
     if not user.is_admin:
-        raise Forbidden(f"'{user.name}' may not do this: only admins upload, train, import or delete.")
+        raise only_admins(user, "upload, train, import or delete")
     return user

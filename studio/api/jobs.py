@@ -25,6 +25,8 @@ class JobCreate(BaseModel):
     dataset_id: str | None = Field(default=None, max_length=64)
     base_model: str | None = Field(default=None, max_length=300)
     params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, max_length=100,
+                             description="What the finished version is called (default: the trainer's name)")
 
 
 # Declared before /jobs/{job_id} so that "kinds" is never taken for an id.
@@ -38,7 +40,7 @@ def job_kinds(studio: Studio = Depends(get_studio), user: User = Depends(require
 def create_job(
     body: JobCreate, studio: Studio = Depends(get_studio), user: User = Depends(require_admin)
 ) -> dict:
-    return studio.jobs.create(body.kind, body.dataset_id, body.base_model, body.params, user=user)
+    return studio.jobs.create(body.kind, body.dataset_id, body.base_model, body.params, user=user, name=body.name)
 
 
 @router.get("/jobs")

@@ -36,6 +36,7 @@ from engines.text.adapters import (
 )
 from studio.config import StudioConfig
 from studio.services.adapter_mix import default_name, one_base, perplexity_by_id, read_mix_form
+from studio.services.changes import MODELS, Changes
 from studio.services.datasets import DatasetService
 from studio.services.datasets.uploads import (  # the dataset uploads' zip checks: one place for zip safety
     IncomingFile,
@@ -46,7 +47,7 @@ from studio.services.datasets.uploads import (  # the dataset uploads' zip check
     is_junk,
     mb,
 )
-from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
+from studio.services.errors import Conflict, Invalid, NotFound, TooLarge, UnsupportedType, only_admins
 from studio.services.models import MODEL_TYPES, ModelService
 from studio.services.scratch import Scratch
 from studio.store import Store, new_id
@@ -61,8 +62,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class AdapterService:
-    def __init__(self, config: StudioConfig, store: Store, models: ModelService, datasets: DatasetService):
+    def __init__(self, config: StudioConfig, store: Store, models: ModelService, datasets: DatasetService,
+                 changes: Changes | None = None):
         self.config = config
+        self.changes = changes or Changes()  # bumped on rename, delete, import and mix
         self.store = store
         self.models = models
         self.datasets = datasets  # a mix is scored on one of its text datasets
@@ -84,6 +87,7 @@ class AdapterService:
         self._row(adapter_id)
         name = _check_name(name)
         table.rename(self.store, adapter_id, name)
+        self.changes.bump(MODELS)
         return self.get(adapter_id)
 
     def delete(self, adapter_id: str, user: Any = None) -> None:
@@ -98,6 +102,7 @@ class AdapterService:
             )
         folder = self._folder(row, must_exist=False)
         table.delete(self.store, adapter_id)
+        self.changes.bump(MODELS)
         self._forget_loaded(row)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -303,6 +308,7 @@ class AdapterService:
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
+        self.changes.bump(MODELS)
         return self.get(adapter_id)
 
     def _row(self, adapter_id: str) -> sqlite3.Row:
@@ -386,7 +392,7 @@ class AdapterService:
 # -- module helpers ------------------------------------------------------------------------------
 def _require_admin(user: Any, what: str) -> None:
     if user is not None and not getattr(user, "is_admin", False):
-        raise Forbidden(f"'{getattr(user, 'name', user)}' may not {what}: only admins can.")
+        raise only_admins(user, what)
 
 
 def _check_name(name: Any) -> str:

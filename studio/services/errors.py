@@ -29,6 +29,14 @@ class Forbidden(StudioError):
     status, code = 403, "forbidden"
 
 
+def only_admins(user: object, what: str) -> Forbidden:
+    """The refusal of an admin's action, in plain words and without the asker's internal id (a
+    visitor's is a per-browser token)."""
+    if getattr(user, "is_guest", False):
+        return Forbidden(f"Only admins can {what}. Sign in with an admin account to do it.")
+    return Forbidden(f"Only admins can {what}; your account is not an admin's.")
+
+
 class NotFound(StudioError):
     status, code = 404, "not_found"
 

@@ -75,6 +75,20 @@ class FeedbackService:
         return [{"day": r["day"], "version": version_label(r["model"], r["adapter"]),
                  "approval": r["up"] / r["n"], "ratings": r["n"]} for r in output_rows.per_day(self.store)]
 
+    def approval_curve(self) -> list[dict]:
+        """Per version, its approval so far after each rating: one point per rating, so a line
+        appears from the second rating on (a per-day mean needs days of ratings to draw one)."""
+        up: dict[str, int] = {}
+        n: dict[str, int] = {}
+        points = []
+        for r in output_rows.ratings_in_order(self.store):
+            version = version_label(r["model"], r["adapter"])
+            n[version] = n.get(version, 0) + 1
+            up[version] = up.get(version, 0) + (r["rating"] == "up")
+            points.append({"at": r["at"], "version": version, "approval": up[version] / n[version],
+                           "ratings": n[version]})
+        return points
+
     def latest(self, *, kind: str | None = None, model: str | None = None, rating: str | None = None,
                limit: int = 50, user: User | None = None) -> list[dict]:
         """The newest ratings with their outputs; a non-admin sees only their own (others' comments are theirs)."""

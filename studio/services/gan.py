@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engines.registry import ModelSpec, UnknownModel
 from studio.services.auth import User
-from studio.services.errors import Forbidden, Invalid, NotFound
+from studio.services.errors import Invalid, NotFound, only_admins
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OutputService
@@ -291,7 +291,7 @@ class GanService:
         from studio.services.scratch import Scratch
 
         if user is not None and not getattr(user, "is_admin", False):
-            raise Forbidden(f"'{getattr(user, 'name', user)}' may not create datasets: only admins can.")
+            raise only_admins(user, "create datasets")
         try:
             params = DemoDatasetParams(n=n, seed=seed, name=name)  # the same checks as the API's
         except ValidationError as exc:

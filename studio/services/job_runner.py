@@ -41,8 +41,10 @@ from typing import Any
 import engines
 from engines.training import EventTail, JobConfig, RunDir
 from studio.config import StudioConfig
+from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
 from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.services.version_names import read_name
 from studio.store import Store, new_id, utcnow
 from studio.store import jobs as table
 
@@ -76,8 +78,10 @@ class JobRunner:
         runs_dir: Path,
         trainer_module: Callable[[str], str],
         offline: Callable[[], bool] | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.config = config
+        self.changes = changes or Changes()  # bumped when a job changes status (and its artifact lands)
         self.store = store
         self.runs_dir = runs_dir
         self.offline = offline or (lambda: config.offline)  # whether trainers must not contact the hub
@@ -339,6 +343,7 @@ class JobRunner:
         metrics = metrics if metrics is not None else json.loads(row["metrics"] or "{}")
         table.settle(self.store, job_id, status=status, metrics=metrics, error=error, progress=progress,
                      artifact=adapter)
+        self.changes.bump(JOBS, *([MODELS] if adapter is not None else []))
 
     def _adapter_row(
         self, job: sqlite3.Row, artifact: dict[str, Any], metrics: dict[str, Any]
@@ -355,7 +360,7 @@ class JobRunner:
             raise ValueError(f"The trainer's artifact {path} is missing or outside the data folder.")
         return {
             "id": new_id("ad_"),
-            "name": str(artifact.get("name") or f"{job['kind']}-{job['id']}")[:200],
+            "name": read_name(self.runs_dir / job["id"]) or str(artifact.get("name") or f"{job['kind']}-{job['id']}")[:200],
             "type": artifact["type"],
             "base_model": str(artifact.get("base_model") or job["base_model"] or ""),
             "job_id": job["id"],
@@ -376,6 +381,7 @@ class JobRunner:
 
     def _set_status(self, job_id: str, status: str, *, from_status: str) -> None:
         table.set_status(self.store, job_id, status, from_status=from_status)
+        self.changes.bump(JOBS)
 
     def _terminate_groups(self, pgids: list[int], job_ids: list[str]) -> None:
         """SIGTERM every group, wait up to the grace period, SIGKILL what is left."""

@@ -27,11 +27,13 @@ from engines.training import (
     trainer_spec,
 )
 from studio.config import StudioConfig
-from studio.services.errors import Conflict, Forbidden, Invalid, NotFound, StudioError
+from studio.services.changes import JOBS, Changes
+from studio.services.errors import Conflict, Invalid, NotFound, StudioError, only_admins
 from studio.services.job_inputs import check_base_model
 from studio.services.job_processes import relative_paths, tail
 from studio.services.job_runner import JobRunner
 from studio.services.scratch import Scratch
+from studio.services.version_names import check_name, write_name
 from studio.store import Store, new_id
 from studio.store import jobs as table
 
@@ -51,8 +53,10 @@ class JobService:
         trained_model_path: Callable[[str], Path | None] | None = None,
         resolve_model: Callable[[str, str], Any] | None = None,
         offline: Callable[[], bool] | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.config = config
+        self.changes = changes or Changes()  # bumped when a job is queued or settles (and its artifact lands)
         # Whether trainers must not contact the hub: --offline, or (given by the Studio) the hub probe's answer.
         self.offline = offline or (lambda: config.offline)
         self.store = store
@@ -68,7 +72,7 @@ class JobService:
         self.resolve_model = resolve_model  # (model id, model kind) → spec; UnknownModel lists the choices
         self._specs: dict[str, TrainerSpec] = {}
         self.runner = JobRunner(config, store, self.runs_dir, trainer_module=lambda kind: self.spec(kind).module,
-                                offline=self.offline)
+                                offline=self.offline, changes=self.changes)
 
     # -- kinds -----------------------------------------------------------------------------------
     def spec(self, kind: str) -> TrainerSpec:
@@ -107,9 +111,12 @@ class JobService:
         base_model: str | None = None,
         params: dict[str, Any] | None = None,
         user: Any = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
+        """Queue a job; `name` is what its finished version will be called (else the trainer's name)."""
         # 1. Check everything before touching the disk: a rejected request changes nothing.
         _require_admin(user, "start training jobs")
+        name = check_name(name)
         spec = self.spec(kind)
         if params is not None and not isinstance(params, dict):
             raise Invalid("'params' must be an object of parameter names to values.")
@@ -151,6 +158,7 @@ class JobService:
                     dataset_path=str(dataset_path) if dataset_path else None,
                 )
             )
+            write_name(staged, name)
             os.replace(staged, run_dir.path)
         try:
             table.create(self.store, job_id, kind=kind, dataset_id=dataset_id, base_model=base_model or None,
@@ -163,6 +171,7 @@ class JobService:
         except BaseException:
             _remove_tree(run_dir.path)
             raise
+        self.changes.bump(JOBS)
         self.runner.kick()
         return self.get(job_id)
 
@@ -227,6 +236,7 @@ class JobService:
             job.resume = True
             run_dir.write_job(job)
             table.requeue(self.store, job_id)
+            self.changes.bump(JOBS)
         self.runner.kick()
         return self.get(job_id)
 
@@ -287,7 +297,7 @@ def _public(row: sqlite3.Row, data_dir: Path) -> dict[str, Any]:
 
 def _require_admin(user: Any, what: str) -> None:
     if user is not None and not getattr(user, "is_admin", False):
-        raise Forbidden(f"'{getattr(user, 'name', user)}' may not {what}: only admins can.")
+        raise only_admins(user, what)
 
 
 def _remove_tree(path: Path) -> None:

@@ -14,7 +14,8 @@ from engines.registry import HUB_MODELS, KINDS, ModelRegistry, ModelSpec, Unknow
 from studio import __version__
 from studio.config import StudioConfig
 from studio.services.errors import Invalid, NotFound
-from studio.services.versions import parse_version
+from studio.services.version_names import version_title
+from studio.services.versions import parse_version, version_label
 from studio.store import Store
 from studio.store import adapters as adapter_rows
 
@@ -164,6 +165,21 @@ class ModelService:
         if adapter and not adapter_rows.exists(self.store, adapter):
             adapter = None
         return model or None, adapter
+
+    def version_titles(self) -> dict[str, str]:
+        """Trained, imported and mixed version id → `name · kind · steps · date`, for every picker."""
+        return {row["id"]: version_title(row) for row in adapter_rows.all_versions(self.store)}
+
+    def newest_trained(self, kind: str) -> tuple[str, str] | None:
+        """(version, its base) of the newest trained version of `kind` ("text": a full fine-tune or an
+        adapter; "image": a LoRA), as version labels; None when nothing was trained yet."""
+        types = {"text": {"text_model": False, "text_adapter": True}, "image": {"image_lora": True}}.get(kind, {})
+        for row in adapter_rows.all_versions(self.store):  # newest first
+            if row["type"] in types:
+                on_base = types[row["type"]]
+                version = version_label(row["base_model"], row["id"]) if on_base else row["id"]
+                return version, row["base_model"]
+        return None
 
     def list_models(self) -> dict:
         self.wait_for_probe()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from studio.config import StudioConfig
 from studio.services.auth import AuthService
+from studio.services.changes import RATINGS, Changes
 from studio.services.leftovers import remove_orphans
 from studio.services.limits import Admission, RequestGate
 from studio.services.scratch import Scratch
@@ -34,6 +35,7 @@ class Studio:
         self.auth = AuthService(config.accounts, config.guest_access, self.store)
         self.gate = RequestGate(config.max_running, config.max_per_user, config.max_queue)
         self.admission = Admission(config.limits, self.gate)  # every generation passes here
+        self.changes = Changes()  # what the pages watch to redraw their lists (studio/services/changes.py)
 
     # Services are built on first use so that startup stays light.
     @cached_property
@@ -46,7 +48,7 @@ class Studio:
     def datasets(self):
         from studio.services.datasets import DatasetService
 
-        return DatasetService(self.config, self.store)
+        return DatasetService(self.config, self.store, changes=self.changes)
 
     @cached_property
     def jobs(self):
@@ -54,7 +56,7 @@ class Studio:
 
         jobs = JobService(self.config, self.store, dataset_path=lambda ds: self.datasets.path(ds),
                           trained_model_path=self._trained_model_path, resolve_model=self.models.resolve,
-                          offline=lambda: self.models.offline)
+                          offline=lambda: self.models.offline, changes=self.changes)
         jobs.preparers["reward"] = lambda base, params, folder: self.feedback_training.prepare_reward(
             base, params, folder)
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
@@ -109,7 +111,11 @@ class Studio:
     def feedback(self):
         from studio.services.feedback import FeedbackService
 
-        return FeedbackService(self.store, self.outputs, on_rated=lambda output_id: self.experiments.on_rating(output_id))
+        return FeedbackService(self.store, self.outputs, on_rated=self._on_rated)
+
+    def _on_rated(self, output_id: str) -> None:
+        self.changes.bump(RATINGS)
+        self.experiments.on_rating(output_id)
 
     @cached_property
     def text(self):
@@ -145,7 +151,7 @@ class Studio:
     def adapters(self):
         from studio.services.adapters import AdapterService
 
-        return AdapterService(self.config, self.store, self.models, self.datasets)
+        return AdapterService(self.config, self.store, self.models, self.datasets, changes=self.changes)
 
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""

@@ -73,3 +73,12 @@ def newest_made_by(store: Store, job_kind: str) -> sqlite3.Row | None:
 def paths(store: Store) -> list[str]:
     """Every row's folder, relative to the data dir."""
     return [r["path"] for r in store.query("SELECT path FROM adapters")]
+
+
+def all_versions(store: Store) -> list[dict[str, Any]]:
+    """(id, name, type, base_model, job_id, created_at, meta decoded) of every row, newest first: for
+    naming versions in lists."""
+    rows = store.query(
+        "SELECT id, name, type, base_model, job_id, created_at, meta FROM adapters ORDER BY created_at DESC, rowid DESC"
+    )
+    return [{**dict(r), "meta": json.loads(r["meta"] or "{}")} for r in rows]

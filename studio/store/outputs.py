@@ -94,6 +94,14 @@ def per_day(store: Store) -> list[sqlite3.Row]:
     )
 
 
+def ratings_in_order(store: Store) -> list[sqlite3.Row]:
+    """at, rating, kind, model, adapter of every rating, oldest first: the data of approval curves."""
+    return store.query(
+        "SELECT r.updated_at AS at, r.rating, o.kind, o.model, o.adapter FROM ratings r "
+        "JOIN outputs o ON o.id = r.output_id ORDER BY r.updated_at, r.rowid"
+    )
+
+
 def latest(store: Store, *, user: str | None = None, kind: str | None = None, model: str | None = None,
            rating: str | None = None, limit: int = 50) -> list[dict]:
     """The newest ratings with their outputs, each filter applied when given."""

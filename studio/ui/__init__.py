@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.services import Studio
+from studio.services.changes import DATASETS, MODELS, RATINGS
 from studio.ui import (
     adapters_panel,
     datasets_tab,
@@ -19,6 +20,8 @@ from studio.ui import (
     training_tab,
 )
 from studio.ui.common import api_endpoint, save_rating, shows_errors, user_for
+from studio.ui.live import Loader, redraw_on_select, redraw_when_changed
+from studio.ui.visitor_view import role_updates
 
 CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
 
@@ -26,15 +29,16 @@ CSS_PATH = Path(__file__).resolve().parents[2] / "assets" / "studio.css"
 ADMIN_TABS = {"Datasets", "Training"}
 
 # Tab label → the module whose `build(studio)` lays the tab out and returns what it wants run when a
-# page opens ((fn, inputs, outputs), or None).
+# page opens ((fn, inputs, outputs), or None), and the change topics (studio/services/changes.py) that
+# loader shows: it runs again when the tab is selected and, live, when one of them changes.
 TABS = [
-    ("Text", text_tab),
-    ("Image", image_tab),
-    ("GAN", gan_tab),
-    ("Speech", speech_tab),
-    ("Datasets", datasets_tab),
-    ("Training", training_tab),
-    ("Feedback", feedback_tab),
+    ("Text", text_tab, (MODELS,)),
+    ("Image", image_tab, (MODELS,)),
+    ("GAN", gan_tab, (MODELS,)),
+    ("Speech", speech_tab, (MODELS,)),
+    ("Datasets", datasets_tab, (DATASETS,)),
+    ("Training", training_tab, (DATASETS, MODELS)),
+    ("Feedback", feedback_tab, (RATINGS, MODELS)),
 ]
 
 
@@ -44,10 +48,10 @@ def build_ui(studio: Studio) -> gr.Blocks:
             gr.Markdown("# AIGC Studio\nGenerate · fine-tune · rate — text, images and speech in one place.")
             who = gr.Markdown(elem_id="studio-user")
         banner = gr.Markdown(visible=False, elem_id="offline-banner")
-        on_page_load = []  # (fn, inputs, outputs) a tab wants run when a page opens
+        loaders: list[Loader] = []  # what a tab wants run when a page opens, is selected, or its topics change
         admin_tabs = []
         with gr.Tabs():
-            for label, module in TABS:
+            for label, module, topics in TABS:
                 # Admin tabs start hidden when accounts exist and are shown to admins on load
                 # (a shown tab cannot be hidden again by an update).
                 visible = label not in ADMIN_TABS or not studio.auth.enabled
@@ -56,10 +60,17 @@ def build_ui(studio: Studio) -> gr.Blocks:
                         admin_tabs.append(tab)
                     loader = module.build(studio)
                     if loader:
-                        on_page_load.append(loader)
-            with gr.Tab("Models / Settings", id="models"):
-                on_page_load.append(models_tab.build(studio))
-                on_page_load.append(adapters_panel.build(studio))
+                        loaders.append(Loader(*loader, topics=topics))
+                        redraw_on_select(tab, loaders[-1:])
+            with gr.Tab("Models / Settings", id="models") as tab:
+                mine = [Loader(*models_tab.build(studio), topics=(MODELS,)),
+                        Loader(*adapters_panel.build(studio), topics=(MODELS,))]
+                loaders.extend(mine)
+                redraw_on_select(tab, mine)
+
+        # What only admins may use, and the sliders capped at a non-admin's limits (common.admin_only,
+        # common.visitor_cap), shown and capped per user when a page opens.
+        role_outputs, for_user = role_updates(studio, demo)
 
         @shows_errors
         def on_load(request: gr.Request):
@@ -72,11 +83,13 @@ def build_ui(studio: Studio) -> gr.Blocks:
             else:
                 who_text = f"Signed in as **{user.name}**{' (admin)' if user.is_admin else ''} · [Sign out](signout)"
             tabs = [gr.update(visible=user.is_admin) for _ in admin_tabs]
-            return gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text)), who_text, *tabs
+            return (gr.update(value=f"⚠️ {text}" if text else "", visible=bool(text)), who_text, *tabs,
+                    *for_user(user))
 
-        demo.load(on_load, outputs=[banner, who, *admin_tabs], api_visibility="private")
-        for fn, inputs, outputs in on_page_load:
-            demo.load(fn, inputs=inputs, outputs=outputs, api_visibility="private")
+        demo.load(on_load, outputs=[banner, who, *admin_tabs, *role_outputs], api_visibility="private")
+        for loader in loaders:
+            demo.load(loader.fn, inputs=loader.inputs, outputs=loader.outputs, api_visibility="private")
+        redraw_when_changed(studio, demo, loaders)
         rate_endpoint(studio)
     return demo
 

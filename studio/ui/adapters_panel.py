@@ -11,7 +11,8 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.adapter_mix import DENSITY_TYPES, MIX_TYPES, SIGN_METHODS, SIGN_TYPES
 from studio.services.datasets import IncomingFile
-from studio.ui.common import require_admin, shows_errors, user_for
+from studio.services.version_names import version_title
+from studio.ui.common import admin_only, require_admin, shows_errors, user_for
 
 HEADERS = ["id", "name", "type", "base model", "source", "created", "size"]
 NO_DATASET = "(don't score)"
@@ -82,14 +83,14 @@ def build(studio: Studio):
         delete_btn = gr.Button("Delete", variant="stop", size="sm", elem_id="adapters-delete")
     download = gr.File(label="Download", interactive=False, elem_id="adapters-download")
     status = gr.Markdown(elem_id="adapters-status")
-    with gr.Accordion("Import a LoRA adapter (safetensors)", open=False):
+    with gr.Accordion("Import a LoRA adapter (safetensors)", open=False, elem_id="adapters-import-form") as import_form:
         files = gr.File(label="A .zip of the adapter folder, or its files", file_count="multiple",
                         elem_id="adapters-import-files")  # fmt: skip
         with gr.Row():
             base = gr.Dropdown(label="Base model", choices=[], value=None, elem_id="adapters-import-base")
             import_name = gr.Textbox(label="Name", max_length=100, elem_id="adapters-import-name")
         import_btn = gr.Button("Import", variant="primary", elem_id="adapters-import")
-    with gr.Accordion("Mix text adapters", open=False):
+    with gr.Accordion("Mix text adapters", open=False, elem_id="adapters-mix-form") as mix_form:
         with gr.Row():
             mix_pick = gr.Dropdown(
                 label="Adapters (same base)", choices=[], multiselect=True, elem_id="adapters-mix-pick"
@@ -106,12 +107,13 @@ def build(studio: Studio):
             eval_set = gr.Dropdown(label="Score on text dataset (held-out perplexity)", choices=[], value=None,
                                    elem_id="adapters-mix-dataset")  # fmt: skip
         mix_btn = gr.Button("Mix", variant="primary", elem_id="adapters-mix")
+    admin_only(studio, new_name, rename_btn, merge_btn, confirm, delete_btn, import_form, mix_form)
 
     @shows_errors
     def load(selected: str | None = None):
         adapters = studio.adapters.list()
-        choices = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters]
-        text = [(f"{a['name']} · {a['id']}", a["id"]) for a in adapters if a["type"] == "text_adapter"]
+        choices = [(version_title(a), a["id"]) for a in adapters]
+        text = [(version_title(a), a["id"]) for a in adapters if a["type"] == "text_adapter"]
         keep = selected if any(v == selected for _, v in choices) else None
         bases = [m["id"] for m in studio.models.list_models()["text"]]
         texts = [(NO_DATASET, "")] + [(f"{d['name']} · {d['id']}", d["id"]) for d in studio.datasets.list()

@@ -16,7 +16,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.auth import GUEST, User
-from studio.services.errors import Forbidden, StudioError, Unauthorized
+from studio.services.errors import Forbidden, StudioError, Unauthorized, only_admins
 
 log = logging.getLogger("studio.ui")
 
@@ -45,7 +45,7 @@ def user_for(studio: Studio, request: gr.Request | None) -> User:
 def require_admin(studio: Studio, request: gr.Request | None) -> User:
     user = user_for(studio, request)
     if not user.is_admin:
-        raise gr.Error(f"'{user.name}' may not do this: only admins upload, train, import or delete.")
+        raise ui_error(only_admins(user, "upload, train, import or delete"))
     return user
 
 
@@ -183,3 +183,21 @@ def api_endpoint(fn: Callable, *, api_name: str, inputs: dict[str, gr.components
     if dependency["api_name"] != api_name:  # Gradio renames a taken name (private listeners take names too)
         raise RuntimeError(f"API name '{api_name}' is taken by another listener: rename that function.")
     return dependency
+
+
+def admin_only(studio: Studio, *blocks: gr.blocks.Block) -> None:
+    """Controls only admins can use: hidden from everyone else from the first paint, shown to admins
+    when their page loads (`build_ui` finds them by this mark), so nobody sees a control that would
+    only answer with a refusal. The services refuse the action anyway."""
+    for block in blocks:
+        block.studio_admin_only = True
+        if studio.auth.enabled:
+            block.visible = False
+
+
+def visitor_cap(slider: gr.Slider, limit: str) -> gr.Slider:
+    """A slider whose maximum, for everyone but admins, is the request limit `limit` (a field of
+    `studio.config.limits`): `build_ui` lowers it when a non-admin's page loads, so the slider never
+    offers a value the studio would refuse."""
+    slider.studio_visitor_cap = limit
+    return slider

@@ -9,7 +9,7 @@ import pandas as pd
 from studio.services import Studio
 from studio.services.experiments import Arm, ExperimentCreate
 from studio.services.versions import parse_version, versions_in
-from studio.ui.common import require_admin, shows_errors, user_for
+from studio.ui.common import admin_only, require_admin, shows_errors, user_for
 
 LIST_COLUMNS = ["name", "kind", "status", "rated", "winner", "promoted", "id"]
 
@@ -38,7 +38,7 @@ def build(studio: Studio) -> None:
     with gr.Tab("Experiments"):
         gr.Markdown("Split the traffic that pins no version between versions, tally thumbs per arm, and let an "
                     "always-valid sequential test decide — looking every minute does not fool it. Admins only.")
-        with gr.Accordion("Start an experiment", open=False) as start_form:
+        with gr.Accordion("Start an experiment", open=False, elem_id="experiment-start-form") as start_form:
             with gr.Row():
                 name = gr.Textbox(label="Name", placeholder="new adapter vs base")
                 kind = gr.Radio(["text", "image", "speech"], value="text", label="Kind")
@@ -55,9 +55,10 @@ def build(studio: Studio) -> None:
         curve = gr.LinePlot(x="ratings", y="approval", color="arm", title="Approval as ratings come in",
                             y_lim=[0, 1], height=240)
         with gr.Row():
-            stop = gr.Button("Stop", size="sm")
-            promote = gr.Button("Promote the winner", size="sm", variant="primary")
+            stop = gr.Button("Stop", size="sm", elem_id="experiment-stop")
+            promote = gr.Button("Promote the winner", size="sm", variant="primary", elem_id="experiment-promote")
         message = gr.Markdown()
+        admin_only(studio, start_form, stop, promote)
         timer = gr.Timer(5)  # live while the page is open
 
     @shows_errors

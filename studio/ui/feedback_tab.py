@@ -14,12 +14,20 @@ from studio.services.auth import User
 from studio.services.errors import StudioError
 from studio.services.versions import parse_version, version_label, versions_in
 from studio.ui import experiments_panel
-from studio.ui.common import require_admin, shows_errors, user_for
+from studio.ui.common import admin_only, require_admin, shows_errors, user_for
 
 NO_ADAPTER = "(none)"
 EXPORT_TTL_S = 3600  # an export file waits this long for its download
 BOARD_COLUMNS = ["version", "score", "ci_low", "ci_high", "wins", "losses", "ties", "both_bad"]
 LATEST_COLUMNS = ["updated_at", "user", "rating", "comment", "id", "kind", "model", "adapter", "prompt", "text"]
+
+
+def approval_frame(points: list[dict]) -> pd.DataFrame:
+    """The approval curve for gr.LinePlot, typed even when empty: the chart takes its axes' kinds from
+    the columns' types (a time axis, approval as a number), and untyped columns become label axes."""
+    frame = pd.DataFrame(points, columns=["at", "version", "approval", "ratings"])
+    frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
+    return frame.astype({"version": "string", "approval": "float64", "ratings": "int64"})
 
 
 def _versions(studio: Studio, kind: str = "text") -> list[str]:
@@ -61,8 +69,9 @@ def build(studio: Studio):
         totals = gr.Markdown(elem_id="feedback-totals")
         by_model = gr.Dataframe(headers=["kind", "model", "adapter", "up", "down", "approval"], interactive=False,
                                 label="Approval per model / adapter version")
-        over_time = gr.LinePlot(x="day", y="approval", color="version", title="Approval over time",
-                                y_lim=[0, 1], height=260)
+        over_time = gr.LinePlot(approval_frame([]), x="at", y="approval", color="version", x_title="time",
+                                y_title="approval so far", title="Approval over time", y_lim=[0, 1], height=260,
+                                elem_id="feedback-over-time")
         with gr.Row():
             kind_f = gr.Dropdown(["", "text", "image", "gan", "speech"], value="", label="Kind")
             model_f = gr.Textbox(label="Model", placeholder="any")
@@ -76,7 +85,7 @@ def build(studio: Studio):
 
     experiments_panel.build(studio)  # Feedback → Experiments: live A/B tests between versions
 
-    with gr.Tab("Train from ratings"):
+    with gr.Tab("Train from ratings", elem_id="feedback-train") as train_tab:
         gr.Markdown("Tune a text version on its ratings (KTO from 👍/👎, DPO from arena votes) into a new adapter "
                     "version. Then compare new vs old blind in the Arena.")
         tune_version = gr.Dropdown(label="Version (model or model+adapter)", choices=[], elem_id="tune-version")
@@ -86,6 +95,7 @@ def build(studio: Studio):
             tune_method = gr.Radio(["auto", "kto", "dpo"], value="auto", label="Method")
         tune_start = gr.Button("Train from ratings", variant="primary", elem_id="tune-start")
         tune_status = gr.Markdown(elem_id="tune-status")
+        admin_only(studio, train_tab)
         compare_new = gr.Button("Compare the newest version with its parent in the Arena", elem_id="tune-compare")
 
     with gr.Tab("Arena"):
@@ -128,7 +138,7 @@ def build(studio: Studio):
         text = f"**{s['total']}** ratings · 👍 {s['up']} · 👎 {s['down']} · approval {approval}"
         rows = [[r["kind"], r["model"], r["adapter"] or "", r["up"], r["down"],
                  f"{r['approval']:.0%}" if r["approval"] is not None else "–"] for r in s["by_model"]]
-        points = pd.DataFrame(studio.feedback.over_time() or [], columns=["day", "version", "approval", "ratings"])
+        points = approval_frame(studio.feedback.approval_curve())
         rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None,
                                                     user=user), columns=LATEST_COLUMNS)
         return text, rows, points, rated

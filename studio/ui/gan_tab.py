@@ -9,13 +9,16 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.gan import GanGenerateParams, GanWalkParams
 from studio.ui.common import (
+    admin_only,
     api_endpoint,
     api_id_input,
     rate_buttons,
     require_admin,
     shows_errors,
     user_for,
+    visitor_cap,
 )
+from studio.ui.live import keep_or
 
 NO_GAN_HINT = (
     "**No GAN trained yet.** To get one: open *Create demo dataset* below (or upload images in the "
@@ -30,7 +33,8 @@ def model_choices(studio: Studio) -> list[tuple[str, str]]:
     listed = [m["id"] for m in studio.models.list_models()["gan"]]
     trained = [m for m in studio.gan.list_models() if m["id"] in listed]  # newest first
     others = [i for i in listed if i not in {m["id"] for m in trained}]
-    return [(f"{m['name']} · {m['id']}", m["id"]) for m in trained] + [(i, i) for i in others]
+    titles = studio.models.version_titles()
+    return [(titles.get(m["id"], m["name"]), m["id"]) for m in trained] + [(i, i) for i in others]
 
 
 def _seed(value) -> int | None:
@@ -47,7 +51,8 @@ def build(studio: Studio):
         with gr.Column(scale=2):
             model = gr.Dropdown(label="Trained GAN", choices=[], elem_id="gan-model")
             with gr.Row():
-                num_outputs = gr.Slider(1, 16, value=8, step=1, label="Images", elem_id="gan-num-outputs")
+                num_outputs = visitor_cap(gr.Slider(1, 16, value=8, step=1, label="Images", elem_id="gan-num-outputs"),
+                                          "gan_outputs")
                 seed = gr.Number(
                     label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="gan-seed"
                 )
@@ -71,7 +76,7 @@ def build(studio: Studio):
         with gr.Row():
             seed_a = gr.Number(label="From seed", value=1, precision=0, minimum=0, elem_id="gan-seed-a")
             seed_b = gr.Number(label="To seed", value=2, precision=0, minimum=0, elem_id="gan-seed-b")
-            frames = gr.Slider(2, 32, value=8, step=1, label="Frames", elem_id="gan-frames")
+            frames = visitor_cap(gr.Slider(2, 32, value=8, step=1, label="Frames", elem_id="gan-frames"), "gan_frames")
             walk = gr.Button("Walk", elem_id="gan-walk")
         walk_gallery = gr.Gallery(
             label="Frames (the first and last are the two seeds' images)",
@@ -94,7 +99,7 @@ def build(studio: Studio):
         export = gr.Button("Export the selected GAN", elem_id="gan-export")
         export_file = gr.File(label="Download", interactive=False, elem_id="gan-export-file")
 
-    with gr.Accordion("Create demo dataset (admins)", open=False):
+    with gr.Accordion("Create demo dataset", open=False, elem_id="gan-demo") as demo_form:
         gr.Markdown(
             "No images at hand? This draws a seeded set of coloured circles, squares and triangles "
             "(64×64 PNGs) and stores it as an image dataset. Then, in the **Training** tab, start a job "
@@ -105,21 +110,22 @@ def build(studio: Studio):
             demo_seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="gan-demo-seed")
             demo_create = gr.Button("Create demo dataset", elem_id="gan-demo-create")
         demo_note = gr.Markdown(elem_id="gan-demo-note")
+    admin_only(studio, demo_form)
 
     # -- models ----------------------------------------------------------------------------------
     @shows_errors
     def on_load(current=None):
         choices = model_choices(studio)
         values = [v for _, v in choices]
-        value = current if current in values else (values[0] if values else None)
-        return gr.update(choices=choices, value=value), HINT if choices else NO_GAN_HINT
+        return gr.update(choices=choices, **keep_or(current, values, values[0] if values else None)), \
+            HINT if choices else NO_GAN_HINT
 
     # -- generating ------------------------------------------------------------------------------
     def generated(model: str | None, num_outputs, seed, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:
         """(gallery items, the service's answer): what the page and API clients share."""
         user = user_for(studio, request)
         if not model:
-            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
+            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", "").replace("*", ""))
         try:
             params = GanGenerateParams(model=model, num_outputs=int(num_outputs), seed=_seed(seed))
         except Exception as exc:  # pydantic: show the field, not a trace
@@ -149,7 +155,7 @@ def build(studio: Studio):
     def on_walk(model: str | None, seed_a, seed_b, frames, request: gr.Request):
         user = user_for(studio, request)
         if not model:
-            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", ""))
+            raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", "").replace("*", ""))
         try:
             params = GanWalkParams(model=model, seed_a=int(seed_a or 0), seed_b=int(seed_b or 0), frames=int(frames))
         except Exception as exc:

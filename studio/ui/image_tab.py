@@ -23,11 +23,13 @@ from studio.ui.common import (
     stop_button,
     stream_in_thread,
     user_for,
+    visitor_cap,
 )
 
 NO_LORA = "(none)"
 HISTORY = 24  # earlier images shown
 
+NOTHING_SELECTED = "Select an image in the results or the history to rate or reuse it."
 
 def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str | None]:
     listing = studio.models.list_models()["image"]
@@ -39,7 +41,8 @@ def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str | None]:
 
 def lora_choices(studio: Studio, model: str | None) -> list[tuple[str, str]]:
     loras = studio.models.list_models()["image_loras"]
-    return [(NO_LORA, NO_LORA)] + [(f"{a['name']} ({a['id']})", a["id"]) for a in loras
+    titles = studio.models.version_titles()
+    return [(NO_LORA, NO_LORA)] + [(titles.get(a["id"], a["name"]), a["id"]) for a in loras
                                    if model is None or a["base_model"] == model]
 
 
@@ -95,15 +98,17 @@ def build(studio: Studio):
                 lora = gr.Dropdown(label="LoRA", choices=[(NO_LORA, NO_LORA)], value=NO_LORA, elem_id="image-lora")
                 lora_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA scale", elem_id="image-lora-scale")
             with gr.Row():
-                steps = gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="image-steps")
+                steps = visitor_cap(gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="image-steps"), "image_steps")
                 guidance = gr.Slider(0, 30, value=5.0, step=0.5, label="Guidance (CFG)", elem_id="image-guidance")
             with gr.Row():
-                width = gr.Slider(32, 1024, value=64, step=8, label="Width", elem_id="image-width")
-                height = gr.Slider(32, 1024, value=64, step=8, label="Height", elem_id="image-height")
+                width = visitor_cap(gr.Slider(32, 1024, value=64, step=8, label="Width", elem_id="image-width"), "image_side")
+                height = visitor_cap(gr.Slider(32, 1024, value=64, step=8, label="Height", elem_id="image-height"),
+                                     "image_side")
             scheduler = gr.Dropdown(label="Sampler", choices=list(SCHEDULER_NAMES), value=DEFAULT_SCHEDULER,
                                     elem_id="image-scheduler")
             with gr.Row():
-                num_outputs = gr.Slider(1, 8, value=1, step=1, label="Variations", elem_id="image-num-outputs")
+                num_outputs = visitor_cap(gr.Slider(1, 8, value=1, step=1, label="Variations", elem_id="image-num-outputs"),
+                                          "image_outputs")
                 seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="image-seed")
             with gr.Accordion("Image to image", open=False):
                 init_image = gr.Image(label="Start from", type="pil", sources=["upload", "clipboard"],
@@ -116,8 +121,7 @@ def build(studio: Studio):
         gallery = gr.Gallery(label="Results — select one to rate it", columns=4, height=256, scale=3,
                              elem_id="image-results")
     with gr.Row():
-        selected_note = gr.Markdown("Select an image in the results or the history to rate or reuse it.",
-                                    elem_id="image-selected")
+        selected_note = gr.Markdown(NOTHING_SELECTED, elem_id="image-selected")
         up = gr.Button("👍 Good", size="sm", min_width=60, elem_id="image-up")
         down = gr.Button("👎 Bad", size="sm", min_width=60, elem_id="image-down")
         rated = gr.Markdown(elem_id="image-rated")
@@ -171,7 +175,7 @@ def build(studio: Studio):
         loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
         yield {preview: None, gallery: [], status: f"{loading}Generating…", stop_state: stop_event,
-               result_ids: [], selected: None, rated: ""}
+               result_ids: [], selected: None, selected_note: NOTHING_SELECTED, rated: ""}
         previews = {"newest": None, "shown": None}  # not every step has a preview: keep the newest one
 
         def work(report):
@@ -206,10 +210,15 @@ def build(studio: Studio):
         for w in value["warnings"]:
             note += f"\n\n⚠️ {w}"
         hist, hist_ids = history_items()
-        yield {preview: None, gallery: items, status: note, stop_state: None, result_ids: [o["id"] for o in outs],
-               history: hist, history_ids: hist_ids}
+        # The selection follows the newest results: the first new image is selected, shown as such in
+        # the gallery, and its thumbs rate it (an old selection never outlives its results).
+        picked = dict(zip(select_outputs, show(outs[0]["id"]), strict=True)) if outs else {}
+        yield {preview: None, gallery: gr.update(value=items, selected_index=0 if outs else None), status: note,
+               stop_state: None, result_ids: [o["id"] for o in outs], history: hist, history_ids: hist_ids,
+               **picked}
 
-    run_outputs = [preview, gallery, status, stop_state, result_ids, selected, rated, history, history_ids]
+    run_outputs = [preview, gallery, status, stop_state, result_ids, selected, selected_note, rated, info, parsed,
+                   history, history_ids]
     gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=run_outputs, concurrency_id="image",
           show_progress_on=[gallery], api_visibility="private")  # the preview stays visible while the bar runs
 

@@ -7,7 +7,7 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.exports import EXPORT_COLUMNS
 from studio.services.settings import PRECISION_KINDS
-from studio.ui.common import require_admin, shows_errors
+from studio.ui.common import admin_only, require_admin, shows_errors
 
 
 def _models_table(studio: Studio) -> list[list]:
@@ -113,6 +113,7 @@ def build(studio: Studio):
 
         return set_precision
 
+    admin_only(studio, content_filter, precision_note, *radios.values())
     for kind, radio in radios.items():
         radio.input(setter(kind), inputs=[radio], outputs=[precision_note], api_visibility="private")
 

@@ -1,4 +1,4 @@
-"""Text tab: a completion view (prompt, streamed outputs with thumbs, base-vs-adapter compare) and a
+"""Text tab: a completion view (prompt, streamed outputs with thumbs, a compare of any two versions) and a
 chat view (`chat_panel`), side by side with one set of model, adapter and sampling controls; and the
 `/generate_text` endpoint for Gradio API clients."""
 
@@ -10,6 +10,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.text import TextGenerateParams
+from studio.services.versions import parse_version, versions_in
 from studio.ui import chat_panel
 from studio.ui.common import (
     api_endpoint,
@@ -19,7 +20,9 @@ from studio.ui.common import (
     stop_button,
     stream_in_thread,
     user_for,
+    visitor_cap,
 )
+from studio.ui.live import keep_or
 
 SLOTS = 8  # output boxes shown; num_outputs is capped to this in the page
 NO_ADAPTER = "(none)"
@@ -32,18 +35,45 @@ def model_choices(studio: Studio) -> tuple[list[tuple[str, str]], str]:
     """("Default · <id>", "") first — leaving the version to the studio, so a promoted version or a
     running experiment serves the page too — then every model by id."""
     listing = studio.models.list_models()["text"]
+    titles = studio.models.version_titles()  # trained versions by name, not id
     default = next((m["id"] for m in listing if m["default"]), None)
-    return [(f"Default · {default}" if default else "Default", DEFAULT)] + [(m["id"], m["id"]) for m in listing], \
-        DEFAULT
+    shown = titles.get(default, default) if default else None
+    return [(f"Default · {shown}" if shown else "Default", DEFAULT)] + \
+        [(titles.get(m["id"], m["id"]), m["id"]) for m in listing], DEFAULT
+
+
+def version_choices(studio: Studio) -> list[tuple[str, str]]:
+    """(title, version label) of every text version — each model, and each adapter on its base — for
+    the compare pickers: `name · kind · steps · date`, an adapter as `… on <base>`."""
+    titles = studio.models.version_titles()
+    out = []
+    for label in versions_in(studio.models.list_models(), "text"):
+        model, adapter = parse_version(label)
+        shown = titles.get(model, model)
+        out.append((f"{titles.get(adapter, adapter)} on {shown}" if adapter else shown, label))
+    return out
+
+
+def compare_defaults(studio: Studio, choices: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The newest trained version and its base (what a creator wants to see side by side after a
+    fine-tune), else the first two versions."""
+    newest = studio.models.newest_trained("text")
+    values = [v for _, v in choices]
+    if newest and all(v in values for v in newest):
+        return newest[1], newest[0]
+    return (values[0] if values else None), (values[1] if len(values) > 1 else None)
 
 
 def reward_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("Off", "")] + [(f"{r['name']} · {r['id']}", r["id"]) for r in studio.models.list_models()["reward_models"]]
 
 
-def adapter_choices(studio: Studio, model: str | None) -> list[str]:
+def adapter_choices(studio: Studio, model: str | None) -> list[tuple[str, str]]:
+    """(`name · kind · steps · date`, id) of the adapters on `model` (all when None)."""
     adapters = studio.models.list_models()["text_adapters"]
-    return [NO_ADAPTER] + [a["id"] for a in adapters if model is None or a["base_model"] == model]
+    titles = studio.models.version_titles()
+    return [(NO_ADAPTER, NO_ADAPTER)] + [(titles.get(a["id"], a["id"]), a["id"]) for a in adapters
+                                         if model is None or a["base_model"] == model]
 
 
 def text_params(*, prompt: str | None = "", model: str | None = None, adapter: str | None = None,
@@ -91,7 +121,8 @@ def build(studio: Studio):
     adapter = gr.Dropdown(label="Adapter", choices=[NO_ADAPTER], value=NO_ADAPTER, render=False,
                           elem_id="text-adapter")
     sampling = {
-        "max_new_tokens": gr.Slider(1, 1024, value=64, step=1, label="Max new tokens", render=False),
+        "max_new_tokens": visitor_cap(gr.Slider(1, 1024, value=64, step=1, label="Max new tokens", render=False,
+                                                elem_id="text-max-new-tokens"), "max_new_tokens"),
         "temperature": gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature (0 = greedy)", render=False),
         "top_p": gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p", render=False),
         "top_k": gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)", render=False),
@@ -99,7 +130,8 @@ def build(studio: Studio):
         "seed": gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, render=False,
                           elem_id="text-seed"),
     }
-    num_outputs = gr.Slider(1, SLOTS, value=1, step=1, label="Variations (completion)", render=False)
+    num_outputs = visitor_cap(gr.Slider(1, SLOTS, value=1, step=1, label="Variations (completion)", render=False,
+                                        elem_id="text-num-outputs"), "text_outputs")
     judge = gr.Dropdown([("Off", "")], value="", label="Judge: a reward model (completion)", render=False,
                         elem_id="text-judge")
     best_of = gr.Slider(2, SLOTS, value=4, step=1, label="Candidates it picks from", render=False)
@@ -127,11 +159,15 @@ def build(studio: Studio):
                                                        min_width=60))
                                 rated.append(gr.Markdown(elem_id=f"text-rated-{i}"))
                         groups.append(group)
-                    with gr.Accordion("Compare base vs adapter (same prompt and seed)", open=False):
+                    with gr.Accordion("Compare two versions (same prompt, seed and sampling)", open=False):
+                        with gr.Row():
+                            compare_a = gr.Dropdown(label="Version A", choices=[], elem_id="text-compare-a")
+                            compare_b = gr.Dropdown(label="Version B", choices=[], elem_id="text-compare-b")
                         compare = gr.Button("Compare", elem_id="text-compare")
                         with gr.Row():
-                            base_out = gr.Textbox(label="Base model", lines=5, interactive=False)
-                            adapter_out = gr.Textbox(label="With adapter", lines=5, interactive=False)
+                            base_out = gr.Textbox(label="A", lines=5, interactive=False, elem_id="text-compare-out-a")
+                            adapter_out = gr.Textbox(label="B", lines=5, interactive=False,
+                                                     elem_id="text-compare-out-b")
                 with gr.Tab("Chat", id="chat", elem_id="text-view-chat"):
                     chat_panel.build(studio, {"model": model, "adapter": adapter, **sampling}, params=text_params,
                                      api_inputs={"model": api_model, "adapter": api_adapter, **sampling})
@@ -150,11 +186,19 @@ def build(studio: Studio):
                 best_of.render()
 
     @shows_errors
-    def refresh_models(current):
+    def refresh_models(current, current_a=None, current_b=None):
         choices, default = model_choices(studio)
         value = current if current in [v for _, v in choices] else default
-        return (gr.update(choices=choices, value=value), gr.update(choices=adapter_choices(studio, value or None)),
-                gr.update(choices=reward_choices(studio)))
+        versions = version_choices(studio)
+        a, b = compare_defaults(studio, versions)
+        labels = [v for _, v in versions]
+        if b not in (current_a, current_b):  # a version trained since: show it beside its base
+            current_a = current_b = None
+        return (gr.update(choices=choices, **keep_or(current, [v for _, v in choices], default)),
+                gr.update(choices=adapter_choices(studio, value or None)),
+                gr.update(choices=reward_choices(studio)),
+                gr.update(choices=versions, **keep_or(current_a, labels, a)),
+                gr.update(choices=versions, **keep_or(current_b, labels, b)))
 
     @shows_errors
     def on_model(m):
@@ -200,20 +244,26 @@ def build(studio: Studio):
         rate_buttons(studio, ups[i], downs[i], output=ids_state, note=rated[i], pick=slot(i))
 
     @shows_errors
-    def run_compare(request: gr.Request, **values):
+    def run_compare(request: gr.Request, version_a: str | None, version_b: str | None, **values):
+        """Any two text versions — base vs fine-tune, fine-tune vs fine-tune, model vs model+adapter —
+        on the form's prompt, one seed and the same sampling."""
         user = user_for(studio, request)
+        if not version_a or not version_b:
+            raise gr.Error("Pick two versions to compare.")
         params = text_params(**(values | {"num_outputs": 1}))
-        if params.adapter is None:
-            raise gr.Error("Pick an adapter to compare against its base model.")
         if params.seed is None:
             params.seed = 1234
-        with_adapter = studio.text.generate(params, user=user)
-        base = studio.text.generate(params.model_copy(update={"adapter": None, "model": with_adapter["model"]}),
-                                    user=user)
-        return base["outputs"][0]["text"], with_adapter["outputs"][0]["text"]
+        titles = dict((v, t) for t, v in version_choices(studio))
+        shown = []
+        for version in (version_a, version_b):
+            model, adapter = parse_version(version)
+            value = studio.text.generate(params.model_copy(update={"model": model, "adapter": adapter}), user=user)
+            shown.append(gr.update(value=value["outputs"][0]["text"],
+                                   label=f"{titles.get(version, version)} · seed {params.seed}"))
+        return tuple(shown)
 
-    compare.click(run_compare, inputs_kwargs=form, outputs=[base_out, adapter_out], concurrency_id="text",
-                  api_visibility="private")
+    compare.click(run_compare, inputs_kwargs=form | {"version_a": compare_a, "version_b": compare_b},
+                  outputs=[base_out, adapter_out], concurrency_id="text", api_visibility="private")
     model.change(on_model, inputs=[model], outputs=[adapter], api_visibility="private")
 
     # -- for API clients ---------------------------------------------------------------------------
@@ -235,4 +285,4 @@ def build(studio: Studio):
 
     api_endpoint(generate_text, api_name="generate_text", concurrency_id="text",
                  inputs=form | {"model": api_model, "adapter": api_adapter}, outputs=[api_text, api_result])
-    return refresh_models, [model], [model, adapter, judge]
+    return refresh_models, [model, compare_a, compare_b], [model, adapter, judge, compare_a, compare_b]

@@ -17,8 +17,11 @@ import gradio as gr
 import pandas as pd
 
 from studio.services import Studio
-from studio.services.errors import StudioError
+from studio.services.errors import StudioError, only_admins
+from studio.services.job_inputs import BASE_MODEL_KIND
+from studio.services.version_names import default_name
 from studio.ui.common import shows_errors, user_for
+from studio.ui.live import keep_or
 
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
@@ -84,7 +87,10 @@ def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
         for k, v in e.items()
         if "loss" in k and isinstance(v, int | float) and not isinstance(v, bool)
     ]
-    return pd.DataFrame(rows, columns=["step", "series", "value"])
+    frame = pd.DataFrame(rows, columns=["step", "series", "value"])
+    # Typed even when empty: the chart takes its axes' kinds from the columns' types, and object
+    # columns (an empty frame's) become label axes that draw no line.
+    return frame.astype({"step": "int64", "series": "string", "value": "float64"})
 
 
 def sample_paths(run_dir: Path, events: list[dict[str, Any]]) -> list[str]:
@@ -142,10 +148,52 @@ def params_reference(kind: dict[str, Any] | None) -> str:
 
 
 # -- the tab -----------------------------------------------------------------------------------
+DEFAULT_KIND = "text-lora"
+FEW_STEPS = 50  # fewer optimizer steps than this barely move a model: the form says so
+# Lines of the trainer's log that are libraries talking to developers, not news for the user (the
+# whole log stays in the run folder's train.log).
+LIBRARY_NOISE = ("Warning:", "warnings.warn(", "FutureWarning", "UserWarning", "DeprecationWarning",
+                 "loss_type=None")
+
+
+def readable_log(text: str) -> str:
+    """The log tail a person reads: library warnings (and the source line each one quotes) left out."""
+    out, skip_next = [], False
+    for line in text.splitlines():
+        if skip_next:
+            skip_next = False
+            if line.startswith((" ", "\t")):
+                continue
+        if any(mark in line for mark in LIBRARY_NOISE):
+            skip_next = "warnings.warn(" not in line
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def few_steps_warning(job: dict[str, Any]) -> str:
+    """A warning when a job will take fewer optimizer steps than matter (known once it is queued)."""
+    steps = job.get("total_steps") or 0
+    if 0 < steps < FEW_STEPS:
+        return (f"\n\n⚠️ Only {steps} optimizer steps: that barely changes a model. Raise `max_steps` "
+                f"(or `epochs`) to {FEW_STEPS} or more for a change you can see.")
+    return ""
+
+
 def build(studio: Studio):
     jobs = studio.jobs
     kinds = {k["kind"]: k for k in jobs.kinds()}
-    first_kind = next(iter(kinds), None)
+    # The kind most creators start with: fine-tuning text on their own writing.
+    first_kind = DEFAULT_KIND if DEFAULT_KIND in kinds else next(iter(kinds), None)
+
+    def base_choices(kind_name: str | None) -> list[tuple[str, str]]:
+        """The models a job of this kind can start from, by name; "" = the kind's default."""
+        model_kind = BASE_MODEL_KIND.get(kind_name or "")
+        if model_kind is None:
+            return [("(trains from scratch)", "")]
+        titles = studio.models.version_titles()
+        return [("The kind's default", "")] + [(titles.get(m["id"], m["id"]), m["id"])
+                                               for m in studio.models.list_models()[model_kind]]
 
     def dataset_choices() -> list[tuple[str, str]]:
         return [("(none)", NO_DATASET)] + [
@@ -163,9 +211,12 @@ def build(studio: Studio):
                 allow_custom_value=True,  # choices are filled per page load; the service checks the id
                 elem_id="train-dataset",
             )
-            base_model = gr.Textbox(
-                label="Base model (empty: the kind's default)", elem_id="train-base-model"
-            )
+            name = gr.Textbox(label="Name of the trained version", max_length=100, elem_id="train-name",
+                              placeholder="default: dataset · kind · date")
+            proposed = gr.State("")  # the name this form last proposed: replaced on a new pick, a typed one is kept
+            base_model = gr.Dropdown(label="Base model", choices=[("The kind's default", "")], value="",
+                                     allow_custom_value=True,  # filled per kind; the service checks the id
+                                     elem_id="train-base-model")
             params = gr.Code(
                 label="Parameters (JSON; unknown names are refused)",
                 language="json",
@@ -225,7 +276,17 @@ def build(studio: Studio):
         choices = dataset_choices()  # refreshed here too: a dataset may have been uploaded meanwhile
         keep = dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET
         defaults = json.dumps(spec["defaults"], indent=2) if spec else "{}"
-        return defaults, params_reference(spec), gr.update(choices=choices, value=keep)
+        return (defaults, params_reference(spec), gr.update(choices=choices, value=keep),
+                gr.update(choices=base_choices(kind_name), value=""))
+
+    @shows_errors
+    def propose_name(kind_name: str | None, dataset_id: str | None, current: str | None, last: str | None):
+        """Dataset · kind · date in the name box, unless the user typed a name of their own."""
+        dataset_name = next((d["name"] for d in studio.datasets.list() if d["id"] == dataset_id), None)
+        fresh = default_name(dataset_name, kind_name)
+        if current and current != last:
+            return gr.skip(), last
+        return fresh, fresh
 
     @shows_errors
     def on_show_command(kind_name: str | None, job_id: str | None):
@@ -241,17 +302,20 @@ def build(studio: Studio):
 
     @shows_errors
     def on_start(kind_name: str | None, dataset_id: str | None, base: str | None,
-                 params_text: str | None, request: gr.Request):
+                 params_text: str | None, name: str | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:
-            raise gr.Error(f"'{user.name}' may not start training: only admins can.")
+            raise gr.Error(only_admins(user, "start training").message)
         try:
             values = json.loads(params_text or "{}")
         except json.JSONDecodeError as exc:
             raise gr.Error(f"The parameters are not valid JSON: {exc}") from exc
-        job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user)
+        name = (name or "").strip() or propose_name(kind_name, dataset_id, "", "")[0]
+        job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user,
+                          name=name)
         listing = jobs.list(limit=50)
-        return gr.update(choices=job_choices(listing), value=job["id"]), f"Started job `{job['id']}`."
+        return (gr.update(choices=job_choices(listing), value=job["id"]),
+                f"Started job `{job['id']}`." + few_steps_warning(job))
 
     @shows_errors
     def on_cancel(job_id, request: gr.Request):
@@ -266,7 +330,7 @@ def build(studio: Studio):
         if not job_id:
             raise gr.Error("Pick a job first.")
         if not user.is_admin:
-            raise gr.Error(f"'{user.name}' may not do this: only admins can.")
+            raise gr.Error(only_admins(user, "cancel or resume jobs").message)
         job = action(job_id, user=user)
         return f"Job `{job['id']}` {done if job['status'] != 'running' else 'is stopping'}."
 
@@ -303,23 +367,30 @@ def build(studio: Studio):
             progress_html(job, events),
             loss_frame(events),
             sample_paths(jobs.run_dir(job_id).path, events) if job_id else [],
-            jobs.log_tail(job_id, 40, user=user) if job_id else "",
+            readable_log(jobs.log_tail(job_id, 60, user=user)) if job_id else "",
             history_frame(listing),
             drawn,
         )
 
     @shows_errors
-    def on_load():
-        return gr.update(choices=dataset_choices(), value=NO_DATASET)
+    def on_load(dataset_id: str | None = None, kind_name: str | None = None, base: str | None = None):
+        """The dataset and base-model pickers, keeping the current picks while they still exist."""
+        choices = dataset_choices()
+        bases = base_choices(kind_name)
+        return (gr.update(choices=choices, **keep_or(dataset_id, [v for _, v in choices], NO_DATASET)),
+                gr.update(choices=bases, **keep_or(base, [v for _, v in bases], "")))
 
     # -- wiring --------------------------------------------------------------------------------
     live = [job_pick, status, plot, gallery, log, history, seen]
     redraw = {"job_id": job_pick, "last": gr.State(None)}  # draw the whole view, whatever was drawn before
-    kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset}, outputs=[params, reference, dataset],
+    kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset},
+                outputs=[params, reference, dataset, base_model],
                 api_visibility="private")
     show_cmd.click(on_show_command, inputs_kwargs={"kind_name": kind, "job_id": job_pick}, outputs=[command],
                    api_visibility="private")
-    start.click(on_start, inputs_kwargs={"kind_name": kind, "dataset_id": dataset, "base": base_model,
+    gr.on([kind.change, dataset.change], propose_name, inputs=[kind, dataset, name, proposed],
+          outputs=[name, proposed], show_progress="hidden", api_visibility="private")
+    start.click(on_start, inputs_kwargs={"kind_name": kind, "dataset_id": dataset, "base": base_model, "name": name,
                                          "params_text": params},
                 outputs=[job_pick, form_note], api_visibility="private").then(
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
@@ -335,7 +406,7 @@ def build(studio: Studio):
         refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, trigger_mode="always_last",
         api_visibility="private",
     )
-    return on_load, [], [dataset]
+    return on_load, [dataset, kind, base_model], [dataset, base_model]
 
 
 def _size(path: Path) -> int:

@@ -32,7 +32,7 @@ def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio
     open_tab(page, "Training")
     pick(page, "train-kind", "text-lora")
     pick(page, "train-dataset", "foxes (text, 60)")
-    page.fill("#train-base-model input, #train-base-model textarea", "starter/gpt2-tiny")
+    pick(page, "train-base-model", "starter/gpt2-tiny")
     editor = page.locator("#train-params .cm-content")
     editor.click()
     page.keyboard.press("Control+A")

@@ -273,3 +273,25 @@ def test_speech_loads_and_speaks(models_root: Path) -> None:
     assert first.ndim == 2 and first.shape[0] == 1 and first.shape[1] > 0
     assert torch.equal(first, second)
     assert first.abs().max() < 1.0
+
+
+def test_builds_of_different_starters_take_turns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tabs opening at once build two starters: one at a time (torch's RNG and the first
+    `import transformers` are process-wide), so both builds succeed and stay deterministic."""
+    inside, overlaps = [0], []
+
+    def slow_builder(out_dir: Path) -> None:
+        inside[0] += 1
+        overlaps.append(inside[0])
+        threading.Event().wait(0.2)
+        inside[0] -= 1
+
+    monkeypatch.setitem(starter._BUILDERS, STARTER_SPEECH, slow_builder)
+    monkeypatch.setitem(starter._BUILDERS, STARTER_TEXT, slow_builder)
+    threads = [threading.Thread(target=build_starter, args=(m, tmp_path / m.replace("/", "-")))
+               for m in (STARTER_SPEECH, STARTER_TEXT)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert overlaps == [1, 1]

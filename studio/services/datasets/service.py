@@ -20,6 +20,7 @@ from PIL import Image
 
 from engines.augment import ImageAugmenter, validate_augment
 from studio.config import StudioConfig
+from studio.services.changes import DATASETS, Changes
 from studio.services.datasets.audio import build_audio_dataset
 from studio.services.datasets.images import build_image_dataset
 from studio.services.datasets.text import filter_and_describe, read_text_members
@@ -39,8 +40,9 @@ _ID = re.compile(r"ds_[0-9a-f]{16}")  # what new_id("ds_") makes; anything else 
 
 
 class DatasetService:
-    def __init__(self, config: StudioConfig, store: Store):
+    def __init__(self, config: StudioConfig, store: Store, changes: Changes | None = None):
         self.config = config
+        self.changes = changes or Changes()  # bumped when a dataset is added or deleted
         self.store = store
         self.limits = config.uploads
         self.root = config.data_dir / "datasets"
@@ -100,6 +102,7 @@ class DatasetService:
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
+            self.changes.bump(DATASETS)
             return summary
 
     def _build(
@@ -219,6 +222,7 @@ class DatasetService:
                 if trash.exists() and not folder.exists():
                     os.replace(trash, folder)
                 raise
+        self.changes.bump(DATASETS)
 
     # -- helpers --------------------------------------------------------------------------------
     def _check_id(self, dataset_id: str) -> None:

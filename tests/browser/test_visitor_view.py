@@ -1,0 +1,61 @@
+"""A visitor's page shows no control they cannot use, checked element by element against an
+admin's page; their sliders stop at their limits; refusals say why in plain words."""
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from studio.config import RequestLimits
+from tests.browser.conftest import open_tab
+
+pytestmark = pytest.mark.browser
+
+# Tab → the admin-only controls in it (elem ids; a tab label for a whole sub-tab).
+ADMIN_CONTROLS = {
+    "GAN": ["#gan-demo"],
+    "Feedback": ["button[role=tab]:has-text('Train from ratings')"],
+    "Models / Settings": ["#settings-content-filter", "#settings-precision-text", "#settings-precision-image",
+                          "#adapters-name", "#adapters-rename", "#adapters-merge", "#adapters-confirm-delete",
+                          "#adapters-delete", "#adapters-import-form", "#adapters-mix-form"],
+}
+LIMITS = RequestLimits()
+# (tab, the accordion it sits in or None) → slider elem id → (the visitor's maximum, the admin's).
+SLIDERS = {
+    ("Text", "Sampling"): {"text-max-new-tokens": (LIMITS.max_new_tokens, 1024),
+                           "text-num-outputs": (LIMITS.text_outputs, 8)},
+    ("Image", None): {"image-steps": (LIMITS.image_steps, 150), "image-num-outputs": (LIMITS.image_outputs, 8),
+                      "image-width": (int(LIMITS.image_pixels ** 0.5), 1024)},
+    ("GAN", "Latent walk between two seeds"): {"gan-frames": (LIMITS.gan_frames, 32),
+                                               "gan-num-outputs": (LIMITS.gan_outputs, 16)},
+}
+
+
+def slider_max(page, elem_id: str) -> int:
+    return int(float(page.locator(f"#{elem_id} input[type=range]").get_attribute("max")))
+
+
+def test_admin_controls_are_the_admins_only(page, admin_page):
+    for tab, selectors in ADMIN_CONTROLS.items():
+        open_tab(admin_page, tab)
+        open_tab(page, tab)
+        for selector in selectors:
+            expect(admin_page.locator(selector).first).to_be_visible()
+            expect(page.locator(selector).first).not_to_be_visible()
+
+
+def test_a_visitors_sliders_stop_at_their_limits(page, admin_page):
+    for (tab, accordion), sliders in SLIDERS.items():
+        for p in (page, admin_page):
+            open_tab(p, tab)
+            if accordion:
+                p.get_by_text(accordion, exact=True).first.click()
+        for elem_id, (visitor, admin) in sliders.items():
+            expect(page.locator(f"#{elem_id} input[type=range]")).to_have_attribute("max", str(visitor))
+            assert slider_max(admin_page, elem_id) == admin, elem_id
+
+
+def test_refusals_are_plain_words_without_internal_ids(studio_server):
+    r = httpx.post(studio_server.url + "/api/v1/jobs", json={"kind": "selftest", "params": {}})
+    message = r.json()["error"]["message"]
+    assert r.status_code == 403 and message.startswith("Only admins can"), message
+    assert "visitor-" not in message and "'" not in message
