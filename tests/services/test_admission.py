@@ -160,7 +160,8 @@ def test_five_concurrent_visitor_image_requests_at_most_two_run(tmp_path):
 A_REPLY = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
 UI_CASES = {
     ("studio.ui.text_tab", "run"): {"Prompt": "Once upon a time"},
-    ("studio.ui.text_tab", "run_compare"): {"Prompt": "Once", "Adapter": "ad_nope"},
+    ("studio.ui.text_tab", "run_compare"): {"Prompt": "Once", "version_a": "starter/gpt2-tiny",
+                                           "version_b": "starter/gpt2-tiny"},
     ("studio.ui.text_tab", "generate_text"): {"prompt": "Once upon a time"},
     ("studio.ui.chat_panel", "send_message"): {"text": "Hi"},
     ("studio.ui.chat_panel", "regenerate_reply"): {"turns": A_REPLY},
