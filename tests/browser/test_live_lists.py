@@ -41,13 +41,15 @@ def test_a_gan_trained_on_the_demo_data_appears_in_the_gan_tab_and_generates(adm
     open_tab(page, "GAN")
     page.locator("#gan-demo").get_by_text("Create demo dataset", exact=True).first.click()
     page.fill("#gan-demo-n input[type=number]", "64")
+    page.keyboard.press("Tab")  # commit the number before the click reads it
     page.click("#gan-demo-create")
     page.locator("#gan-demo-note").get_by_text("Created dataset").wait_for()
     name = page.locator("#gan-demo-note strong").first.inner_text()
+    images = re.search(r"\((\d+) images", name).group(1)  # the count the dataset was made with
     # 2. ... is in Training → Dataset at once (no kind toggling, no reload)
     open_tab(page, "Training")
     pick(page, "train-kind", "gan")
-    pick(page, "train-dataset", f"{name} (image, 64)")
+    pick(page, "train-dataset", f"{name} (image, {images})")
     name_box = page.locator("#train-name input, #train-name textarea").first
     expect(name_box).to_have_value(re.compile(rf"^{re.escape(name)} · gan · 20\d\d-"))  # the proposed default
     name_box.fill("my shapes")
