@@ -8,6 +8,9 @@ Public API: :data:`STARTER_IDS`, :func:`starter_path`, :func:`is_built`,
 :func:`ensure_starter`, :func:`build_starter` and :func:`train_clip_bpe` (also used by the
 `image-scratch` trainer for its captions). Heavy libraries (torch, transformers,
 diffusers, tokenizers) are only imported inside the builders.
+
+Why one file a little over ~450 lines: the three tiny builders and the two BPE trainers they share
+belong together; the trained starters live beside it (shipped.py, build.py, build_image.py).
 """
 
 from __future__ import annotations
