@@ -68,15 +68,24 @@ class ModelService:
         return self.registry.offline
 
     def offline_banner(self) -> str | None:
-        """What the UI says when running without the hub, or None when online."""
+        """What the UI says when running without the hub, or None when online: one line on what the
+        defaults are (trained starters write real things; random-weight ones don't), the hub models
+        that are missing folded away."""
         if not self.offline:
             return None
         why = "--offline was given" if self.config.offline else "the model hub cannot be reached"
+        defaults = []
+        for kind in KINDS:
+            spec = next((s for s in self.registry.list(kind) if s.id == self.registry.default_id(kind)), None)
+            if spec is not None:
+                how = ("random weights, noise until trained" if spec.is_random_starter
+                       else "trained starter" if spec.source == "starter" else spec.source)
+                defaults.append(f"{kind} `{spec.id}` ({how})")
+        text = f"Offline ({why}): every model runs from this machine. Defaults: " + ", ".join(defaults) + "."
         missing = [repo for kind in KINDS for repo, marker in HUB_MODELS[kind] if not hub.is_cached(repo, marker)]
-        text = f"Offline ({why}): using cached, local and built-in starter models."
         if missing:
-            text += " Not available: " + ", ".join(missing) + "."
-        text += " Starter models are tiny and untrained — for trying things out, not for quality."
+            text += (f" <details><summary>{len(missing)} hub models are not available offline</summary>"
+                     + ", ".join(missing) + "</details>")
         return text
 
     # -- devices and memory ----------------------------------------------------------------------

@@ -151,5 +151,6 @@ class SpeechService:
             "elapsed_s": round(time.perf_counter() - t0, 4),
             "warnings": result.warnings,
             "chunks": result.chunks,
+            "spoken_as": result.spoken_text,  # the text after normalisation ("12" → "twelve")
             "starter": spec.is_starter,
         }

@@ -191,6 +191,7 @@ def admin_only(studio: Studio, *blocks: gr.blocks.Block) -> None:
     only answer with a refusal. The services refuse the action anyway."""
     for block in blocks:
         block.studio_admin_only = True
+        block.elem_classes = [*(block.elem_classes or []), "admin-only"]  # findable in the page, for tests
         if studio.auth.enabled:
             block.visible = False
 

@@ -69,6 +69,19 @@ def image_params(*, prompt: str | None = "", negative_prompt: str | None = "", m
         raise gr.Error(f"Check the form: {exc}") from exc
 
 
+def settings_used(params: dict) -> str:
+    """Every setting a result was made with, in the order creators read them (A1111's infotext)."""
+    parts = [str(params.get("sampler", "")), f"{params.get('steps')} steps", f"CFG {params.get('guidance_scale')}",
+             f"{params.get('width')}×{params.get('height')}"]
+    if params.get("lora_scale") is not None:
+        parts.append(f"LoRA scale {params['lora_scale']}")
+    if params.get("strength") is not None:
+        parts.append(f"strength {params['strength']} (img2img)")
+    if params.get("negative_prompt"):
+        parts.append("with a negative prompt")
+    return " · ".join(p for p in parts if p)
+
+
 def encode_image(image) -> str:
     """A PIL image as the base64 PNG that `init_image` accepts."""
     buffer = io.BytesIO()
@@ -92,6 +105,16 @@ def build(studio: Studio):
                 stop = gr.Button("Stop", variant="stop", elem_id="image-stop")
             status = gr.Markdown(elem_id="image-status")
             filter_status = gr.Markdown(elem_id="image-filter-status")
+            # Results beside the controls, as creators' tools lay them out on a laptop screen; the
+            # preview shows only while denoising.
+            preview = gr.Image(label="Preview", interactive=False, height=256, visible=False, elem_id="image-preview")
+            gallery = gr.Gallery(label="Results — select one to rate it", columns=4, height=320,
+                                 elem_id="image-results")
+            with gr.Row():
+                selected_note = gr.Markdown(NOTHING_SELECTED, elem_id="image-selected")
+                up = gr.Button("👍 Good", size="sm", min_width=60, elem_id="image-up")
+                down = gr.Button("👎 Bad", size="sm", min_width=60, elem_id="image-down")
+                rated = gr.Markdown(elem_id="image-rated")
         with gr.Column(scale=2):
             model = gr.Dropdown(label="Model", choices=[], elem_id="image-model")
             with gr.Row():
@@ -116,15 +139,6 @@ def build(studio: Studio):
                 strength = gr.Slider(0.05, 1, value=0.75, step=0.05, label="Strength (1 = ignore the image)",
                                      elem_id="image-strength")
 
-    with gr.Row():
-        preview = gr.Image(label="Preview", interactive=False, height=256, scale=1, elem_id="image-preview")
-        gallery = gr.Gallery(label="Results — select one to rate it", columns=4, height=256, scale=3,
-                             elem_id="image-results")
-    with gr.Row():
-        selected_note = gr.Markdown(NOTHING_SELECTED, elem_id="image-selected")
-        up = gr.Button("👍 Good", size="sm", min_width=60, elem_id="image-up")
-        down = gr.Button("👎 Bad", size="sm", min_width=60, elem_id="image-down")
-        rated = gr.Markdown(elem_id="image-rated")
     with gr.Accordion("PNG info", open=False):
         png_file = gr.File(label="Drop any PNG to read its generation parameters", file_types=[".png"],
                            type="binary", elem_id="image-png-file")
@@ -174,7 +188,8 @@ def build(studio: Studio):
         studio.image.check(params, user=user)  # a bad form fails here, before the page says "Generating…"
         loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
-        yield {preview: None, gallery: [], status: f"{loading}Generating…", stop_state: stop_event,
+        yield {preview: gr.update(value=None, visible=True), gallery: [], status: f"{loading}Generating…",
+               stop_state: stop_event,
                result_ids: [], selected: None, selected_note: NOTHING_SELECTED, rated: ""}
         previews = {"newest": None, "shown": None}  # not every step has a preview: keep the newest one
 
@@ -201,7 +216,7 @@ def build(studio: Studio):
             per_image = value["elapsed_s"] / (len(outs) + len(value["filtered"]))
             note = f"{len(outs)} image(s) from `{value['model']}`"
             note += f" + LoRA `{value['lora']}`" if value["lora"] else ""
-            note += f" · seed {outs[0]['seed']} · {value['params']['sampler']}"
+            note += f" · seed {outs[0]['seed']} · {settings_used(value['params'])}"
             note += f" · {value['elapsed_s']:.2f} s ({per_image:.2f} s/image)"
             if value["starter"]:
                 note += " · *starter model: random weights, expect noise until trained*"
@@ -213,7 +228,8 @@ def build(studio: Studio):
         # The selection follows the newest results: the first new image is selected, shown as such in
         # the gallery, and its thumbs rate it (an old selection never outlives its results).
         picked = dict(zip(select_outputs, show(outs[0]["id"]), strict=True)) if outs else {}
-        yield {preview: None, gallery: gr.update(value=items, selected_index=0 if outs else None), status: note,
+        yield {preview: gr.update(value=None, visible=False),
+               gallery: gr.update(value=items, selected_index=0 if outs else None), status: note,
                stop_state: None, result_ids: [o["id"] for o in outs], history: hist, history_ids: hist_ids,
                **picked}
 

@@ -5,6 +5,8 @@ clients. Thin: every rule lives in `SpeechService`."""
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from studio.services import Studio
@@ -58,6 +60,8 @@ def describe_result(value: dict) -> str:
             f"{value['chunks']} chunk(s) · {value['elapsed_s']:.2f} s")
     if value["starter"]:
         note += " · *starter model: random weights, it babbles until trained*"
+    if value.get("spoken_as"):
+        note += f"\n\nSpoken as: “{html.escape(value['spoken_as'])}”"
     for w in value["warnings"]:
         note += f"\n\n⚠️ {w}"
     return note

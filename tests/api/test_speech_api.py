@@ -77,9 +77,11 @@ def test_same_seed_same_samples_other_seed_other_samples(api_client):
 
 
 def test_digits_are_spoken_not_dropped(api_client):
-    with_digits = speak(api_client, text="I have 3 cats and 12 dogs, born in 2019.", seed=5)["outputs"][0]
+    answer = speak(api_client, text="I have 3 cats and 12 dogs, born in 2019.", seed=5)
+    with_digits = answer["outputs"][0]
     without = speak(api_client, text="I have  cats and  dogs, born in .", seed=5)["outputs"][0]
     assert with_digits["duration_s"] > without["duration_s"] + 0.3
+    assert "twelve" in answer["spoken_as"] and "12" not in answer["spoken_as"]  # what the voice was given
 
 
 def test_flac_speed_and_variability(api_client):

@@ -34,13 +34,40 @@ def slider_max(page, elem_id: str) -> int:
     return int(float(page.locator(f"#{elem_id} input[type=range]").get_attribute("max")))
 
 
+# Every visible element with an id in the open tab (Gradio's own `component-N` ids aside), and
+# whether it is (inside) a control marked admin-only, or the button of a sub-tab so marked.
+VISIBLE_IDS = """() => Object.fromEntries([...document.querySelectorAll('[id]')]
+  .filter(e => !/^component-\\d+$/.test(e.id) && e.checkVisibility && e.checkVisibility())
+  .map(e => [e.id, !!e.closest('.admin-only') || (e.id.endsWith('-button')
+                 && !!document.getElementById(e.id.slice(0, -7))?.classList.contains('admin-only'))]))"""
+
+
+def tab_labels(page) -> list[str]:
+    return [t.inner_text().strip() for t in page.locator("button[role=tab]:visible").all()]
+
+
 def test_admin_controls_are_the_admins_only(page, admin_page):
-    for tab, selectors in ADMIN_CONTROLS.items():
+    """Element by element: what the visitor sees is what the admin sees, less exactly the controls
+    marked admin-only, which the visitor sees none of."""
+    admin_tabs = tab_labels(admin_page)
+    visitor_tabs = tab_labels(page)
+    assert set(visitor_tabs) <= set(admin_tabs)
+    assert set(admin_tabs) - set(visitor_tabs) == {"Datasets", "Training"}
+    for tab in visitor_tabs:
+        if tab not in ("Text", "Image", "GAN", "Speech", "Feedback", "Models / Settings"):
+            continue  # a sub-tab's label
         open_tab(admin_page, tab)
         open_tab(page, tab)
-        for selector in selectors:
+        for selector in ADMIN_CONTROLS.get(tab, []):
             expect(admin_page.locator(selector).first).to_be_visible()
             expect(page.locator(selector).first).not_to_be_visible()
+        admin = admin_page.evaluate(VISIBLE_IDS)
+        visitor = page.evaluate(VISIBLE_IDS)
+        assert not [i for i, marked in visitor.items() if marked], f"{tab}: a visitor sees admin controls"
+        assert set(visitor) <= set(admin), f"{tab}: only the visitor sees {set(visitor) - set(admin)}"
+        hidden = set(admin) - set(visitor)
+        unmarked = {i for i in hidden if not admin[i]} - {"tab-datasets-button", "tab-training-button"}
+        assert not unmarked, f"{tab}: hidden from the visitor but not marked admin-only: {unmarked}"
 
 
 def test_a_visitors_sliders_stop_at_their_limits(page, admin_page):
