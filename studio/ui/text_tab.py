@@ -226,7 +226,8 @@ def build(studio: Studio):
         value = yield from stream_in_thread(
             lambda report: studio.text.generate(params, user=user, stop_event=stop_event,
                                                 on_text=report if stream else None),
-            lambda partial: [*shown, *slots(partial), *blank, "Generating…", stop_event, []],
+            # a partial update touches the texts only: rating notes and ids are set once, at the end
+            lambda partial: [*shown, *slots(partial), *[gr.skip()] * SLOTS, "Generating…", gr.skip(), gr.skip()],
         )
         outs = value["outputs"]
         yield [*shown, *slots([o["text"] for o in outs]), *blank, describe(value), None, [o["id"] for o in outs]]

@@ -32,6 +32,18 @@ def test_text_generate_then_thumb_up_is_stored(page, studio_server):
     assert len(rows) == before + 1
     user, rating = rows[-1]
     assert rating == "up" and user.startswith("visitor-")
+    # A second generation: its thumbs rate the newest output, and the note stays
+    first = page.locator("#text-output-0 textarea").input_value()
+    page.fill("#text-prompt textarea", "The little dog")
+    page.click("#text-generate")
+    page.locator("#text-rated-0").get_by_text("Saved").wait_for(state="detached")
+    status.get_by_text("output(s) from").wait_for()
+    assert page.locator("#text-output-0 textarea").input_value() != first
+    page.click("#text-down-0")
+    page.locator("#text-rated-0").get_by_text("Saved").wait_for()
+    page.wait_for_timeout(1500)  # any late update would have landed by now
+    expect(page.locator("#text-rated-0")).to_contain_text("Saved")
+    assert len(ratings(studio_server)) == before + 2 and ratings(studio_server)[-1][1] == "down"
 
 
 def test_visitor_sees_no_training_controls_and_the_api_refuses(page, studio_server):
