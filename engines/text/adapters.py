@@ -387,8 +387,10 @@ def record_base_model(folder: Path, base_id: str) -> None:
 
 
 # -- zips ----------------------------------------------------------------------------------------
-def export_zip(folder: Path, zip_path: Path, *, root_name: str | None = None) -> Path:
-    """Zip the regular files of a model or adapter folder (links are skipped), under `root_name/`."""
+def export_zip(folder: Path, zip_path: Path, *, root_name: str | None = None,
+               extra: dict[str, str] | None = None) -> Path:
+    """Zip the regular files of a model or adapter folder (links are skipped), under `root_name/`,
+    plus `extra` files (name → text) written beside them."""
     folder, zip_path = Path(folder), Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = zip_path.with_name(f".{zip_path.name}.tmp")
@@ -401,6 +403,8 @@ def export_zip(folder: Path, zip_path: Path, *, root_name: str | None = None) ->
             # Weights barely compress; storing them keeps export fast.
             method = zipfile.ZIP_STORED if path.suffix == ".safetensors" else zipfile.ZIP_DEFLATED
             zf.write(path, arcname, compress_type=method)
+        for name, text in (extra or {}).items():
+            zf.writestr(posixpath.join(root_name, name) if root_name else name, text)
     os.replace(tmp, zip_path)
     return zip_path
 

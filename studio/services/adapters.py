@@ -35,6 +35,7 @@ from engines.text.adapters import (
     resolve_mix,
 )
 from studio.config import StudioConfig
+from studio.services import export_notes
 from studio.services.adapter_mix import default_name, one_base, perplexity_by_id, read_mix_form
 from studio.services.changes import MODELS, Changes
 from studio.services.datasets import DatasetService
@@ -113,7 +114,22 @@ class AdapterService:
         row = self._row(adapter_id)
         folder = self._folder(row)
         out = self._export_dir() / f"{adapter_id}.zip"
-        return export_zip(folder, out, root_name=adapter_id)
+        return export_zip(folder, out, root_name=adapter_id, extra=self._export_files(row))
+
+    def export_note(self, adapter_id: str, *, merged: bool = False, precision: str = "fp32") -> str:
+        """What the export of `adapter_id` holds, how it loads and what it leaves out (markdown)."""
+        row = self._row(adapter_id)
+        merged = merged and row["type"] == "text_adapter"  # a full fine-tune exports as it is
+        return export_notes.describe(self._plain(row), merged=merged, precision=precision)
+
+    def _export_files(self, row: sqlite3.Row, merged: bool = False, precision: str | None = None) -> dict[str, str]:
+        plain = self._plain(row)
+        return {"version.json": export_notes.version_file(plain, merged=merged, precision=precision),
+                "EXPORT.md": export_notes.describe(plain, merged=merged, precision=precision or "fp32")}
+
+    @staticmethod
+    def _plain(row: sqlite3.Row) -> dict[str, Any]:
+        return {**dict(row), "meta": json.loads(row["meta"] or "{}")}
 
     def merge_export(self, adapter_id: str, user: Any = None, precision: str = "fp32") -> Path:
         """A text adapter folded into its base, as a zip of a full model folder (safetensors + tokenizer),
@@ -144,7 +160,8 @@ class AdapterService:
             raise Invalid(
                 f"'{row['name']}' could not be merged into '{spec.id}': {exc}", code="merge_failed"
             ) from exc
-        zip_path = export_zip(merged, work / f"{adapter_id}-merged.zip", root_name=f"{adapter_id}-merged")
+        zip_path = export_zip(merged, work / f"{adapter_id}-merged.zip", root_name=f"{adapter_id}-merged",
+                              extra=self._export_files(row, merged=True, precision=precision))
         shutil.rmtree(merged, ignore_errors=True)
         return zip_path
 

@@ -81,7 +81,9 @@ def build(studio: Studio):
         merge_btn = gr.Button("Merge into base & export", size="sm", elem_id="adapters-merge")
         confirm = gr.Checkbox(label="Yes, delete it", value=False, elem_id="adapters-confirm-delete")
         delete_btn = gr.Button("Delete", variant="stop", size="sm", elem_id="adapters-delete")
-    download = gr.File(label="Download", interactive=False, elem_id="adapters-download")
+    with gr.Row():
+        download = gr.File(label="Download", interactive=False, elem_id="adapters-download")
+        export_note = gr.Markdown(elem_id="adapters-export-note")  # what the zip holds and leaves out
     status = gr.Markdown(elem_id="adapters-status")
     with gr.Accordion("Import a LoRA adapter (safetensors)", open=False, elem_id="adapters-import-form") as import_form:
         files = gr.File(label="A .zip of the adapter folder, or its files", file_count="multiple",
@@ -145,12 +147,15 @@ def build(studio: Studio):
     @shows_errors
     def on_export(adapter_id, request: gr.Request):
         user_for(studio, request)
-        return str(studio.adapters.export(_picked(adapter_id)))
+        picked = _picked(adapter_id)
+        return str(studio.adapters.export(picked)), studio.adapters.export_note(picked)
 
     @shows_errors
     def on_merge(adapter_id, request: gr.Request):
         user = require_admin(studio, request)
-        return str(studio.adapters.merge_export(_picked(adapter_id), user=user))
+        picked = _picked(adapter_id)
+        return (str(studio.adapters.merge_export(picked, user=user)),
+                studio.adapters.export_note(picked, merged=True))
 
     @shows_errors
     def on_import(paths: list[str] | None, base_model: str | None, name: str, request: gr.Request):
@@ -185,8 +190,8 @@ def build(studio: Studio):
                      api_visibility="private")
     delete_btn.click(on_delete, inputs_kwargs={"adapter_id": picker, "confirmed": confirm},
                      outputs=[status, confirm, *refreshed], api_visibility="private")
-    export_btn.click(on_export, inputs=[picker], outputs=[download], api_visibility="private")
-    merge_btn.click(on_merge, inputs=[picker], outputs=[download], api_visibility="private")
+    export_btn.click(on_export, inputs=[picker], outputs=[download, export_note], api_visibility="private")
+    merge_btn.click(on_merge, inputs=[picker], outputs=[download, export_note], api_visibility="private")
     import_btn.click(on_import, inputs_kwargs={"paths": files, "base_model": base, "name": import_name},
                      outputs=[status, files, *refreshed], api_visibility="private")
     mix_type.change(on_type, inputs=[mix_type], outputs=[density, sign], api_visibility="private")

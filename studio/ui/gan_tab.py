@@ -95,7 +95,11 @@ def build(studio: Studio):
                 gif_rated = gr.Markdown(elem_id="gan-gif-rated")
 
     with gr.Accordion("Export", open=False):
-        gr.Markdown("A zip with `generator.safetensors`, `config.json` and `dcgan.py` (plain PyTorch).")
+        gr.Markdown("- Holds: the generator's weights (`generator.safetensors`), `config.json` (its architecture "
+                    "and how it was trained), `dcgan.py` (plain PyTorch) and a README naming the version.\n"
+                    "- Loads with: `from dcgan import load_generator; load_generator(folder)`.\n"
+                    "- Leaves out: the discriminator, the optimizer state and the training checkpoints "
+                    "(resume a run from the Training tab).")
         export = gr.Button("Export the selected GAN", elem_id="gan-export")
         export_file = gr.File(label="Download", interactive=False, elem_id="gan-export-file")
 

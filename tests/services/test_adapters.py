@@ -227,9 +227,14 @@ def test_export_zips_the_folder_and_merge_export_a_full_model(studio, made, tmp_
     row = import_zip(studio, source, tmp_path)
     zipped = studio.adapters.export(row["id"])
     names = sorted(zipfile.ZipFile(zipped).namelist())
-    assert names == [
-        f"{row['id']}/{n}" for n in ("README.md", "adapter_config.json", "adapter_model.safetensors")
-    ]
+    assert names == [f"{row['id']}/{n}" for n in (
+        "EXPORT.md", "README.md", "adapter_config.json", "adapter_model.safetensors", "version.json")]
+    # It carries the version and says what it holds and leaves out
+    version = json.loads(zipfile.ZipFile(zipped).read(f"{row['id']}/version.json"))
+    assert (version["id"], version["name"], version["base_model"]) == (row["id"], row["name"], STARTER_TEXT)
+    note = studio.adapters.export_note(row["id"])
+    assert "Leaves out: the base model" in note and STARTER_TEXT in note
+    assert note == zipfile.ZipFile(zipped).read(f"{row['id']}/EXPORT.md").decode()
     # An exported zip imports again as it is.
     again = studio.adapters.import_adapter([IncomingFile("again.zip", zipped)], STARTER_TEXT, "again")
     assert again["id"] != row["id"]
