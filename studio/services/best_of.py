@@ -38,5 +38,6 @@ def best_of_n(text: TextService, judge: Any, params: TextGenerateParams, *, user
         "outputs": outputs, "model": best[1], "adapter": best[2], "reward_model": params.reward_model,
         "elapsed_s": round(sum(r["elapsed_s"] for r in results), 4),
         "warnings": [w for r in results for w in r["warnings"]], "stopped": any(r["stopped"] for r in results),
-        "starter": any(r["starter"] for r in results), "prompt_tokens": results[0]["prompt_tokens"],
+        "starter": any(r["starter"] for r in results),
+        "random_weights": any(r["random_weights"] for r in results), "prompt_tokens": results[0]["prompt_tokens"],
     }

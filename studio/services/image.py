@@ -371,6 +371,7 @@ class ImageService:
             "filtered": filtered,
             "stopped": result.stopped,
             "starter": spec.is_starter,
+            "random_weights": spec.is_random_starter,  # a starter that makes noise until trained
             "params": {**resolved, "sampler": result.sampler},
         }
 

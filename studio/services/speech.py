@@ -153,4 +153,5 @@ class SpeechService:
             "chunks": result.chunks,
             "spoken_as": result.spoken_text,  # the text after normalisation ("12" → "twelve")
             "starter": spec.is_starter,
+            "random_weights": spec.is_random_starter,  # a starter that makes noise until trained
         }

@@ -224,5 +224,6 @@ class TextService:
             "warnings": result.warnings,
             "stopped": result.stopped,
             "starter": spec.is_starter,
+            "random_weights": spec.is_random_starter,  # a starter that makes noise until trained
             "prompt_tokens": result.prompt_tokens,
         }

@@ -40,7 +40,7 @@ def reply_note(value: dict) -> str:
     note += f" · seed {out['seed']} · {out['new_tokens']} tokens · {value['elapsed_s']:.2f} s"
     if value["stopped"]:
         note += " · stopped"
-    if value["starter"]:
+    if value.get("random_weights"):
         note += " · *starter model: random weights, expect gibberish until trained*"
     for w in value["warnings"]:
         note += f"\n\n⚠️ {w}"

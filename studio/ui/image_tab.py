@@ -218,7 +218,7 @@ def build(studio: Studio):
             note += f" + LoRA `{value['lora']}`" if value["lora"] else ""
             note += f" · seed {outs[0]['seed']} · {settings_used(value['params'])}"
             note += f" · {value['elapsed_s']:.2f} s ({per_image:.2f} s/image)"
-            if value["starter"]:
+            if value.get("random_weights"):
                 note += " · *starter model: random weights, expect noise until trained*"
         else:
             note = "Stopped before any image finished." if value["stopped"] else "No image to show."

@@ -58,7 +58,7 @@ def describe_result(value: dict) -> str:
     out = value["outputs"][0]
     note = (f"{out['duration_s']:.1f} s from `{value['model']}` · {out['sample_rate']:,} Hz · seed {out['seed']} · "
             f"{value['chunks']} chunk(s) · {value['elapsed_s']:.2f} s")
-    if value["starter"]:
+    if value.get("random_weights"):
         note += " · *starter model: random weights, it babbles until trained*"
     if value.get("spoken_as"):
         note += f"\n\nSpoken as: “{html.escape(value['spoken_as'])}”"

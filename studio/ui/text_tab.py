@@ -100,12 +100,15 @@ def describe(value: dict) -> str:
     note = f"{len(outs)} output(s) from `{value['model']}`"
     note += f" + adapter `{value['adapter']}`" if value["adapter"] else ""
     note += f" · seed {outs[0]['seed']} · {value['elapsed_s']:.2f} s"
+    if len(outs) > 1 and not value.get("reward_model"):
+        note += (f" · the {len(outs)} outputs are sampled together: seed {outs[0]['seed']} with {len(outs)} "
+                 "outputs gives this set again (one output alone with that seed differs)")
     if value.get("reward_model"):
         scores = ", ".join(f"{o['score']:.2f}" for o in outs)
         note += f" · best first, as `{value['reward_model']}` judged them (scores {scores})"
     if value["stopped"]:
         note += " · stopped"
-    if value["starter"]:
+    if value.get("random_weights"):
         note += " · *starter model: random weights, expect gibberish until trained*"
     for w in value["warnings"]:
         note += f"\n\n⚠️ {w}"
