@@ -19,7 +19,33 @@ from studio.ui.common import admin_only, require_admin, shows_errors, user_for
 NO_ADAPTER = "(none)"
 EXPORT_TTL_S = 3600  # an export file waits this long for its download
 BOARD_COLUMNS = ["version", "score", "ci_low", "ci_high", "wins", "losses", "ties", "both_bad"]
-LATEST_COLUMNS = ["updated_at", "user", "rating", "comment", "id", "kind", "model", "adapter", "prompt", "text"]
+LATEST_COLUMNS = ["when", "rating", "kind", "output", "prompt", "version", "user", "comment"]
+LATEST_TYPES = ["str", "str", "str", "markdown", "str", "str", "str", "str"]
+RATING_WORDS = {"up": "👍 up", "down": "👎 down"}
+
+
+def _short(text: str | None, n: int = 80) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def latest_frame(rows: list[dict], titles: dict[str, str]) -> pd.DataFrame:
+    """The newest ratings as a person reads them at 1366 px: a minute-rounded time, the output itself
+    (the text's start, an image thumbnail, a link to play a clip), the version's name; ids stay in the
+    export."""
+    out = []
+    for r in rows:
+        url = f"/api/v1/outputs/{r['id']}/file"
+        if r["kind"] in ("image", "gan"):
+            shown = f"![{r['kind']} output]({url})"
+        elif r["kind"] == "speech":
+            shown = f"[▶ listen]({url})"
+        else:
+            shown = _short(r["text"]).replace("|", "\\|") or "(empty)"
+        version = r["model"] + (f" + {titles.get(r['adapter'], r['adapter'])}" if r["adapter"] else "")
+        out.append([str(r["updated_at"])[:16].replace("T", " "), RATING_WORDS.get(r["rating"], r["rating"]),
+                    r["kind"], shown, _short(r["prompt"], 60), version, r["user"], r["comment"] or ""])
+    return pd.DataFrame(out, columns=LATEST_COLUMNS)
 
 
 def approval_frame(points: list[dict]) -> pd.DataFrame:
@@ -77,7 +103,9 @@ def build(studio: Studio):
             model_f = gr.Textbox(label="Model", placeholder="any")
             rating_f = gr.Dropdown(["", "up", "down"], value="", label="Rating")
             refresh = gr.Button("Refresh", size="sm")
-        latest = gr.Dataframe(label="Latest rated outputs", interactive=False, wrap=True)
+        latest = gr.Dataframe(latest_frame([], {}), label="Latest rated outputs", interactive=False, wrap=True,
+                              datatype=LATEST_TYPES, column_widths=["11%", "7%", "6%", "26%", "18%", "16%", "8%", "8%"],
+                              elem_id="feedback-latest")
         with gr.Row():
             fmt = gr.Radio(["jsonl", "kto", "dpo"], value="kto", label="Export format")
             export_btn = gr.Button("Export")
@@ -136,16 +164,19 @@ def build(studio: Studio):
         s = studio.feedback.stats()
         approval = f"{s['up'] / s['total']:.0%}" if s["total"] else "–"
         text = f"**{s['total']}** ratings · 👍 {s['up']} · 👎 {s['down']} · approval {approval}"
+        if not s["total"]:
+            text += " — nothing rated yet: rate outputs with 👍 / 👎 in the Text, Image, GAN or Speech tab."
         rows = [[r["kind"], r["model"], r["adapter"] or "", r["up"], r["down"],
                  f"{r['approval']:.0%}" if r["approval"] is not None else "–"] for r in s["by_model"]]
         points = approval_frame(studio.feedback.approval_curve())
-        rated = pd.DataFrame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None,
-                                                    user=user), columns=LATEST_COLUMNS)
+        rated = latest_frame(studio.feedback.latest(kind=kind or None, model=model or None, rating=rating or None,
+                                                    user=user), studio.models.version_titles())
         return text, rows, points, rated
 
     def leaderboard(kind: str = "text"):
         rows = studio.arena.leaderboard(kind)
-        return pd.DataFrame([{k: r[k] for k in BOARD_COLUMNS} for r in rows], columns=BOARD_COLUMNS)
+        return pd.DataFrame([{k: round(r[k], 2) if isinstance(r[k], float) else r[k] for k in BOARD_COLUMNS}
+                             for r in rows], columns=BOARD_COLUMNS)
 
     @shows_errors
     def kind_updates(kind: str, a: str | None = None, b: str | None = None) -> tuple:
