@@ -46,14 +46,24 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Sign in · AIGC Studio</title>
-<style>body{{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:90vh;background:#f6f7f9}}
-form{{background:#fff;padding:2em;border-radius:12px;box-shadow:0 2px 12px #0001;display:grid;gap:.8em;width:18em}}
-input,button{{font-size:1em;padding:.5em}}.err{{color:#b00020}}</style></head><body>
-<form method="post" action="signin"><h2>AIGC Studio</h2>{error}
-<label>User <input name="username" id="username" autocomplete="username" required></label>
+# The studio's own look (Gradio's default theme: its font stack, orange primary button, soft
+# panels), so signing in feels like part of the page it leads back to.
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Sign in · AIGC Studio</title>
+<style>body{{font-family:"Source Sans Pro",ui-sans-serif,system-ui,sans-serif;margin:0;background:#fff;color:#1f2937}}
+header{{max-width:1280px;margin:0 auto;padding:16px 32px}}header h1{{margin:0;font-size:2em}}
+header p{{margin:.3em 0 0;color:#4b5563}}main{{display:grid;place-items:center;padding:48px 16px}}
+form{{border:1px solid #e5e7eb;border-radius:8px;padding:24px;display:grid;gap:14px;width:20em;background:#fff}}
+form h2{{margin:0;font-size:1.2em}}label{{display:grid;gap:6px;font-size:.9em;color:#4b5563}}
+input{{font:inherit;padding:10px 12px;border:1px solid #e5e7eb;border-radius:8px;background:#fff}}
+input:focus{{outline:none;border-color:#fdba74;box-shadow:0 0 0 3px #ffedd5}}
+button{{font:inherit;font-weight:600;padding:10px;border:0;border-radius:8px;background:#f97316;color:#fff;cursor:pointer}}
+button:hover{{background:#ea580c}}a{{color:#ea580c}}.err{{color:#b91c1c;margin:0}}</style></head><body>
+<header><h1>AIGC Studio</h1><p>Generate · fine-tune · rate — text, images and speech in one place.</p></header>
+<main><form method="post" action="signin"><h2>Sign in</h2>{error}
+<label>User <input name="username" id="username" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
-<button type="submit" id="signin">Sign in</button>{guest}</form></body></html>"""
+<button type="submit" id="signin">Sign in</button>{guest}</form></main></body></html>"""
 
 
 def router(studio: Studio) -> APIRouter:
