@@ -9,7 +9,7 @@ pytestmark = pytest.mark.browser
 PERCENT = re.compile(r"^(<0\.01|\d+(\.\d+)?)%$")
 
 
-def test_token_probabilities_show_k_alternatives_for_every_token(page):
+def test_token_probabilities_show_k_alternatives_for_every_token_and_a_text_is_scored(page):
     page.check("#text-show-tokens input")
     k = page.locator("#text-token-k input[type=number]")
     k.fill("3")
@@ -29,3 +29,10 @@ def test_token_probabilities_show_k_alternatives_for_every_token(page):
         assert PERCENT.match(row["chosen"])
         assert len(row["alternatives"]) == 3 and all(PERCENT.match(p) for _, p in row["alternatives"])
     assert "alternatives:" in spans.first.get_attribute("title")  # and on hover
+
+    # The same tab scores a pasted text under the chosen model.
+    page.get_by_text("Score a text (perplexity)").click()
+    page.fill("#text-score-input textarea", "The cat sat on the mat.")
+    page.click("#text-score")
+    page.locator("#text-score-result").get_by_text("Perplexity").wait_for()
+    assert re.search(r"Perplexity \d+\.\d\d over \d+ tokens", page.locator("#text-score-result").inner_text())
