@@ -159,7 +159,7 @@ class TextService:
         if not params.text.strip():
             raise Invalid("text: paste some text to score; it is empty.")
         spec, adapter_row = self.resolve(params.model, params.adapter)
-        with self.admission.admit(user, "text", {"num_outputs": 1}):
+        with self.admission.admit(user, "text", {"num_outputs": 1, "score_text": params.text}):
             self.admission.require()
             t0 = time.perf_counter()
             engine = self.engine(spec)
