@@ -34,6 +34,7 @@ class RequestLimits:
     image_pixels: int = 768 * 768
     image_outputs: int = 4
     speech_chars: int = 5_000
+    score_chars: int = 20_000  # text scored for perplexity (POST /text/perplexity)
     gan_outputs: int = 16
     gan_frames: int = 16  # frames of one latent walk
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.text.token_probs import TextScore, TokenLogprob, generated_logprobs, score_text
+
 # A Jinja chat template for models whose tokenizer has none: a plain transcript a base LM continues.
 DEFAULT_CHAT_TEMPLATE = (
     "{% for m in messages %}"
@@ -25,13 +27,6 @@ DEFAULT_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
 DEFAULT_CHAT_STOP = ["\nUser:", "\nAssistant:"]  # the transcript's next turn: the reply ends there
-
-
-@dataclass
-class TokenLogprob:
-    token: str
-    logprob: float
-    top: list[tuple[str, float]]  # the most likely tokens at this position, most likely first
 
 
 @dataclass
@@ -316,15 +311,7 @@ class TextEngine:
 
         # 4. Generate, all variations in one batch
         with self._lock, torch.inference_mode(), cpu_threads(self.threads):
-            if self.adapters:
-                if adapter is None:
-                    ctx_mgr = self.model.disable_adapter()
-                else:
-                    self.model.set_adapter(adapter)
-                    ctx_mgr = _nullcontext()
-            else:
-                ctx_mgr = _nullcontext()
-            with ctx_mgr, torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
+            with self._adapter(adapter), torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
                 torch.manual_seed(seed)
                 if n > 1 and input_ids.shape[1] > 1:  # variations share one prompt: read it once
                     kwargs["past_key_values"] = self._prompt_cache(input_ids[:1, :-1], n)
@@ -357,27 +344,29 @@ class TextEngine:
             elapsed_s=time.perf_counter() - t0,
             stopped=controls.stopped,
             finish_reasons=reasons,
-            logprobs=None if logits is None else self._logprobs(new, logits, counts, request.logprobs),
+            logprobs=None if logits is None else generated_logprobs(self.tokenizer, new, logits, counts,
+                                                                  request.logprobs, texts),
         )
 
-    def _logprobs(self, new, logits, counts: list[int], top: int) -> list[list[TokenLogprob]]:
-        """Per output, each kept new token's log-probability under the model and its `top` alternatives."""
+    def _adapter(self, adapter: str | None):
+        """Run under `adapter` (None: the base model, with any attached adapter switched off)."""
+        if self.adapters and adapter is None:
+            return self.model.disable_adapter()
+        if self.adapters:
+            self.model.set_adapter(adapter)
+        return _nullcontext()
+
+    def score(self, text: str, *, adapter: str | None = None) -> TextScore:
+        """Perplexity of `text` under the model (with `adapter`), read in blocks of its context."""
         import torch
 
-        steps = torch.stack(logits, dim=1).float().log_softmax(-1)  # (n, new, vocab)
-        decode = self.tokenizer.decode
-        result = []
-        for i, count in enumerate(counts):
-            tokens = []
-            for t in range(min(count, steps.shape[1])):
-                token_id = int(new[i, t])
-                alt = steps[i, t].topk(top) if top else None
-                tokens.append(TokenLogprob(
-                    token=decode([token_id]), logprob=float(steps[i, t, token_id]),
-                    top=[] if alt is None else [(decode([int(k)]), float(v)) for v, k in zip(*alt, strict=True)],
-                ))
-            result.append(tokens)
-        return result
+        from engines.precision import cpu_threads
+
+        if adapter is not None and adapter not in self.adapters:
+            raise KeyError(f"adapter '{adapter}' is not attached")
+        self.load()
+        with self._lock, torch.inference_mode(), cpu_threads(self.threads), self._adapter(adapter):
+            return score_text(self.model, self.tokenizer, text, block_size=self.context_length)
 
     def _prompt_cache(self, prefix, n: int):
         """The KV cache of `prefix` (1, T-1), computed once and repeated for n rows; generate then reads

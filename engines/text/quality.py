@@ -66,6 +66,13 @@ def default_vocabulary() -> set[str]:
 
 def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], block_size: int = 128) -> float:
     """Token-level perplexity of `texts` (joined with EOS, cut into blocks) under `model`."""
+    nll, count = scored_nll(model, tokenizer, texts, block_size)
+    return math.exp(nll / count) if count else float("nan")
+
+
+def scored_nll(model: Any, tokenizer: Any, texts: Sequence[str], block_size: int = 128) -> tuple[float, int]:
+    """(summed negative log-likelihood in nats, tokens scored) of `texts` joined with EOS and cut into
+    blocks of `block_size`; each block's first token has no context and is not scored."""
     import torch
 
     eos = tokenizer.eos_token or ""
@@ -81,7 +88,7 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], block_size: int
             loss = model(input_ids=x, labels=x).loss
             nll += float(loss) * (len(block) - 1)
             count += len(block) - 1
-    return math.exp(nll / count) if count else float("nan")
+    return nll, count
 
 
 def generate_samples(engine: Any, prompts: Sequence[str] = PROMPTS, *, max_new_tokens: int = 40,

@@ -49,6 +49,9 @@ def enforce(limits: RequestLimits, user: User, kind: str, params: Mapping) -> No
             raise Invalid(f"width × height: at most {limits.image_pixels:,} pixels per image on this shared studio.")
     if kind == "speech" and len(params.get("text") or "") > limits.speech_chars:
         raise Invalid(f"text: at most {limits.speech_chars:,} characters per request on this shared studio.")
+    if kind == "text" and len(params.get("score_text") or "") > limits.score_chars:
+        raise Invalid(f"text: at most {limits.score_chars:,} characters can be scored per request on this shared "
+                      "studio; paste a shorter passage.")
 
 
 class RequestGate:

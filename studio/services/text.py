@@ -43,13 +43,27 @@ class TextGenerateParams(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     stop: list[str] = Field(default_factory=list, max_length=8)
     logprobs: int | None = Field(None, ge=0, le=20, description="report each new token's log-probability "
-                                 "and this many most likely alternatives")
+                                 "and this many most likely alternatives, under the model's own distribution "
+                                 "(before temperature, top-k, top-p and the repetition penalty), as each "
+                                 "output's `tokens` (also named `logprobs`)")
     best_of: int | None = Field(None, ge=2, le=16, description="make this many candidates and answer them best "
                                 "first, as judged by `reward_model` (each candidate is stored)")
     reward_model: str | None = Field(None, max_length=64, description="id of a trained reward model (GET /models "
                                      "→ reward_models)")
     ensemble: list[Version] | None = Field(None, max_length=4, description="best_of: candidates from these "
                                            "versions in turn (default: the request's own model/adapter)")
+
+
+SCORE_MAX_TOKENS = 8192  # a longer text is refused: scoring reads it all in one request
+
+
+class TextScoreParams(BaseModel):
+    """The form of POST /text/perplexity and of the Text tab's "Score a text"."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(..., min_length=1, max_length=100_000, description="the text to score")
+    model: str | None = Field(None, max_length=300)
+    adapter: str | None = Field(None, max_length=64)
 
 
 class ChatMessage(BaseModel):
@@ -137,6 +151,34 @@ class TextService:
         with self.admission.admit(user, "text", self.sizes(params)):
             return self.generate_admitted(params, user=user, **options)
 
+    def perplexity(self, params: TextScoreParams, *, user: User) -> dict:
+        """How surprised the model (+ adapter) is by a text: its perplexity, through the same admission
+        as generation. The model's own distribution, as `logprobs` reports it."""
+        import time
+
+        if not params.text.strip():
+            raise Invalid("text: paste some text to score; it is empty.")
+        spec, adapter_row = self.resolve(params.model, params.adapter)
+        with self.admission.admit(user, "text", {"num_outputs": 1, "score_text": params.text}):
+            self.admission.require()
+            t0 = time.perf_counter()
+            engine = self.engine(spec)
+            tokens = len(engine.tokenizer(params.text, return_attention_mask=False)["input_ids"])
+            if tokens > SCORE_MAX_TOKENS:
+                raise Invalid(f"text: {tokens} tokens is too long to score; paste at most {SCORE_MAX_TOKENS} "
+                              "tokens (a few pages).")
+            if tokens < 2:
+                raise Invalid("text: a text of one token has nothing to score; paste at least two words.")
+            adapter_name = None
+            if adapter_row is not None:
+                adapter_name = adapter_row["id"]
+                engine.add_adapter(adapter_name, self.models.config.data_dir / adapter_row["path"])
+            score = engine.score(params.text, adapter=adapter_name)
+        return {"perplexity": round(score.perplexity, 4), "tokens": score.tokens,
+                "scored_tokens": score.scored_tokens, "mean_logprob": round(score.mean_logprob, 6),
+                "model": spec.id, "adapter": adapter_name, "starter": spec.is_starter,
+                "elapsed_s": round(time.perf_counter() - t0, 4)}
+
     def reward_engine(self, reward_model: str | None):
         """The loaded judge for best-of-n: a `reward_model` artifact."""
         from engines.text.reward import RewardEngine
@@ -209,10 +251,10 @@ class TextService:
                                       output_id=output_ids[i] if output_ids else None)
             out = {"id": row["id"], "text": text, "seed": result.seed,
                    "finish_reason": result.finish_reasons[i], "new_tokens": result.new_tokens[i]}
-            if result.logprobs is not None:
-                out["logprobs"] = [{"token": t.token, "logprob": t.logprob,
-                                    "top": [{"token": k, "logprob": v} for k, v in t.top]}
-                                   for t in result.logprobs[i]]
+            if result.logprobs is not None:  # `tokens`, and `logprobs`: its older name, the same list
+                out["tokens"] = out["logprobs"] = [{"token": t.token, "logprob": t.logprob,
+                                                    "top": [{"token": k, "logprob": v} for k, v in t.top]}
+                                                   for t in result.logprobs[i]]
             outputs.append(out)
         if assignment is not None:
             self.experiments.record(assignment, [o["id"] for o in outputs])

@@ -11,7 +11,7 @@ import gradio as gr
 from studio.services import Studio
 from studio.services.text import TextGenerateParams
 from studio.services.versions import parse_version, versions_in
-from studio.ui import chat_panel
+from studio.ui import chat_panel, text_insight, token_view
 from studio.ui.common import (
     api_endpoint,
     api_id_input,
@@ -162,6 +162,8 @@ def build(studio: Studio):
                                                        min_width=60))
                                 rated.append(gr.Markdown(elem_id=f"text-rated-{i}"))
                         groups.append(group)
+                    show_tokens, token_k, token_html = text_insight.token_controls()
+                    text_insight.score_panel(studio, model, adapter, NO_ADAPTER)
                     with gr.Accordion("Compare two versions (same prompt, seed and sampling)", open=False):
                         with gr.Row():
                             compare_a = gr.Dropdown(label="Version A", choices=[], elem_id="text-compare-a")
@@ -178,6 +180,7 @@ def build(studio: Studio):
             model.render()
             adapter.render()
             with gr.Accordion("Sampling", open=False):
+                text_insight.preset_dropdown(sampling)
                 for control in sampling.values():
                     control.render()
                 num_outputs.render()
@@ -212,9 +215,11 @@ def build(studio: Studio):
             "stop": stop_strings, "reward_model": judge, "best_of": best_of}
 
     @shows_errors
-    def run(request: gr.Request, **values):
+    def run(request: gr.Request, show_tokens: bool = False, token_k: int = 5, **values):
         user = user_for(studio, request)
         params = text_params(**values)
+        if show_tokens:  # each token's probability and k alternatives, drawn below the outputs
+            params = params.model_copy(update={"logprobs": int(token_k)})
         studio.text.check(params, user=user)  # a form over the limits fails before "Generating…"
         loading = "" if studio.text.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
@@ -224,20 +229,22 @@ def build(studio: Studio):
         def slots(items: list[str]) -> list[str]:
             return [items[i] if i < len(items) else "" for i in range(SLOTS)]
 
-        yield [*shown, *blank, *blank, f"{loading}Generating…", stop_event, []]
+        yield [*shown, *blank, *blank, f"{loading}Generating…", stop_event, [], ""]
         stream = params.best_of is None  # best-of answers once every candidate is judged
         value = yield from stream_in_thread(
             lambda report: studio.text.generate(params, user=user, stop_event=stop_event,
                                                 on_text=report if stream else None),
             # a partial update touches the texts only: rating notes and ids are set once, at the end
-            lambda partial: [*shown, *slots(partial), *[gr.skip()] * SLOTS, "Generating…", gr.skip(), gr.skip()],
+            lambda partial: [*shown, *slots(partial), *[gr.skip()] * SLOTS, "Generating…", gr.skip(), gr.skip(),
+                             gr.skip()],
         )
         outs = value["outputs"]
-        yield [*shown, *slots([o["text"] for o in outs]), *blank, describe(value), None, [o["id"] for o in outs]]
+        yield [*shown, *slots([o["text"] for o in outs]), *blank, describe(value), None, [o["id"] for o in outs],
+               token_view.render(outs) if show_tokens else ""]
 
-    outputs = [*groups, *texts, *rated, status, stop_state, ids_state]
-    gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=outputs, concurrency_id="text",
-          api_visibility="private")
+    outputs = [*groups, *texts, *rated, status, stop_state, ids_state, token_html]
+    gr.on([generate.click, prompt.submit], run, inputs_kwargs=form | {"show_tokens": show_tokens, "token_k": token_k},
+          outputs=outputs, concurrency_id="text", api_visibility="private")
 
     stop_button(stop, stop_state, status)
 

@@ -18,7 +18,7 @@ from studio.services.auth import User
 from studio.services.limits import RequestGate
 
 TINY = RequestLimits(max_new_tokens=2, text_outputs=1, image_steps=1, image_pixels=32 * 32, image_outputs=1,
-                     speech_chars=5, gan_outputs=1, gan_frames=4)
+                     speech_chars=5, gan_outputs=1, gan_frames=4, score_chars=20)
 
 def _png_b64() -> str:
     import base64
@@ -36,6 +36,7 @@ CHAT = [{"role": "user", "content": "Hi"}]
 # Every door's POST routes that generate → a body over the tiny limits (each must be refused) …
 OVER_LIMIT = {
     "/api/v1/text/generate": {"prompt": "Once", "max_new_tokens": 3},
+    "/api/v1/text/perplexity": {"text": "Once upon a time there was a dog."},
     "/api/v1/image/generate": {"prompt": "a red circle", "steps": 2},
     "/api/v1/speech/generate": {"text": "Hello there."},
     "/api/v1/gan/generate": {"model": "gan_nope", "num_outputs": 2},
@@ -53,6 +54,7 @@ OVER_LIMIT = {
 # … and the same routes within the limits.
 WITHIN = {
     "/api/v1/text/generate": {"prompt": "Once", "max_new_tokens": 2},
+    "/api/v1/text/perplexity": {"text": "Once upon a time"},
     "/api/v1/image/generate": {"prompt": "a red circle", "steps": 1, "width": 32, "height": 32},
     "/api/v1/speech/generate": {"text": "Hi."},
     "/api/v1/gan/generate": {"model": "gan_nope"},
@@ -163,6 +165,7 @@ UI_CASES = {
     ("studio.ui.text_tab", "run_compare"): {"Prompt": "Once", "version_a": "starter/gpt2-tiny",
                                            "version_b": "starter/gpt2-tiny"},
     ("studio.ui.text_tab", "generate_text"): {"prompt": "Once upon a time"},
+    ("studio.ui.text_insight", "run_score"): {"text": "Once upon a time there was a dog."},
     ("studio.ui.chat_panel", "send_message"): {"text": "Hi"},
     ("studio.ui.chat_panel", "regenerate_reply"): {"turns": A_REPLY},
     ("studio.ui.chat_panel", "continue_reply"): {"turns": A_REPLY},
