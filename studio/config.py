@@ -33,6 +33,7 @@ class RequestLimits:
     image_steps: int = 30
     image_pixels: int = 768 * 768
     image_outputs: int = 4
+    image_grid_cells: int = 16  # images of one X/Y/Z plot
     speech_chars: int = 5_000
     gan_outputs: int = 16
     gan_frames: int = 16  # frames of one latent walk
