@@ -19,8 +19,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = {"steps": 2, "width": 64, "height": 64}
 
 
-@pytest.fixture(scope="module")
-def one_thread():
+@pytest.fixture(scope="module", name="one_thread")
+def one_thread_fixture():
     """Tiny models run faster on one thread on a busy machine."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -28,13 +28,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def sd_tiny(tmp_path_factory):
+@pytest.fixture(scope="session", name="sd_tiny")
+def sd_tiny_fixture(tmp_path_factory):
+    """Built once for the image prompt and grid tests (building takes seconds)."""
     return ensure_starter(STARTER_IMAGE, tmp_path_factory.mktemp("models"))
 
 
-@pytest.fixture
-def api(config, sd_tiny, request):
+@pytest.fixture(name="api")
+def api_fixture(config, sd_tiny, request):
     shutil.copytree(sd_tiny, starter_path(STARTER_IMAGE, config.data_dir / "models"))
     return request.getfixturevalue("api_client")
 
