@@ -48,7 +48,7 @@ class LoraWeight(BaseModel):
     """One LoRA of several applied at once."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(..., max_length=200, description="id or name of an image LoRA (GET /models → image_loras)")
+    id: str = Field(..., min_length=1, max_length=200, description="id or name of an image LoRA (GET /models → image_loras)")
     scale: float = Field(1.0, ge=0, le=2)
 
 
@@ -151,7 +151,7 @@ class ImageService:
             return spec, ([(first, params.lora_scale)] if first is not None else []), prompt
         rows: list[tuple[Any, float]] = []
         for i, (name, scale) in enumerate(wanted):
-            row = first if i == 0 else self.lora_row(name)
+            row = first if i == 0 and first is not None else self.lora_row(name)
             if row["base_model"] != spec.id:
                 raise Invalid(f"LoRA '{name}' was trained on '{row['base_model']}', not '{spec.id}'. "
                               "Use LoRAs of one base model together.")

@@ -62,7 +62,7 @@ def build(studio: Studio, form: dict[str, gr.components.Component],
             rated = gr.Markdown(elem_id="grid-rated")
 
     @shows_errors
-    def run(request: gr.Request, x_name, x_values, y_name, y_values, z_name, z_values, **values):
+    def make_grid(request: gr.Request, x_name, x_values, y_name, y_values, z_name, z_values, **values):
         import base64
         import io
 
@@ -84,7 +84,7 @@ def build(studio: Studio, form: dict[str, gr.components.Component],
             note += f"\n\n⚠️ {w}"
         return grid, items, [c["id"] for c in shown], note, None, NOTHING_SELECTED, ""
 
-    make.click(run, inputs_kwargs={**form, **pickers},
+    make.click(make_grid, inputs_kwargs={**form, **pickers},
                outputs=[picture, cells, cell_ids, status, selected, selected_note, rated],
                concurrency_id="image", api_visibility="private")
 

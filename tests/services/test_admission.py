@@ -37,6 +37,7 @@ CHAT = [{"role": "user", "content": "Hi"}]
 OVER_LIMIT = {
     "/api/v1/text/generate": {"prompt": "Once", "max_new_tokens": 3},
     "/api/v1/image/generate": {"prompt": "a red circle", "steps": 2},
+    "/api/v1/image/grid": {"params": {"prompt": "a red circle", "steps": 2}, "x": {"name": "seed", "values": [1]}},
     "/api/v1/speech/generate": {"text": "Hello there."},
     "/api/v1/gan/generate": {"model": "gan_nope", "num_outputs": 2},
     "/api/v1/gan/walk": {"model": "gan_nope", "seed_a": 1, "seed_b": 2, "frames": 5},
@@ -54,6 +55,8 @@ OVER_LIMIT = {
 WITHIN = {
     "/api/v1/text/generate": {"prompt": "Once", "max_new_tokens": 2},
     "/api/v1/image/generate": {"prompt": "a red circle", "steps": 1, "width": 32, "height": 32},
+    "/api/v1/image/grid": {"params": {"prompt": "a red circle", "steps": 1, "width": 32, "height": 32},
+                           "x": {"name": "seed", "values": [1]}},
     "/api/v1/speech/generate": {"text": "Hi."},
     "/api/v1/gan/generate": {"model": "gan_nope"},
     "/api/v1/gan/walk": {"model": "gan_nope", "seed_a": 1, "seed_b": 2, "frames": 3},
@@ -169,6 +172,7 @@ UI_CASES = {
     ("studio.ui.chat_panel", "chat"): {"message": "Hi"},
     ("studio.ui.image_tab", "run"): {"Prompt": "a red circle"},
     ("studio.ui.image_tab", "generate_image"): {"prompt": "a red circle"},
+    ("studio.ui.image_grid", "make_grid"): {"Prompt": "a red circle"},
     ("studio.ui.gan_tab", "run"): {"Trained GAN": "gan_nope"},
     ("studio.ui.gan_tab", "on_walk"): {"Trained GAN": "gan_nope"},
     ("studio.ui.gan_tab", "generate_gan"): {"model": "gan_nope"},
