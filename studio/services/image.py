@@ -31,6 +31,7 @@ from engines.registry import ModelSpec
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.experiments import ExperimentService
+from studio.services.image_loras import MAX_LORAS, LoraWeight, resolve_loras
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OUTPUT_ID, OutputService
@@ -41,15 +42,6 @@ from studio.store import adapters as adapter_rows
 MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_INIT_IMAGE_PIXELS = 4096 * 4096
 MAX_PNG_INFO_BYTES = 50 * 1024 * 1024
-MAX_LORAS = 8
-
-
-class LoraWeight(BaseModel):
-    """One LoRA of several applied at once."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(..., min_length=1, max_length=200, description="id or name of an image LoRA (GET /models → image_loras)")
-    scale: float = Field(1.0, ge=0, le=2)
 
 
 class ImageGenerateParams(BaseModel):
@@ -136,29 +128,8 @@ class ImageService:
         return self.models.resolve_version("image", model, lora, self.lora_row, "LoRA")
 
     def resolve_loras(self, params: ImageGenerateParams) -> tuple[ModelSpec, list[tuple[Any, float]], str]:
-        """(spec, [(LoRA row, scale)], prompt without its <lora:…> tags): `lora`, then `loras`, then the
-        prompt's tags, all on one base model; 404 for an unknown LoRA, 422 for a mismatch."""
-        prompt, tags = split_lora_tags(params.prompt)
-        for name, scale in tags:
-            if not 0 <= scale <= 2:
-                raise Invalid(f"prompt: <lora:{name}:{scale}> — a LoRA weight is between 0 and 2.")
-        wanted = (([(params.lora, params.lora_scale)] if params.lora else [])
-                  + [(item.id, item.scale) for item in params.loras] + tags)
-        if len(wanted) > MAX_LORAS:
-            raise Invalid(f"loras: at most {MAX_LORAS} LoRAs at once (this asks for {len(wanted)}).")
-        spec, first = self.resolve(params.model, wanted[0][0] if wanted else None)
-        if not wanted:  # the default version may carry a LoRA
-            return spec, ([(first, params.lora_scale)] if first is not None else []), prompt
-        rows: list[tuple[Any, float]] = []
-        for i, (name, scale) in enumerate(wanted):
-            row = first if i == 0 and first is not None else self.lora_row(name)
-            if row["base_model"] != spec.id:
-                raise Invalid(f"LoRA '{name}' was trained on '{row['base_model']}', not '{spec.id}'. "
-                              "Use LoRAs of one base model together.")
-            if any(r["id"] == row["id"] for r, _ in rows):
-                raise Invalid(f"LoRA '{name}' is asked for twice; give each LoRA once.")
-            rows.append((row, scale))
-        return spec, rows, prompt
+        """(spec, [(LoRA row, scale)], prompt without its <lora:…> tags); see image_loras.py."""
+        return resolve_loras(params, self.resolve, self.lora_row)
 
     def defaults(self, model: str | None) -> dict:
         """The form values a model starts with (for the UI and for filling empty fields)."""
