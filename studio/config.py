@@ -33,6 +33,7 @@ class RequestLimits:
     image_steps: int = 30
     image_pixels: int = 768 * 768
     image_outputs: int = 4
+    image_grid_cells: int = 16  # images of one X/Y/Z plot
     speech_chars: int = 5_000
     score_chars: int = 20_000  # text scored for perplexity (POST /text/perplexity)
     gan_outputs: int = 16

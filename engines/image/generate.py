@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.image.prompts import weighted_embeds
 from engines.image.schedulers import DEFAULT, build_scheduler, sampler_name
 
 log = logging.getLogger("engines.image")
@@ -53,6 +54,7 @@ class ImageGenerationRequest:
     seed: int | None = None  # None → a fresh seed, reported back
     lora: str | None = None  # name of a LoRA attached with add_lora
     lora_scale: float = 1.0
+    loras: list[tuple[str, float]] = field(default_factory=list)  # several LoRAs at once: (name, scale), with `lora`
     init_image: Any = None  # PIL image → img2img, resized to width × height
     strength: float = 0.75  # img2img: how far from the init image (0 keeps it, 1 ignores it)
     preview_every: int = 0  # steps between previews; 0 → about four per image
@@ -275,14 +277,14 @@ class ImageEngine:
                 d_logging.set_verbosity(level)
             self.loras[name] = folder
 
-    def _activate_lora(self, name: str | None, scale: float) -> None:
+    def _activate_loras(self, active: list[tuple[str, float]]) -> None:
         if not self.loras:
             return
-        if name is None:
+        if not active:
             self.pipe.disable_lora()  # the base model, unchanged
             return
         self.pipe.enable_lora()  # set_adapters alone does not undo disable_lora
-        self.pipe.set_adapters([name], adapter_weights=[float(scale)])
+        self.pipe.set_adapters([name for name, _ in active], adapter_weights=[float(scale) for _, scale in active])
 
     # -- schedulers and pipelines ---------------------------------------------------------------
     def _scheduler(self, name: str):
@@ -328,8 +330,10 @@ class ImageEngine:
             raise ValueError("num_outputs must be at least 1")
         if request.width <= 0 or request.height <= 0 or request.width % 8 or request.height % 8:
             raise ValueError(f"width and height must be positive multiples of 8, not {request.width}x{request.height}")
-        if request.lora is not None and request.lora not in self.loras:
-            raise KeyError(f"LoRA '{request.lora}' is not attached")
+        active = ([(request.lora, request.lora_scale)] if request.lora is not None else []) + list(request.loras)
+        for name, _ in active:
+            if name not in self.loras:
+                raise KeyError(f"LoRA '{name}' is not attached")
         img2img = request.init_image is not None
         steps_run = min(int(request.steps * request.strength), request.steps) if img2img else request.steps
         if steps_run < 1:
@@ -351,8 +355,6 @@ class ImageEngine:
         # 3. Seeds: image i uses seed + i, so each can be reproduced alone
         seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
         call: dict[str, Any] = dict(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
             num_inference_steps=request.steps,
             guidance_scale=request.guidance_scale,
             output_type="np",
@@ -372,7 +374,9 @@ class ImageEngine:
             pipe = self._pipeline(img2img)
             pipe.scheduler = self._scheduler(request.scheduler)
             sampler = sampler_name(pipe.scheduler)
-            self._activate_lora(request.lora, request.lora_scale)
+            self._activate_loras(active)
+            # (word:1.3) weighting → embeddings through compel; plain prompts stay strings (see prompts.py)
+            call.update(weighted_embeds(pipe, request.prompt, request.negative_prompt, request.guidance_scale > 1))
             check = content_filter and self.safety_checker is not None
             for i in range(request.num_outputs):
                 if stop_event is not None and stop_event.is_set():

@@ -5,8 +5,9 @@ and answers in A1111's shapes.
 
 A1111's whole request schema is accepted as its clients send it: what the studio does not do
 (hires fix, face restoration, scripts, …) is ignored and named under `ignored` in `info`, never
-refused; a size the model cannot draw is fitted into its range, keeping the aspect ratio. A LoRA
-is asked for the A1111 way, `<lora:ID:weight>` in the prompt (ids from /sdapi/v1/loras). Each
+refused; a size the model cannot draw is fitted into its range, keeping the aspect ratio. LoRAs
+are asked for the A1111 way, `<lora:ID_OR_NAME:weight>` in the prompt (ids from /sdapi/v1/loras;
+several at once), and `(word:1.3)` weights work too: the image service reads both. Each
 image's output id is in `info.output_ids` and the `X-Studio-Output-Id` header, for ratings."""
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,6 @@ from studio.services.errors import Invalid, StudioError
 from studio.services.image import ImageGenerateParams
 
 log = logging.getLogger("studio.api.a1111")
-LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([0-9.]+))?>")
 # Fields A1111 clients send with neutral values; named as ignored only when they ask for something.
 NEUTRAL = {None, False, "", -1, 1.0, "None", "none"}
 HANDLED = {"prompt", "negative_prompt", "seed", "steps", "cfg_scale", "width", "height", "sampler_name",
@@ -145,14 +144,7 @@ def _router(studio: Studio) -> APIRouter:
     async def generate(body: GenerationIn, user: User, img2img: bool) -> JSONResponse:
         # 1. Translate: what the studio does, and what it names as ignored
         ignored = _ignored(body, img2img)
-        prompt, lora, lora_scale = body.prompt, None, 1.0
-        tags = LORA_TAG.findall(prompt)
-        if tags:
-            lora, weight = tags[0]
-            lora_scale = min(2.0, float(weight or 1.0))
-            if len(tags) > 1:
-                ignored.append("more than one <lora:…> (the first is used)")
-            prompt = LORA_TAG.sub("", prompt).strip()
+        prompt = body.prompt  # <lora:ID:weight> tags stay: the image service reads them (engines/image/prompts.py)
         model = (body.override_settings or {}).get("sd_model_checkpoint") or None
         sampler = body.sampler_name or body.sampler_index
         if sampler and sampler not in SCHEDULER_NAMES:
@@ -173,7 +165,7 @@ def _router(studio: Studio) -> APIRouter:
                 ignored.append("init_images after the first")
         try:
             params = ImageGenerateParams(
-                prompt=prompt, negative_prompt=body.negative_prompt, model=model, lora=lora, lora_scale=lora_scale,
+                prompt=prompt, negative_prompt=body.negative_prompt, model=model,
                 steps=body.steps, guidance_scale=body.cfg_scale, width=width, height=height, scheduler=sampler,
                 num_outputs=body.batch_size * body.n_iter, seed=None if body.seed < 0 else body.seed,
                 init_image=init, strength=body.denoising_strength or 0.75 if img2img else 0.75,

@@ -24,12 +24,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engines.image.prompts import split_lora_tags
 from engines.image.schedulers import DEFAULT as DEFAULT_SCHEDULER
 from engines.image.schedulers import SCHEDULER_NAMES
 from engines.registry import ModelSpec
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.experiments import ExperimentService
+from studio.services.image_loras import MAX_LORAS, LoraWeight, resolve_loras
 from studio.services.limits import Admission
 from studio.services.models import ModelService
 from studio.services.outputs import OUTPUT_ID, OutputService
@@ -51,6 +53,10 @@ class ImageGenerateParams(BaseModel):
     model: str | None = None
     lora: str | None = Field(None, description="id of an image LoRA (GET /models → image_loras)")
     lora_scale: float = Field(1.0, ge=0, le=2)
+    loras: list[LoraWeight] = Field(
+        default_factory=list, max_length=MAX_LORAS,
+        description="several LoRAs at once (besides `lora`); also written in the prompt as <lora:ID_OR_NAME:0.8>",
+    )
     steps: int | None = Field(None, ge=1, le=150)
     guidance_scale: float | None = Field(None, ge=0, le=30)
     width: int | None = Field(None, ge=8, le=4096, description="pixels, a multiple of 8")
@@ -106,7 +112,11 @@ class ImageService:
 
     # -- resolving -------------------------------------------------------------------------------
     def lora_row(self, lora_id: str):
+        """The image LoRA with this id, else the one with this name."""
         row = adapter_rows.get(self.store, lora_id, "image_lora")
+        if row is None:
+            named = [r for r in adapter_rows.of_types(self.store, "image_lora") if r["name"] == lora_id]
+            row = named[0] if len(named) == 1 else None
         if row is None:
             known = adapter_rows.ids_of_type(self.store, "image_lora")
             raise NotFound(f"No image LoRA '{lora_id}'. Available: {', '.join(known) or 'none yet'}.",
@@ -116,6 +126,10 @@ class ImageService:
     def resolve(self, model: str | None, lora: str | None = None):
         """(spec, LoRA row or None) of an image version; 404/422 with the choices or the fix."""
         return self.models.resolve_version("image", model, lora, self.lora_row, "LoRA")
+
+    def resolve_loras(self, params: ImageGenerateParams) -> tuple[ModelSpec, list[tuple[Any, float]], str]:
+        """(spec, [(LoRA row, scale)], prompt without its <lora:…> tags); see image_loras.py."""
+        return resolve_loras(params, self.resolve, self.lora_row)
 
     def defaults(self, model: str | None) -> dict:
         """The form values a model starts with (for the UI and for filling empty fields)."""
@@ -202,14 +216,14 @@ class ImageService:
 
     def check(self, params: ImageGenerateParams, *, user: User) -> dict:
         """Raise the error `generate` would raise for this form (sizes included), without loading anything."""
-        spec, _ = self.resolve(params.model, params.lora)
+        spec, _, _ = self.resolve_loras(params)
         resolved, _ = self._check(params, spec)
         self.admission.check(user, "image", self._sizes(params, resolved))
         return resolved
 
     def sizes(self, params: ImageGenerateParams) -> dict:
         """What admission would weigh of this form (for a caller that admits several forms at once)."""
-        spec, _ = self.resolve(params.model, params.lora)
+        spec, _, _ = self.resolve_loras(params)
         return self._sizes(params, self._check(params, spec)[0])
 
     @staticmethod
@@ -258,15 +272,16 @@ class ImageService:
         # 1. Check everything that can be checked before loading a model; a running experiment picks
         #    the version when none is pinned
         assignment = None
-        if params.model is None and params.lora is None and self.experiments is not None:
+        pinned = params.lora is not None or params.loras or split_lora_tags(params.prompt)[1]
+        if params.model is None and not pinned and self.experiments is not None:
             assignment = self.experiments.assign("image", user.name)
             if assignment is not None:
                 params = params.model_copy(update={"model": assignment.model, "lora": assignment.adapter})
-        spec, lora_row, resolved, warnings, init = self._prepare(params)
+        spec, loras, resolved, warnings, init = self._prepare(params)
 
         # 2. Admission: the caller's limits on what will really run, then a fair turn
         with self.admission.admit(user, "image", self._sizes(params, resolved)):
-            result = self._generate_admitted(params, user, spec, lora_row, resolved, warnings, init,
+            result = self._generate_admitted(params, user, spec, loras, resolved, warnings, init,
                                              on_progress, stop_event)
         if assignment is not None:
             self.experiments.record(assignment, [o["id"] for o in result["outputs"]])
@@ -276,43 +291,44 @@ class ImageService:
         """For callers that already hold admission for this work (the arena admits a pair once).
         `output_params` are stored with each output; with an `arena` key the output is blind until its
         comparison is voted, so its PNG's parameters name no model or LoRA."""
-        spec, lora_row, resolved, warnings, init = self._prepare(params)
-        return self._generate_admitted(params, user, spec, lora_row, resolved, warnings, init, None, None,
+        spec, loras, resolved, warnings, init = self._prepare(params)
+        return self._generate_admitted(params, user, spec, loras, resolved, warnings, init, None, None,
                                        output_params=output_params)
 
     def _prepare(self, params: ImageGenerateParams):
-        """(spec, LoRA row, resolved form, warnings, init image): every check that needs no model loaded."""
-        spec, lora_row = self.resolve(params.model, params.lora)
+        """(spec, [(LoRA row, scale)], resolved form, warnings, init image): every check that needs no model loaded."""
+        spec, loras, _ = self.resolve_loras(params)
         resolved, warnings = self._check(params, spec)
         init = None
         if params.init_image is not None:
             explicit = params.width is not None or params.height is not None
             init = self._init_image(params.init_image, resolved, explicit, defaults_for(spec))
-        return spec, lora_row, resolved, warnings, init
+        return spec, loras, resolved, warnings, init
 
-    def _generate_admitted(self, params: ImageGenerateParams, user: User, spec: ModelSpec, lora_row,
+    def _generate_admitted(self, params: ImageGenerateParams, user: User, spec: ModelSpec, loras: list,
                            resolved: dict, warnings: list[str], init, on_progress, stop_event,
                            output_params: dict | None = None) -> dict:
         from engines.image import ImageGenerationRequest
         from engines.image.pnginfo import format_parameters, save_png
 
-        # 3. Load (first use) and attach the LoRA (once)
+        # 3. Load (first use) and attach the LoRAs (once each)
         self.admission.require()
         engine = self.engine(spec)
-        lora_id = None
-        if lora_row is not None:
-            lora_id = lora_row["id"]
-            folder = (self.models.config.data_dir / lora_row["path"]).resolve()
+        active = [(row["id"], float(scale)) for row, scale in loras]
+        for row, _ in loras:
+            folder = (self.models.config.data_dir / row["path"]).resolve()
             if not folder.is_relative_to(self.models.config.data_dir) or not folder.exists():
-                raise NotFound(f"The files of LoRA '{lora_id}' are gone ({lora_row['path']}).")
-            engine.add_lora(lora_id, folder)
+                raise NotFound(f"The files of LoRA '{row['id']}' are gone ({row['path']}).")
+            engine.add_lora(row["id"], folder)
+        lora_id = active[0][0] if active else None  # the output's adapter: the first LoRA
+        lora_scale = active[0][1] if active else params.lora_scale
 
         # 4. Generate
         request = ImageGenerationRequest(
-            prompt=params.prompt, negative_prompt=params.negative_prompt, steps=resolved["steps"],
+            prompt=split_lora_tags(params.prompt)[0], negative_prompt=params.negative_prompt, steps=resolved["steps"],
             guidance_scale=resolved["guidance_scale"], width=resolved["width"], height=resolved["height"],
-            scheduler=resolved["scheduler"], num_outputs=params.num_outputs, seed=params.seed, lora=lora_id,
-            lora_scale=params.lora_scale, init_image=init, strength=params.strength,
+            scheduler=resolved["scheduler"], num_outputs=params.num_outputs, seed=params.seed, loras=active,
+            init_image=init, strength=params.strength,
         )
         stop_event = stop_event or threading.Event()
         with self.running.track(user, resolved["steps"] * params.num_outputs, stop_event) as running:
@@ -327,9 +343,11 @@ class ImageService:
 
         # 5. Store each image (PNG + parameters chunk) before answering
         stored_params = {
-            **params.model_dump(exclude={"prompt", "model", "lora", "seed", "init_image", "num_outputs"}),
-            **resolved, "sampler": result.sampler,
+            **params.model_dump(exclude={"prompt", "model", "lora", "loras", "seed", "init_image", "num_outputs"}),
+            **resolved, "sampler": result.sampler, "lora_scale": lora_scale,
         }
+        if len(active) > 1:
+            stored_params["loras"] = [{"id": i, "scale": s} for i, s in active]
         if init is None:
             stored_params.pop("strength")
         else:
@@ -337,6 +355,7 @@ class ImageService:
         blind = "arena" in (output_params or {})
         if lora_id is None or blind:  # an arena side's LoRA scale is always 1; its presence would tell
             stored_params.pop("lora_scale")
+            stored_params.pop("loras", None)
         stored_params.update(output_params or {})
         outputs, filtered = [], []
         for item in result.images:
@@ -348,7 +367,8 @@ class ImageService:
                 prompt=params.prompt, negative_prompt=params.negative_prompt, steps=resolved["steps"],
                 sampler=result.sampler, cfg_scale=resolved["guidance_scale"], seed=item.seed,
                 width=resolved["width"], height=resolved["height"], model="" if blind else spec.id,  # names none
-                lora=None if blind else lora_id, lora_scale=params.lora_scale, denoising_strength=params.strength if init is not None else None,
+                lora=None if blind else lora_id, lora_scale=lora_scale, denoising_strength=params.strength if init is not None else None,
+                extra={"Loras": " ".join(f"{i}:{s}" for i, s in active)} if len(active) > 1 and not blind else None,
             )
             output_id, path = self.outputs.new_file_path(".png")
             save_png(item.image, path, text)

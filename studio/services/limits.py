@@ -31,6 +31,7 @@ CHECKS = {
     ("text", "num_outputs"): ("text_outputs", "variations"),
     ("image", "steps"): ("image_steps", "steps"),
     ("image", "num_outputs"): ("image_outputs", "images"),
+    ("image", "grid_cells"): ("image_grid_cells", "grid cells"),
     ("gan", "num_outputs"): ("gan_outputs", "images"),
     ("gan", "frames"): ("gan_frames", "frames"),
 }

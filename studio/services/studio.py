@@ -136,6 +136,12 @@ class Studio:
         return ImageService(self.models, self.outputs, self.store, self.admission, self.experiments)
 
     @cached_property
+    def image_grid(self):
+        from studio.services.image_grid import ImageGridService
+
+        return ImageGridService(self.image, self.admission)
+
+    @cached_property
     def speech(self):
         from studio.services.speech import SpeechService
 

@@ -15,6 +15,7 @@ from engines.image.schedulers import SCHEDULER_NAMES
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.image import ImageGenerateParams
+from studio.ui import image_grid
 from studio.ui.common import (
     api_endpoint,
     api_id_input,
@@ -297,6 +298,8 @@ def build(studio: Studio):
     send.click(send_to_form, inputs=[parsed],
                outputs=[prompt, negative, model, lora, lora_scale, steps, guidance, width, height, scheduler, seed,
                         strength, filter_status], api_visibility="private")
+
+    image_grid.build(studio, form, image_params)  # the X/Y/Z plot accordion (studio/ui/image_grid.py)
 
     def on_refresh_history():
         return history_items()
