@@ -412,9 +412,12 @@ class ImageService:
             return {"raw": None}
         return {"raw": text, **parse(text)}
 
-    def recent(self, limit: int = 24, user: str | None = None) -> list[dict]:
-        """Earlier image outputs, newest first, with the absolute path of each file."""
-        rows = self.outputs.recent("image", limit=limit, user=user)
+    def recent(self, limit: int = 24, user: User | None = None, search: str | None = None) -> list[dict]:
+        """Earlier image outputs, newest first, with the absolute path of each file: a person's own
+        (everyone's for an admin), those whose prompt contains `search` when given."""
+        owner = None if user is None or user.is_admin else user.name
+        rows = self.outputs.recent("image", limit=limit, user=None if user is None else user.name, owner=owner,
+                                   search=(search or "").strip()[:200] or None)
         out = []
         for row in rows:
             try:

@@ -90,6 +90,9 @@ class OutputService:
             return path, None, MEDIA_TYPES.get(path.suffix, "application/octet-stream")
         return None, row["text"] or "", "text/plain; charset=utf-8"
 
-    def recent(self, kind: str | None = None, limit: int = 50, user: str | None = None) -> list[dict]:
+    def recent(self, kind: str | None = None, limit: int = 50, user: str | None = None, owner: str | None = None,
+               search: str | None = None) -> list[dict]:
+        """Newest outputs (`owner`'s only, when given; prompts containing `search`), with `user`'s rating."""
         return [self.get(output_id, user=user)
-                for output_id in output_rows.newest_ids(self.store, kind=kind, limit=limit)]
+                for output_id in output_rows.newest_ids(self.store, kind=kind, limit=limit, owner=owner,
+                                                        search=search)]

@@ -31,12 +31,23 @@ def exists(store: Store, output_id: str) -> bool:
     return store.query_one("SELECT 1 FROM outputs WHERE id = ?", (output_id,)) is not None
 
 
-def newest_ids(store: Store, *, kind: str | None = None, limit: int = 50) -> list[str]:
-    """Output ids, newest first: all kinds or one."""
+def newest_ids(store: Store, *, kind: str | None = None, limit: int = 50, owner: str | None = None,
+               search: str | None = None) -> list[str]:
+    """Output ids, newest first: all kinds or one; only `owner`'s when given; only those whose prompt
+    contains `search` (case-insensitive, taken literally) when given."""
+    where, args = [], []
     if kind:
-        rows = store.query("SELECT id FROM outputs WHERE kind = ? ORDER BY created_at DESC LIMIT ?", (kind, limit))
-    else:
-        rows = store.query("SELECT id FROM outputs ORDER BY created_at DESC LIMIT ?", (limit,))
+        where.append("kind = ?")
+        args.append(kind)
+    if owner is not None:
+        where.append("user = ?")
+        args.append(owner)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("prompt LIKE ? ESCAPE '\\'")
+        args.append(f"%{escaped}%")
+    sql = "SELECT id FROM outputs" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = store.query(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit))
     return [r["id"] for r in rows]
 
 

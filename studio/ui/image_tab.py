@@ -146,7 +146,10 @@ def build(studio: Studio):
         info = gr.Textbox(label="Parameters", lines=5, interactive=False, elem_id="image-png-info")
         send = gr.Button("Send to form", elem_id="image-send-to-form")
     with gr.Accordion("History", open=False):
-        refresh_history = gr.Button("Refresh", size="sm")
+        with gr.Row():
+            history_search = gr.Textbox(label="Search your images by prompt", placeholder="lighthouse", scale=4,
+                                        elem_id="image-history-search")
+            refresh_history = gr.Button("Search / refresh", size="sm", scale=1, elem_id="image-history-refresh")
         history = gr.Gallery(label="Earlier images", columns=8, height=220, elem_id="image-history")
 
     form = {"prompt": prompt, "negative_prompt": negative, "model": model, "lora": lora, "lora_scale": lora_scale,
@@ -154,8 +157,8 @@ def build(studio: Studio):
             "num_outputs": num_outputs, "seed": seed, "init_image": init_image, "strength": strength}
 
     # -- models ----------------------------------------------------------------------------------
-    def history_items():
-        rows = studio.image.recent(HISTORY)
+    def history_items(user, search: str | None = None):
+        rows = studio.image.recent(HISTORY, user=user, search=search)
         return [(r["path"], f"seed {r['seed']} · {r['model']}") for r in rows], [r["id"] for r in rows]
 
     def safe_filter_status(m):
@@ -165,10 +168,10 @@ def build(studio: Studio):
             return exc.message
 
     @shows_errors
-    def refresh(current):
+    def refresh(current, request: gr.Request):
         choices, default = model_choices(studio)
         value = current if current in [c[1] for c in choices] else default
-        items, ids = history_items()
+        items, ids = history_items(user_for(studio, request))
         return (gr.update(choices=choices, value=value), gr.update(choices=lora_choices(studio, value)),
                 safe_filter_status(value), items, ids)
 
@@ -225,7 +228,7 @@ def build(studio: Studio):
             note = "Stopped before any image finished." if value["stopped"] else "No image to show."
         for w in value["warnings"]:
             note += f"\n\n⚠️ {w}"
-        hist, hist_ids = history_items()
+        hist, hist_ids = history_items(user)
         # The selection follows the newest results: the first new image is selected, shown as such in
         # the gallery, and its thumbs rate it (an old selection never outlives its results).
         picked = dict(zip(select_outputs, show(outs[0]["id"]), strict=True)) if outs else {}
@@ -301,10 +304,12 @@ def build(studio: Studio):
 
     image_grid.build(studio, form, image_params)  # the X/Y/Z plot accordion (studio/ui/image_grid.py)
 
-    def on_refresh_history():
-        return history_items()
+    @shows_errors
+    def on_refresh_history(search: str, request: gr.Request):
+        return history_items(user_for(studio, request), search)
 
-    refresh_history.click(on_refresh_history, outputs=[history, history_ids], api_visibility="private")
+    gr.on([refresh_history.click, history_search.submit], on_refresh_history, inputs=[history_search],
+          outputs=[history, history_ids], api_visibility="private")
 
     # -- for API clients -------------------------------------------------------------------------
     # Size, steps and guidance empty by default: each model gets its own, as in POST /image/generate.

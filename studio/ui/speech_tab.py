@@ -47,7 +47,7 @@ def language_choices(studio: Studio) -> list[tuple[str, str]]:
 
 def history_rows(studio: Studio, user: str) -> list[list]:
     rows = []
-    for o in studio.outputs.recent("speech", limit=50, user=user):
+    for o in studio.outputs.recent("speech", limit=50, user=user, owner=user):  # one's own clips only
         text = o["prompt"] if len(o["prompt"]) <= TEXT_CELL_CHARS else o["prompt"][: TEXT_CELL_CHARS - 1] + "…"
         rows.append([o["created_at"][:19].replace("T", " "), text, o["model"],
                      o["params"].get("duration_s"), RATING_MARKS.get(o["rating"] or "", ""), o["id"]])

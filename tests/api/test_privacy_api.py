@@ -147,3 +147,20 @@ def test_the_page_shows_people_only_their_own_ratings_and_admins_the_logs(client
     assert set(dashboard("", "", "", gr.Request(username="ada"))[3]["user"]) == {"bob", "cy"}
     refresh = fns[("studio.ui.training_tab", "refresh")]
     assert all(update is gr.skip() or update == gr.skip() for update in refresh(None, None, gr.Request(username="bob")))
+
+
+def test_the_image_history_shows_people_their_own_images_searchable_by_prompt(client):
+    studio = client.studio
+    made = {}
+    for who, prompt in (("bob", "a red circle"), ("bob", "a blue 100%_square"), ("cy", "a red triangle")):
+        output_id, path = studio.outputs.new_file_path(".png")
+        path.write_bytes(b"\x89PNG")
+        studio.outputs.record(kind="image", prompt=prompt, params={}, model="m", adapter=None, seed=1, user=who,
+                              file=path, output_id=output_id)
+        made[(who, prompt)] = output_id
+    bob, ada = User("bob", is_admin=False), User("ada", is_admin=True)
+    assert {r["prompt"] for r in studio.image.recent(user=bob)} == {"a red circle", "a blue 100%_square"}
+    assert [r["prompt"] for r in studio.image.recent(user=bob, search="RED")] == ["a red circle"]
+    assert [r["prompt"] for r in studio.image.recent(user=bob, search="100%_")] == ["a blue 100%_square"]
+    assert studio.image.recent(user=bob, search="%") == studio.image.recent(user=bob, search="100%")
+    assert {r["prompt"] for r in studio.image.recent(user=ada, search="red")} == {"a red circle", "a red triangle"}
