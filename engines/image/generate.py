@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.image import edit
 from engines.image.prompts import weighted_embeds
 from engines.image.schedulers import DEFAULT, build_scheduler, sampler_name
 
@@ -57,6 +58,8 @@ class ImageGenerationRequest:
     loras: list[tuple[str, float]] = field(default_factory=list)  # several LoRAs at once: (name, scale), with `lora`
     init_image: Any = None  # PIL image → img2img, resized to width × height
     strength: float = 0.75  # img2img: how far from the init image (0 keeps it, 1 ignores it)
+    mask_image: Any = None  # PIL "L" image, white = repaint → inpainting of init_image (see engines/image/edit.py)
+    mask_blur: int = 4  # inpainting: pixels of blur at the mask's edge when pasting the original back
     preview_every: int = 0  # steps between previews; 0 → about four per image
 
 
@@ -175,6 +178,7 @@ class ImageEngine:
         self.attention_slicing = False
         self.cpu_offload = False
         self._img2img: Any = None
+        self._inpaint: Any = None
         self._schedulers: dict[str, Any] = {}  # name → scheduler, built once each
         self._lock = threading.Lock()  # one generation at a time per loaded model
 
@@ -245,7 +249,7 @@ class ImageEngine:
 
     def unload(self) -> None:
         with self._lock:
-            self.pipe = self._img2img = self.safety_checker = self.feature_extractor = None
+            self.pipe = self._img2img = self._inpaint = self.safety_checker = self.feature_extractor = None
             self._schedulers = {}
             self.loras = {}
 
@@ -292,7 +296,15 @@ class ImageEngine:
             self._schedulers[name] = build_scheduler(name, self._schedulers[DEFAULT].config)
         return self._schedulers[name]
 
-    def _pipeline(self, img2img: bool):
+    def _pipeline(self, img2img: bool, inpaint: bool = False):
+        if inpaint:
+            if self._inpaint is None:
+                from diffusers import StableDiffusionInpaintPipeline
+
+                # Same modules again; with a 4-channel UNet the pipeline blends latents outside the mask.
+                self._inpaint = StableDiffusionInpaintPipeline(**self.pipe.components, requires_safety_checker=False)
+                self._inpaint.set_progress_bar_config(disable=True)
+            return self._inpaint
         if not img2img:
             return self.pipe
         if self._img2img is None:
@@ -335,6 +347,8 @@ class ImageEngine:
             if name not in self.loras:
                 raise KeyError(f"LoRA '{name}' is not attached")
         img2img = request.init_image is not None
+        if request.mask_image is not None and not img2img:
+            raise ValueError("mask_image needs an init_image to inpaint")
         steps_run = min(int(request.steps * request.strength), request.steps) if img2img else request.steps
         if steps_run < 1:
             raise ValueError(f"steps × strength must be at least 1 (steps {request.steps}, strength {request.strength})")
@@ -364,6 +378,9 @@ class ImageEngine:
             if init.size != (request.width, request.height):
                 init = init.resize((request.width, request.height), Image.LANCZOS)
             call.update(image=init, strength=request.strength)
+            if request.mask_image is not None:
+                mask = edit.fit_mask(request.mask_image, init.size)
+                call.update(mask_image=mask, width=request.width, height=request.height)
         else:
             call.update(width=request.width, height=request.height)
 
@@ -371,7 +388,7 @@ class ImageEngine:
         images: list[GeneratedImage] = []
         stopped = False
         with self._lock, torch.inference_mode():
-            pipe = self._pipeline(img2img)
+            pipe = self._pipeline(img2img, inpaint=request.mask_image is not None)
             pipe.scheduler = self._scheduler(request.scheduler)
             sampler = sampler_name(pipe.scheduler)
             self._activate_loras(active)
@@ -392,7 +409,10 @@ class ImageEngine:
                 if check and self._is_unsafe(pixels):
                     images.append(GeneratedImage(seed + i, None, filtered=True))
                 else:
-                    images.append(GeneratedImage(seed + i, pipe.image_processor.numpy_to_pil(pixels)[0]))
+                    image = pipe.image_processor.numpy_to_pil(pixels)[0]
+                    if request.mask_image is not None:  # the original's own pixels outside the mask
+                        image = edit.paste_back(init, call["mask_image"], image, request.mask_blur)
+                    images.append(GeneratedImage(seed + i, image))
 
         return ImageGenerationResult(
             images=images,

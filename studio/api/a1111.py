@@ -45,7 +45,8 @@ HANDLED = {"prompt", "negative_prompt", "seed", "steps", "cfg_scale", "width", "
            "firstphase_height", "script_args", "resize_mode", "image_cfg_scale", "include_init_images",
            "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding", "inpainting_mask_invert",
            "mask_blur", "initial_noise_multiplier", "hr_prompt", "hr_negative_prompt", "hr_checkpoint_name",
-           "hr_sampler_name", "hr_scheduler", "subseed", "seed_resize_from_h", "seed_resize_from_w"}
+           "hr_sampler_name", "hr_scheduler", "subseed", "seed_resize_from_h", "seed_resize_from_w",
+           "mask", "enable_hr"}  # mask, enable_hr: inpainting and the hires fix (_edits)
 
 
 def a1111_error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -128,7 +129,7 @@ def _ignored(body: GenerationIn, img2img: bool) -> list[str]:
     names = [k for k, v in (body.model_extra or {}).items()
              if k not in HANDLED and not (v in NEUTRAL if isinstance(v, str | int | float | bool | type(None))
                                           else not v)]
-    for k in ("enable_hr", "restore_faces", "tiling", "subseed_strength"):  # also A1111's own fields
+    for k in ("restore_faces", "tiling", "subseed_strength"):  # also A1111's own fields
         if (body.model_extra or {}).get(k) and k not in names:
             names.append(k)
     if (body.override_settings or {}).keys() - {"sd_model_checkpoint"}:
@@ -136,6 +137,20 @@ def _ignored(body: GenerationIn, img2img: bool) -> list[str]:
     if not img2img and body.init_images:
         names.append("init_images")
     return sorted(set(names))
+
+
+def _edits(body: GenerationIn, img2img: bool) -> dict:
+    """A1111's inpainting (`mask`, `mask_blur`) and hires fix (`enable_hr`, `hr_scale`,
+    `hr_second_pass_steps`, `denoising_strength`) as the studio's fields (docs/image-editing.md)."""
+    extra = body.model_extra or {}
+    if img2img and extra.get("mask"):
+        if extra.get("inpainting_mask_invert"):
+            raise Invalid("inpainting_mask_invert: not supported; send the mask inverted (white = repaint).")
+        return {"mask_image": extra["mask"], "mask_blur": extra.get("mask_blur", 4)}
+    if not img2img and extra.get("enable_hr"):
+        return {"hires": {"scale": extra.get("hr_scale") or 2.0, "strength": body.denoising_strength or 0.7,
+                          "steps": extra.get("hr_second_pass_steps") or None}}
+    return {}
 
 
 def _router(studio: Studio) -> APIRouter:
@@ -169,6 +184,7 @@ def _router(studio: Studio) -> APIRouter:
                 steps=body.steps, guidance_scale=body.cfg_scale, width=width, height=height, scheduler=sampler,
                 num_outputs=body.batch_size * body.n_iter, seed=None if body.seed < 0 else body.seed,
                 init_image=init, strength=body.denoising_strength or 0.75 if img2img else 0.75,
+                **_edits(body, img2img),
             )
         except ValueError as exc:
             raise Invalid(f"Check the request: {exc}") from exc

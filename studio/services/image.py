@@ -4,6 +4,8 @@ store every image (a PNG with its parameters) before returning.
 `init_image` (img2img) is either the id of an earlier image output (`out_…`) or a base64-encoded
 image (PNG/JPEG/WebP; a `data:image/...;base64,` prefix is allowed). It is resized to the requested
 size; without a size, its aspect ratio is kept at the model's default resolution.
+Inpainting (`mask_image`), outpainting (`outpaint`) and the hires fix (`hires`) are checked and
+prepared in studio/services/image_edit.py.
 
 Content filter: on by default; `StudioConfig.image_content_filter` (switched in Settings) turns it off.
 It works where the model ships a safety checker (SD 1.5 does); the starter model and single-file
@@ -28,6 +30,7 @@ from engines.image.prompts import split_lora_tags
 from engines.image.schedulers import DEFAULT as DEFAULT_SCHEDULER
 from engines.image.schedulers import SCHEDULER_NAMES
 from engines.registry import ModelSpec
+from studio.services import image_edit
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from studio.services.experiments import ExperimentService
@@ -69,6 +72,14 @@ class ImageGenerateParams(BaseModel):
         description="img2img: id of an earlier image output, or a base64-encoded image",
     )
     strength: float = Field(0.75, gt=0, le=1, description="img2img: 0 keeps the init image, 1 ignores it")
+    # Editing (studio/services/image_edit.py): inpainting, outpainting, the hires fix
+    mask_image: str | None = Field(
+        None, max_length=MAX_INIT_IMAGE_BYTES * 4 // 3 + 100,
+        description="inpainting: output id or base64 image the size of init_image; white = repaint",
+    )
+    mask_blur: int = Field(4, ge=0, le=64, description="inpainting: pixels of soft edge where the original is pasted back")
+    outpaint: image_edit.Outpaint | None = Field(None, description="outpainting: pixels added on each side of init_image")
+    hires: image_edit.HiresFix | None = Field(None, description="hires fix: draw small, upscale (Lanczos), refine")
 
 
 @dataclass(frozen=True)
@@ -211,8 +222,10 @@ class ImageService:
             warnings.append(f"'{spec.id}' is distilled for 1–{d.max_good_steps} steps; more steps rarely help.")
         if params.init_image is not None and int(steps * params.strength) < 1:
             raise Invalid(f"strength: {params.strength} × {steps} steps leaves no step to run; raise either.")
-        return {"width": width, "height": height, "steps": steps, "guidance_scale": guidance,
-                "scheduler": scheduler}, warnings
+        resolved = {"width": width, "height": height, "steps": steps, "guidance_scale": guidance,
+                    "scheduler": scheduler}
+        image_edit.check(params, resolved, d)
+        return resolved, warnings
 
     def check(self, params: ImageGenerateParams, *, user: User) -> dict:
         """Raise the error `generate` would raise for this form (sizes included), without loading anything."""
@@ -229,17 +242,18 @@ class ImageService:
     @staticmethod
     def _sizes(params: ImageGenerateParams, resolved: dict) -> dict:
         """What admission weighs: the steps, pixels and images that will really run (model defaults included)."""
-        return {"steps": resolved["steps"], "width": resolved["width"], "height": resolved["height"],
-                "num_outputs": params.num_outputs}
+        return image_edit.sizes(params, {"steps": resolved["steps"], "width": resolved["width"],
+                                         "height": resolved["height"], "num_outputs": params.num_outputs})
 
-    def _init_image(self, value: str, resolved: dict, explicit_size: bool, d: ModelDefaults):
+    def _init_image(self, value: str, resolved: dict, explicit_size: bool, d: ModelDefaults,
+                    field: str = "init_image"):
         """Decode `init_image` (output id or base64) into an RGB PIL image; sets the size if not given."""
         from PIL import Image
 
         if OUTPUT_ID.match(value):
             row = self.outputs.get(value)
             if row["kind"] not in ("image", "gan"):
-                raise Invalid(f"init_image: output '{value}' is {row['kind']}, not an image.")
+                raise Invalid(f"{field}: output '{value}' is {row['kind']}, not an image.")
             path, _, _ = self.outputs.file(value)
             data = path.read_bytes()
         else:
@@ -247,17 +261,17 @@ class ImageService:
             try:
                 data = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise Invalid("init_image: give the id of an earlier image output (out_…) or a base64-encoded "
+                raise Invalid(f"{field}: give the id of an earlier image output (out_…) or a base64-encoded "
                               "PNG/JPEG.") from exc
         if len(data) > MAX_INIT_IMAGE_BYTES:
-            raise TooLarge(f"init_image: keep it under {MAX_INIT_IMAGE_BYTES // 1024**2} MB.")
+            raise TooLarge(f"{field}: keep it under {MAX_INIT_IMAGE_BYTES // 1024**2} MB.")
         try:
             with Image.open(io.BytesIO(data)) as im:
                 if im.width * im.height > MAX_INIT_IMAGE_PIXELS:
-                    raise TooLarge(f"init_image: {im.width}x{im.height} is too large; keep it under 4096x4096.")
-                image = im.convert("RGB")
+                    raise TooLarge(f"{field}: {im.width}x{im.height} is too large; keep it under 4096x4096.")
+                image = im.convert("RGB" if field == "init_image" else "RGBA")  # a mask keeps its transparency
         except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise UnsupportedType("init_image: not a readable image (PNG, JPEG or WebP).") from exc
+            raise UnsupportedType(f"{field}: not a readable image (PNG, JPEG or WebP).") from exc
         if not explicit_size:  # keep the init image's aspect ratio at the model's default resolution
             side = max(d.width, d.height)
             scale = side / max(image.width, image.height)
@@ -302,7 +316,10 @@ class ImageService:
         init = None
         if params.init_image is not None:
             explicit = params.width is not None or params.height is not None
-            init = self._init_image(params.init_image, resolved, explicit, defaults_for(spec))
+            d = defaults_for(spec)
+            image = self._init_image(params.init_image, resolved, explicit, d)
+            init = image_edit.canvas(params, image, resolved, explicit, d,
+                                     lambda v: self._init_image(v, resolved, True, d, field="mask_image"))
         return spec, loras, resolved, warnings, init
 
     def _generate_admitted(self, params: ImageGenerateParams, user: User, spec: ModelSpec, loras: list,
@@ -328,7 +345,8 @@ class ImageService:
             prompt=split_lora_tags(params.prompt)[0], negative_prompt=params.negative_prompt, steps=resolved["steps"],
             guidance_scale=resolved["guidance_scale"], width=resolved["width"], height=resolved["height"],
             scheduler=resolved["scheduler"], num_outputs=params.num_outputs, seed=params.seed, loras=active,
-            init_image=init, strength=params.strength,
+            init_image=init and init.image, strength=params.strength,
+            mask_image=init and init.mask, mask_blur=params.mask_blur,
         )
         stop_event = stop_event or threading.Event()
         with self.running.track(user, resolved["steps"] * params.num_outputs, stop_event) as running:
@@ -337,14 +355,15 @@ class ImageService:
                 if on_progress is not None:
                     on_progress(step, total, preview)
 
-            result = engine.generate(request, content_filter=self.content_filter, on_progress=progress,
-                                     stop_event=stop_event)
+            result = image_edit.run(engine, request, params, resolved, content_filter=self.content_filter,
+                                    on_progress=progress, stop_event=stop_event)
         warnings.extend(result.warnings)
 
         # 5. Store each image (PNG + parameters chunk) before answering
         stored_params = {
-            **params.model_dump(exclude={"prompt", "model", "lora", "loras", "seed", "init_image", "num_outputs"}),
-            **resolved, "sampler": result.sampler, "lora_scale": lora_scale,
+            **params.model_dump(exclude={"prompt", "model", "lora", "loras", "seed", "init_image", "num_outputs",
+                                         "mask_image", "mask_blur", "outpaint", "hires"}),
+            **resolved, "sampler": result.sampler, "lora_scale": lora_scale, **image_edit.stored(params, init),
         }
         if len(active) > 1:
             stored_params["loras"] = [{"id": i, "scale": s} for i, s in active]
@@ -368,7 +387,8 @@ class ImageService:
                 sampler=result.sampler, cfg_scale=resolved["guidance_scale"], seed=item.seed,
                 width=resolved["width"], height=resolved["height"], model="" if blind else spec.id,  # names none
                 lora=None if blind else lora_id, lora_scale=lora_scale, denoising_strength=params.strength if init is not None else None,
-                extra={"Loras": " ".join(f"{i}:{s}" for i, s in active)} if len(active) > 1 and not blind else None,
+                extra={**({"Loras": " ".join(f"{i}:{s}" for i, s in active)} if len(active) > 1 and not blind else {}),
+                       **(image_edit.png_fields(params, init, resolved) or {})} or None,
             )
             output_id, path = self.outputs.new_file_path(".png")
             save_png(item.image, path, text)

@@ -15,7 +15,7 @@ from engines.image.schedulers import SCHEDULER_NAMES
 from studio.services import Studio
 from studio.services.errors import StudioError
 from studio.services.image import ImageGenerateParams
-from studio.ui import image_grid
+from studio.ui import image_edit, image_grid
 from studio.ui.common import (
     api_endpoint,
     api_id_input,
@@ -139,7 +139,9 @@ def build(studio: Studio):
                                       elem_id="image-init")
                 strength = gr.Slider(0.05, 1, value=0.75, step=0.05, label="Strength (1 = ignore the image)",
                                      elem_id="image-strength")
+            hires_inputs = image_edit.hires_controls()
 
+    inpaint = image_edit.inpaint_controls()
     with gr.Accordion("PNG info", open=False):
         png_file = gr.File(label="Drop any PNG to read its generation parameters", file_types=[".png"],
                            type="binary", elem_id="image-png-file")
@@ -188,7 +190,7 @@ def build(studio: Studio):
     @shows_errors
     def run(request: gr.Request, progress=gr.Progress(), **values):  # noqa: B008 - gradio injects the tracker
         user = user_for(studio, request)
-        params = image_params(**values)
+        params = image_edit.form_params(image_params, values)  # + inpainting / hires fields, when present
         studio.image.check(params, user=user)  # a bad form fails here, before the page says "Generating…"
         loading = "" if studio.image.is_loaded(params.model) else "Loading model… "
         stop_event = threading.Event()
@@ -239,8 +241,11 @@ def build(studio: Studio):
 
     run_outputs = [preview, gallery, status, stop_state, result_ids, selected, selected_note, rated, info, parsed,
                    history, history_ids]
-    gr.on([generate.click, prompt.submit], run, inputs_kwargs=form, outputs=run_outputs, concurrency_id="image",
-          show_progress_on=[gallery], api_visibility="private")  # the preview stays visible while the bar runs
+    gr.on([generate.click, prompt.submit], run, inputs_kwargs=form | hires_inputs, outputs=run_outputs,
+          concurrency_id="image", show_progress_on=[gallery],
+          api_visibility="private")  # the preview stays visible while the bar runs
+    inpaint.button.click(run, inputs_kwargs=form | hires_inputs | inpaint.inputs, outputs=run_outputs,
+                         concurrency_id="image", show_progress_on=[gallery], api_visibility="private")
 
     stop_button(stop, stop_state, status)
 
@@ -263,6 +268,7 @@ def build(studio: Studio):
     history.select(on_select, inputs=[history_ids], outputs=select_outputs, api_visibility="private")
 
     rate_buttons(studio, up, down, output=selected, note=rated, missing="Select an image first.")
+    image_edit.wire_send(studio, inpaint, selected, init_image)
 
     @shows_errors
     def on_png(data):

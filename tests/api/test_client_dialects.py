@@ -120,8 +120,9 @@ def test_webuiapi_txt2img_img2img_and_png_info(studio):
     assert "starter/sd-tiny" in [m["title"] for m in api.get_sd_models()]
     result = api.txt2img(prompt="a red circle", negative_prompt="blurry", seed=7, steps=3, cfg_scale=5,
                          width=64, height=64, enable_hr=True, restore_faces=True)
-    assert result.image.size == (64, 64)
-    assert {"enable_hr", "restore_faces"} <= set(result.info["ignored"])
+    assert result.image.size == (128, 128)  # the hires fix: hr_scale 2 (webuiapi's default)
+    assert "restore_faces" in result.info["ignored"] and "enable_hr" not in result.info["ignored"]
+    assert "Hires upscale: 2.0" in result.info["infotexts"][0]
     back = api.png_info(result.image)  # the parameters travel inside the PNG and read back
     assert back.info == result.info["infotexts"][0]
     assert back.info.startswith("a red circle") and "Seed: 7" in back.info and "Steps: 3" in back.info
@@ -130,6 +131,16 @@ def test_webuiapi_txt2img_img2img_and_png_info(studio):
                         width=64, height=64)
     assert again.image.size == (64, 64)
     assert "Denoising strength: 0.5" in api.png_info(again.image).info
+    from PIL import Image
+
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    small = again.image.convert("RGB")
+    inpainted = api.img2img(images=[small], mask_image=mask, mask_blur=1, prompt="x", steps=2, seed=2, width=64, height=64,
+                            denoising_strength=1.0)
+    kept = [(x, y) for x in (0, 5, 60, 63) for y in (0, 5, 60, 63)]  # far from the mask
+    assert [inpainted.image.convert("RGB").getpixel(p) for p in kept] == [small.getpixel(p) for p in kept]
+    assert "Mask blur: 1" in inpainted.info["infotexts"][0]
     for output_id in result.info["output_ids"] + again.info["output_ids"]:
         rate(studio, output_id)
         assert httpx.get(f"{studio.url}/api/v1/outputs/{output_id}", auth=ADMIN).json()["rating"] == "up"

@@ -10,6 +10,7 @@ import time
 import gradio as gr
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from studio.app import build_app
 from studio.config import RequestLimits, StudioConfig
@@ -173,7 +174,9 @@ UI_CASES = {
     ("studio.ui.chat_panel", "regenerate_reply"): {"turns": A_REPLY},
     ("studio.ui.chat_panel", "continue_reply"): {"turns": A_REPLY},
     ("studio.ui.chat_panel", "chat"): {"message": "Hi"},
-    ("studio.ui.image_tab", "run"): {"Prompt": "a red circle"},
+    # (the same handler inpaints when the editor holds an image with a painted area)
+    ("studio.ui.image_tab", "run"): {"Prompt": "a red circle", "Image and mask (paint the area to regenerate)": {
+        "background": Image.new("RGB", (64, 64), "blue"), "layers": [Image.new("RGBA", (64, 64), "white")]}},
     ("studio.ui.image_tab", "generate_image"): {"prompt": "a red circle"},
     ("studio.ui.image_grid", "make_grid"): {"Prompt": "a red circle"},
     ("studio.ui.gan_tab", "run"): {"Trained GAN": "gan_nope"},
