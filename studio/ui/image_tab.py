@@ -98,9 +98,9 @@ def build(studio: Studio):
     parsed = gr.State(None)  # parameters shown in the PNG-info panel
     with gr.Row():
         with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse at dusk, oil painting",
+            prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a lighthouse at dusk, oil painting",
                                 elem_id="image-prompt")
-            negative = gr.Textbox("", label="Negative prompt", lines=2, elem_id="image-negative")
+            negative = gr.Textbox("", label="Negative prompt", lines=1, elem_id="image-negative")
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="image-generate")
                 stop = gr.Button("Stop", variant="stop", elem_id="image-stop")
