@@ -71,6 +71,12 @@ class Studio:
         return ExportService(self.text, self.data_dir, self.models.device, self.jobs)
 
     @cached_property
+    def image_exports(self):
+        from studio.services.image_exports import ImageExportService
+
+        return ImageExportService(self.jobs, self.data_dir)
+
+    @cached_property
     def feedback_training(self):
         from studio.services.feedback_training import FeedbackTrainingService
 
