@@ -37,6 +37,15 @@ def test_fp16_export_downloads_and_reloads_with_the_same_weights_and_image(clien
     r = client.post("/api/v1/jobs", json={"kind": "image-export", "base_model": STARTER_IMAGE,
                                           "params": {"precision": "fp16"}})
     assert r.status_code == 201, r.text
+    # While the child exports: the original pipeline and its image, from the diffusers folder it reads
+    from diffusers import StableDiffusionPipeline
+
+    from engines.image.train_model import load_pipeline
+
+    registry = client.studio.models.registry
+    folder = registry.location(registry.resolve(STARTER_IMAGE, "image"))
+    original = load_pipeline(str(folder), torch.float32)
+    original_image = _image(original)
     job = wait_job(client, r.json()["id"], timeout=120)
     assert job["status"] == "completed", (job["error"], client.get(f"/api/v1/jobs/{job['id']}/log").text)
     m = job["metrics"]
@@ -60,13 +69,7 @@ def test_fp16_export_downloads_and_reloads_with_the_same_weights_and_image(clien
         assert "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight" in keys
         assert {f.get_slice(k).get_dtype() for k in keys} == {"F16"}
 
-    from diffusers import StableDiffusionPipeline
-
-    from engines.image.train_model import load_pipeline
-
-    registry = client.studio.models.registry
-    folder = registry.location(registry.resolve(STARTER_IMAGE, "image"))  # the diffusers folder it came from
-    original = load_pipeline(str(folder), torch.float32)
+    # Loaded back offline as diffusers loads an A1111 / ComfyUI file: the folder gives only the configs
     reloaded = StableDiffusionPipeline.from_single_file(str(path), config=str(folder), local_files_only=True,
                                                         torch_dtype=torch.float32, safety_checker=None,
                                                         requires_safety_checker=False)
@@ -76,7 +79,7 @@ def test_fp16_export_downloads_and_reloads_with_the_same_weights_and_image(clien
         for key in a:
             assert torch.allclose(a[key].half().float(), b[key], atol=1e-3, rtol=1e-3), (part, key)
     reloaded.set_progress_bar_config(disable=True)
-    assert float(np.abs(_image(original) - _image(reloaded)).max()) * 255 < 2.0
+    assert float(np.abs(original_image - _image(reloaded)).max()) * 255 < 2.0
 
 
 @pytest.mark.parametrize("body, reason", [
