@@ -10,7 +10,7 @@ from typing import Any
 from studio.services.errors import NotFound
 
 IMAGE_EXPORT_COLUMNS = ["job", "model", "precision", "size MB (original folder)", "max pixel diff (0-255)",
-                        "file"]
+                        "file", "download"]
 
 
 class ImageExportService:
@@ -29,7 +29,7 @@ class ImageExportService:
 
     def table(self) -> list[list[str]]:
         return [[e["job_id"], e["base_model"], e["precision"], f"{e['size_mb']:.2f} ({e['size_mb_original']:.2f})",
-                 f"{e['max_pixel_diff']:.2f}", e["export_path"]] for e in self.list()]
+                 f"{e['max_pixel_diff']:.2f}", e["file"], e["download"]] for e in self.list()]
 
     def file(self, job_id: str) -> Path:
         """The checkpoint of a completed `image-export` job; 404 for anything else."""
