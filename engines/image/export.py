@@ -2,7 +2,8 @@
 trained pipeline) as ONE original-layout Stable Diffusion checkpoint — the `.safetensors` file that
 AUTOMATIC1111, Forge and ComfyUI load — checked by loading it back the way diffusers loads such files.
 
-    1. load the base pipeline folder (fp32)
+    1. load the base pipeline folder (fp32); with `lora`, fuse that image LoRA (inputs/lora, copied by the
+       studio) into the UNet at `lora_scale`
     2. write `<name>.safetensors` in `precision` (engines/image/single_file.py maps the keys)
     3. reload it with StableDiffusionPipeline.from_single_file (offline: the base folder gives the configs),
        compare every weight and a fixed-seed image with the original pipeline's
@@ -36,6 +37,8 @@ class ImageExportConfig:
     precision: str = "fp16"  # fp16 | bf16 | fp32: the dtype of every float weight in the file
     check_steps: int = 2  # denoising steps of the fixed-seed comparison image
     check_size: int = 64  # its width and height in pixels (a multiple of 8)
+    lora: str | None = None  # an image LoRA id or name fused into the base first (the studio checks its base)
+    lora_scale: float = 1.0  # the LoRA's weight when fused, 0 to 2
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -44,6 +47,8 @@ class ImageExportConfig:
             raise ValueError(f"check_steps must be between 1 and 50 (it was {self.check_steps})")
         if int(self.check_size) % 8 or not 8 <= int(self.check_size) <= 1024:
             raise ValueError(f"check_size must be a multiple of 8 between 8 and 1024 (it was {self.check_size})")
+        if not 0.0 <= float(self.lora_scale) <= 2.0:
+            raise ValueError(f"lora_scale must be between 0 and 2 (it was {self.lora_scale})")
 
 
 CONFIG_CLASS = ImageExportConfig
@@ -65,6 +70,13 @@ def _image(pipe: Any, config: ImageExportConfig) -> Any:
     generator = torch.Generator("cpu").manual_seed(0)
     return pipe(CHECK_PROMPT, num_inference_steps=config.check_steps, height=config.check_size,
                 width=config.check_size, generator=generator, output_type="np").images[0]
+
+
+def fuse_lora(pipe: Any, folder: Path, scale: float) -> None:
+    """Fold a diffusers-format image LoRA into the pipeline's weights for good (no LoRA layers left)."""
+    pipe.load_lora_weights(str(folder), adapter_name="export", use_safetensors=True)
+    pipe.fuse_lora(lora_scale=float(scale), adapter_names=["export"])
+    pipe.unload_lora_weights()  # drops the LoRA layers; the fused weights stay
 
 
 def reload(path: Path, config_folder: str, dtype: Any) -> Any:
@@ -98,13 +110,19 @@ def run(config: ImageExportConfig, run_dir: RunDir) -> dict[str, Any]:
 
     # 1. The original pipeline.
     original = load_pipeline(location, torch.float32)
-    log.append(1, total_steps=total, progress=1 / total, stage="loaded", message=f"loaded {spec.id}")
+    lora_folder = run_dir.path / "inputs" / "lora"
+    if lora_folder.is_dir():
+        fuse_lora(original, lora_folder, config.lora_scale)
+    log.append(1, total_steps=total, progress=1 / total, stage="loaded", message=f"loaded {spec.id}" + (
+        f" + LoRA {config.lora} × {config.lora_scale}" if lora_folder.is_dir() else ""))
 
     # 2. One file, written into the job's output folder in one rename.
     dtype = getattr(torch, DTYPE_NAMES[config.precision])
     out = artifact_dir(job, run_dir)  # models/trained/<job-id>/ in the studio
     name = file_name(spec.id, config.precision)
     meta = {"base_model": spec.id, "precision": config.precision, "layout": "ldm (stable diffusion v1)"}
+    if lora_folder.is_dir():
+        meta.update(lora=str(config.lora), lora_scale=str(config.lora_scale))
     with atomic_folder(out) as tmp:
         tensors = save_checkpoint(original, tmp / name, dtype, metadata=meta)
         (tmp / "export.json").write_text(json.dumps({"kind": "image-export", **meta, "file": name,
@@ -130,6 +148,7 @@ def run(config: ImageExportConfig, run_dir: RunDir) -> dict[str, Any]:
         "tensors": tensors, "precision": config.precision, "max_weight_diff": round(weight_diff, 6),
         "max_pixel_diff": round(pixel_diff, 3), "check": f"{config.check_steps} steps, "
         f"{config.check_size}x{config.check_size}, seed 0", "base_model": spec.id, "file": name,
+        "lora": config.lora if lora_folder.is_dir() else None,
         "export_path": str(shown.relative_to(data_dir)) if shown.is_relative_to(data_dir) else str(shown),
     }
     log.append(3, total_steps=total, progress=1.0, stage="measured", **metrics)

@@ -4,19 +4,36 @@ completed export job wrote, found through the job's metrics, never a path from t
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
-from studio.services.errors import NotFound
+from studio.services.errors import Invalid, NotFound
 
 IMAGE_EXPORT_COLUMNS = ["job", "model", "precision", "size MB (original folder)", "max pixel diff (0-255)",
                         "file", "download"]
 
 
 class ImageExportService:
-    def __init__(self, jobs: Any, data_dir: Path):
+    def __init__(self, jobs: Any, data_dir: Path, image: Any = None):
         self.jobs = jobs  # the JobService: the exports are its completed `image-export` jobs
         self.data_dir = Path(data_dir)
+        self.image = image  # the ImageService: resolves a model + LoRA the way generation does
+
+    def prepare(self, base_model: str | None, params: dict[str, Any], run_folder: Path) -> str | None:
+        """The `image-export` preparer: with a `lora`, 404/422 unless it is an image LoRA of the base model
+        (whose files are here), then the LoRA copied to inputs/lora and the base model id it was trained on."""
+        lora = params.get("lora") or None
+        if lora is None:
+            return base_model
+        row = self.image.lora_row(lora)  # 404 listing the image LoRAs
+        spec, row = self.image.resolve(base_model, row["id"])  # 422 when it was trained on another model
+        folder = self.data_dir / row["path"]
+        if not folder.is_dir():
+            raise Invalid(f"image-export: LoRA '{lora}' has no files at {row['path']}; import it again or pick another.")
+        shutil.copytree(folder, run_folder / "inputs" / "lora")
+        params["lora"] = row["id"]
+        return spec.id
 
     def list(self) -> list[dict[str, Any]]:
         """The completed exports, newest first: job id, model, precision, sizes, the check's result."""

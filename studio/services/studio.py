@@ -62,6 +62,7 @@ class Studio:
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
             base, params, folder)
         jobs.preparers["export"] = lambda base, params, folder: self.exports.prepare(base, params, folder)
+        jobs.preparers["image-export"] = lambda base, params, folder: self.image_exports.prepare(base, params, folder)
         return jobs
 
     @cached_property
@@ -74,7 +75,7 @@ class Studio:
     def image_exports(self):
         from studio.services.image_exports import ImageExportService
 
-        return ImageExportService(self.jobs, self.data_dir)
+        return ImageExportService(self.jobs, self.data_dir, self.image)
 
     @cached_property
     def feedback_training(self):

@@ -96,3 +96,19 @@ def test_bad_input_is_a_422_with_the_reason(client, body, reason):
 
 def test_a_job_that_is_not_an_image_export_has_no_file(client):
     assert client.get("/api/v1/image-exports/job_nope/file").status_code == 404
+
+
+def test_a_lora_of_another_model_or_without_files_is_refused(client):
+    from studio.store import utcnow
+
+    with client.studio.store.transaction() as c:  # LoRA rows: one of another base model, one whose folder is gone
+        for lora_id, base in (("ad_other", "starter/sd-shapes"), ("ad_nofiles", STARTER_IMAGE)):
+            c.execute("INSERT INTO adapters (id, name, type, base_model, path, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                      (lora_id, lora_id, "image_lora", base, f"models/loras/{lora_id}", utcnow()))
+    before = len(client.get("/api/v1/jobs").json())
+    for params, status, reason in (({"lora": "ad_other"}, 422, "sd-shapes"), ({"lora": "ad_nofiles"}, 422, "has no files"),
+                                   ({"lora": "ad_none"}, 404, "No image LoRA 'ad_none'"),
+                                   ({"lora_scale": 3}, 422, "lora_scale must be between 0 and 2")):
+        r = client.post("/api/v1/jobs", json={"kind": "image-export", "base_model": STARTER_IMAGE, "params": params})
+        assert r.status_code == status and reason in r.json()["error"]["message"], (params, r.text)
+    assert len(client.get("/api/v1/jobs").json()) == before

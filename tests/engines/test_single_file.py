@@ -54,3 +54,33 @@ def test_vae_names_are_the_original_ones_and_convert_back(sd15):
     back = convert_ldm_vae_checkpoint(ldm, vae.config)
     assert set(back) == set(state)
     assert all(back[k].shape == state[k].shape for k in state)
+
+
+def test_a_fused_image_lora_lands_in_the_file(tmp_path):
+    """Base + LoRA fused, written in fp16 and reloaded by diffusers: the UNet is the fused one, not the base."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from engines.image.export import fuse_lora
+    from engines.image.single_file import save_checkpoint
+    from engines.image.train_model import add_lora, load_pipeline, save_lora
+    from engines.starter import STARTER_IMAGE, ensure_starter
+
+    folder = str(ensure_starter(STARTER_IMAGE, tmp_path / "models"))
+    pipe = load_pipeline(folder, torch.float32)
+    torch.manual_seed(0)
+    for weight in add_lora(pipe.unet, rank=4, alpha=4, dropout=0.0):
+        weight.data.normal_(0, 0.2)  # gaussian init leaves lora_B at zero: give the LoRA an effect
+    save_lora(pipe.unet, tmp_path / "lora", "test LoRA")
+
+    base, fused = load_pipeline(folder, torch.float32), load_pipeline(folder, torch.float32)
+    fuse_lora(fused, tmp_path / "lora", 0.8)
+    assert not any("lora" in k for k in fused.unet.state_dict())
+    save_checkpoint(fused, tmp_path / "fused.safetensors", torch.float16)
+    reloaded = StableDiffusionPipeline.from_single_file(str(tmp_path / "fused.safetensors"), config=folder,
+                                                        local_files_only=True, torch_dtype=torch.float32)
+    a, b, c = fused.unet.state_dict(), reloaded.unet.state_dict(), base.unet.state_dict()
+    assert set(a) == set(b)
+    assert all(torch.allclose(a[k].half().float(), b[k], atol=1e-3, rtol=1e-3) for k in a)
+    changed = [k for k in a if not torch.allclose(b[k], c[k], atol=1e-2)]
+    assert any("attn" in k for k in changed)  # the LoRA's attention projections moved
