@@ -21,6 +21,31 @@ def sd15():
     return unet, vae
 
 
+def _back_to_diffusers(unet, vae) -> None:
+    """Both models' weights → original names → diffusers' own LDM converters → the same names and shapes."""
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+
+    for model, prefix, name_of, convert in ((unet, UNET_PREFIX, unet_key, convert_ldm_unet_checkpoint),
+                                            (vae, VAE_PREFIX, vae_key, convert_ldm_vae_checkpoint)):
+        state = model.state_dict()
+        ldm = {prefix + name_of(k, model.config): v for k, v in state.items()}
+        ldm = {k: v.reshape(*v.shape, 1, 1) if ".attn_1." in k and v.ndim == 2 else v  # LDM: 1×1 convolutions
+               for k, v in ldm.items()}
+        back = convert(ldm, model.config)
+        assert set(back) == set(state)
+        assert all(back[k].shape == state[k].shape for k in state)
+
+
+def test_an_image_scratch_model_converts_back():
+    """The `image-scratch` job's layout: three UNet blocks of one layer, a VAE without mid attention."""
+    from accelerate import init_empty_weights
+
+    from engines.image.scratch_model import build_unet, build_vae
+
+    with init_empty_weights():
+        _back_to_diffusers(build_unet("tiny", 8, 64), build_vae("tiny", 8, 64))
+
+
 def test_unet_names_are_the_original_ones_and_convert_back(sd15):
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 
