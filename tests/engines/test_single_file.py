@@ -69,6 +69,7 @@ def test_vae_names_are_the_original_ones_and_convert_back(sd15):
     _, vae = sd15
     state = vae.state_dict()
     ldm = {VAE_PREFIX + vae_key(k, vae.config): v for k, v in state.items()}
+    assert len(ldm) == len(state) == 248  # as in the SD 1.x checkpoints
     for name in ("encoder.down.0.downsample.conv.weight", "encoder.mid.attn_1.q.weight", "decoder.up.3.upsample.conv.weight",
                  "decoder.up.0.block.0.nin_shortcut.weight", "decoder.up.1.block.2.conv2.weight",
                  "decoder.mid.block_2.conv2.weight", "post_quant_conv.bias"):
