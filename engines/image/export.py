@@ -54,10 +54,12 @@ class ImageExportConfig:
 CONFIG_CLASS = ImageExportConfig
 
 
-def file_name(model_id: str, precision: str) -> str:
-    """`starter/sd-tiny` → `sd-tiny-fp16.safetensors`: a name a web UI's model list shows well."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id.rsplit("/", 1)[-1]).strip("-.") or "model"
-    return f"{stem[:80]}-{precision}.safetensors"
+def file_name(model_id: str, precision: str, lora: str | None = None) -> str:
+    """`starter/sd-tiny` → `sd-tiny-fp16.safetensors` (`sd-tiny-<lora>-fp16…` with a LoRA fused in): a name
+    a web UI's model list shows well."""
+    stem = "-".join(re.sub(r"[^A-Za-z0-9._-]+", "-", part.rsplit("/", 1)[-1]).strip("-.")[:60] or "model"
+                    for part in (model_id, *([lora] if lora else [])))
+    return f"{stem}-{precision}.safetensors"
 
 
 def folder_bytes(folder: Path) -> int:
@@ -119,7 +121,7 @@ def run(config: ImageExportConfig, run_dir: RunDir) -> dict[str, Any]:
     # 2. One file, written into the job's output folder in one rename.
     dtype = getattr(torch, DTYPE_NAMES[config.precision])
     out = artifact_dir(job, run_dir)  # models/trained/<job-id>/ in the studio
-    name = file_name(spec.id, config.precision)
+    name = file_name(spec.id, config.precision, config.lora if lora_folder.is_dir() else None)
     meta = {"base_model": spec.id, "precision": config.precision, "layout": "ldm (stable diffusion v1)"}
     if lora_folder.is_dir():
         meta.update(lora=str(config.lora), lora_scale=str(config.lora_scale))

@@ -112,3 +112,17 @@ def test_a_lora_of_another_model_or_without_files_is_refused(client):
         r = client.post("/api/v1/jobs", json={"kind": "image-export", "base_model": STARTER_IMAGE, "params": params})
         assert r.status_code == status and reason in r.json()["error"]["message"], (params, r.text)
     assert len(client.get("/api/v1/jobs").json()) == before
+
+
+def test_a_lora_of_the_base_is_copied_into_the_job_and_named_by_id(client, tmp_path):
+    from studio.store import utcnow
+
+    folder = client.studio.data_dir / "models" / "adapters" / "ad_good"
+    folder.mkdir(parents=True)
+    (folder / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    with client.studio.store.transaction() as c:
+        c.execute("INSERT INTO adapters (id, name, type, base_model, path, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                  ("ad_good", "foxes", "image_lora", STARTER_IMAGE, "models/adapters/ad_good", utcnow()))
+    params = {"lora": "foxes"}  # by name; base_model left out: the LoRA's own
+    assert client.studio.image_exports.prepare(None, params, tmp_path) == STARTER_IMAGE
+    assert params["lora"] == "ad_good" and (tmp_path / "inputs" / "lora" / "pytorch_lora_weights.safetensors").is_file()
