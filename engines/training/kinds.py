@@ -24,6 +24,7 @@ TRAINERS: dict[str, str] = {
     "image-lora": "engines.image.train",
     "image-scratch": "engines.image.scratch",
     "export": "engines.text.export",
+    "image-export": "engines.image.export",
 }
 
 

@@ -22,6 +22,7 @@ from studio.api import (
     gan,
     generation,
     image,
+    image_export,
     image_grid,
     jobs,
     me,
@@ -36,7 +37,8 @@ log = logging.getLogger("studio.api")
 
 # The REST routes, one module per area; each needs a user (or a visitor, where guests may act).
 ROUTERS = [models.router, datasets.router, jobs.router, generation.router, image.router, image_grid.router,
-           speech.router, gan.router, feedback.router, admin.router, adapters.router, experiments.router, me.router]
+           speech.router, gan.router, feedback.router, admin.router, adapters.router, experiments.router, me.router,
+           image_export.router]
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

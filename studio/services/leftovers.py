@@ -7,8 +7,9 @@ studio was down — these are removed:
 
     datasets/<id>/                     no `datasets` row
     runs/<job-id>/                     no `jobs` row
-    models/trained/*, models/adapters/*  no `adapters` row's path is (or lies in) it, and no
-                                       queued or running job writes to it
+    models/trained/*, models/adapters/*  no `adapters` row's path is (or lies in) it, no
+                                       queued or running job writes to it, and it is not the
+                                       folder of a completed export (a deliverable without a row)
     outputs/<day>/out_….*              no `outputs` row names the file (and `.out_….tmp` halves)
 
 Only these places and only names the studio itself makes are looked at: `models/starter`,
@@ -29,6 +30,7 @@ log = logging.getLogger("studio.leftovers")
 ARTIFACT_DIRS = ("models/trained", "models/adapters")  # where trained, imported and mixed models go
 _OUTPUT_FILE = re.compile(r"^(out_[0-9a-f]{16}\.[a-z0-9]+|\.out_[0-9a-f]{16}\.[a-z0-9]+\.tmp)$")
 _ACTIVE = ("queued", "running")
+DELIVERABLE_KINDS = ("export", "image-export")  # job kinds whose output folder is kept with no `adapters` row
 
 
 def remove_orphans(data_dir: Path, store: Store) -> list[str]:
@@ -55,12 +57,13 @@ def remove_orphans(data_dir: Path, store: Store) -> list[str]:
 
     registered = [Path(p).as_posix() for p in adapters.paths(store)]
     active = [job_id for job_id, status in job_statuses.items() if status in _ACTIVE]
+    deliverables = jobs.completed_of_kinds(store, DELIVERABLE_KINDS)
     for place in ARTIFACT_DIRS:
         for entry in _children(data_dir / place):
             rel = entry.relative_to(data_dir).as_posix()
             in_use = any(p == rel or p.startswith(rel + "/") for p in registered)
             being_written = any(job_id in entry.name for job_id in active)  # <job-id>, .tmp-<job-id>-<pid>
-            if not in_use and not being_written:
+            if not in_use and not being_written and entry.name not in deliverables:
                 drop(entry)
 
     files = outputs.files(store)

@@ -62,6 +62,7 @@ class Studio:
         jobs.preparers["text-feedback"] = lambda base, params, folder: self.feedback_training.prepare(
             base, params, folder)
         jobs.preparers["export"] = lambda base, params, folder: self.exports.prepare(base, params, folder)
+        jobs.preparers["image-export"] = lambda base, params, folder: self.image_exports.prepare(base, params, folder)
         return jobs
 
     @cached_property
@@ -69,6 +70,12 @@ class Studio:
         from studio.services.exports import ExportService
 
         return ExportService(self.text, self.data_dir, self.models.device, self.jobs)
+
+    @cached_property
+    def image_exports(self):
+        from studio.services.image_exports import ImageExportService
+
+        return ImageExportService(self.jobs, self.data_dir, self.image)
 
     @cached_property
     def feedback_training(self):

@@ -99,6 +99,13 @@ def active_using(store: Store, adapter_id: str) -> list[str]:
     return [r["id"] for r in rows]
 
 
+def completed_of_kinds(store: Store, kinds: tuple[str, ...]) -> set[str]:
+    """Ids of the completed jobs of these kinds."""
+    marks = ", ".join("?" * len(kinds))
+    return {r["id"] for r in store.query(f"SELECT id FROM jobs WHERE status = 'completed' AND kind IN ({marks})",
+                                         tuple(kinds))}
+
+
 def statuses(store: Store) -> dict[str, str]:
     """job id → status, for every job."""
     return {r["id"]: r["status"] for r in store.query("SELECT id, status FROM jobs")}

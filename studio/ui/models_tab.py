@@ -6,6 +6,7 @@ import gradio as gr
 
 from studio.services import Studio
 from studio.services.exports import EXPORT_COLUMNS
+from studio.services.image_exports import IMAGE_EXPORT_COLUMNS
 from studio.services.settings import PRECISION_KINDS
 from studio.ui.common import admin_only, require_admin, shows_errors
 
@@ -80,6 +81,10 @@ def build(studio: Studio):
     exports = gr.Dataframe(headers=EXPORT_COLUMNS, datatype=["str"] * len(EXPORT_COLUMNS), interactive=False,
                            label="Compressed exports — each figure beside the uncompressed model's",
                            elem_id="models-exports")
+    # One-file Stable Diffusion checkpoints (job kind `image-export`) for AUTOMATIC1111 / Forge / ComfyUI.
+    image_exports = gr.Dataframe(headers=IMAGE_EXPORT_COLUMNS, datatype=["str"] * len(IMAGE_EXPORT_COLUMNS),
+                                 interactive=False, elem_id="models-image-exports",
+                                 label="Image checkpoints (.safetensors, original SD layout) — download link per row")
     starter_cards = gr.Markdown(elem_id="models-starter-cards")
     refresh = gr.Button("Refresh", size="sm")
     content_filter = gr.Checkbox(value=studio.config.image_content_filter, elem_id="settings-content-filter",
@@ -119,10 +124,11 @@ def build(studio: Studio):
 
     @shows_errors
     def load():
-        return (_status(studio), _models_table(studio), studio.exports.table(), studio.config.image_content_filter,
+        return (_status(studio), _models_table(studio), studio.exports.table(), studio.image_exports.table(),
+                studio.config.image_content_filter,
                 *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio),
                 _starter_cards(studio))
 
-    outputs = [status, table, exports, content_filter, *radios.values(), precision_note, starter_cards]
+    outputs = [status, table, exports, image_exports, content_filter, *radios.values(), precision_note, starter_cards]
     refresh.click(load, outputs=outputs, api_visibility="private")
     return load, [], outputs

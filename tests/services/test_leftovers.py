@@ -135,3 +135,15 @@ def test_a_job_that_completed_while_the_studio_was_down_is_registered_not_swept(
     row = studio.store.query_one("SELECT path FROM adapters WHERE id = ?", (done["artifact"]["id"],))
     assert row["path"] == f"models/trained/{job['id']}" and artifact.is_dir()
     assert json.loads(json.dumps(done["metrics"]))["fid"] == 1.5
+
+
+def test_start_keeps_the_file_of_a_completed_export_job(studio):
+    """An export's folder is the deliverable (no `adapters` row): only a failed export's goes."""
+    with studio.store.transaction() as c:
+        for job_id, status in ((JOB_A, "completed"), (JOB_B, "failed")):
+            c.execute("INSERT INTO jobs (id, kind, status, created_at, updated_at) VALUES (?, 'image-export', ?, ?, ?)",
+                      (job_id, status, utcnow(), utcnow()))
+    kept = folder_with_file(studio.data_dir / "models" / "trained" / JOB_A, "sd-tiny-fp16.safetensors")
+    gone = folder_with_file(studio.data_dir / "models" / "trained" / JOB_B, "sd-tiny-fp16.safetensors")
+    studio.start()
+    assert kept.is_dir() and not gone.exists()
