@@ -18,8 +18,9 @@ from studio.ui import (
     speech_tab,
     text_tab,
     training_tab,
+    use_in,
 )
-from studio.ui.common import api_endpoint, save_rating, shows_errors, user_for
+from studio.ui.common import api_endpoint, save_rating, sharing, shows_errors, user_for
 from studio.ui.live import Loader, redraw_on_select, redraw_when_changed
 from studio.ui.visitor_view import role_updates
 
@@ -50,7 +51,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
         banner = gr.Markdown(visible=False, elem_id="offline-banner")
         loaders: list[Loader] = []  # what a tab wants run when a page opens, is selected, or its topics change
         admin_tabs = []
-        with gr.Tabs():
+        with sharing() as shared, gr.Tabs() as tabs:
             for label, module, topics in TABS:
                 # Admin tabs start hidden when accounts exist and are shown to admins on load
                 # (a shown tab cannot be hidden again by an update).
@@ -67,6 +68,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
                         Loader(*adapters_panel.build(studio), topics=(MODELS,))]
                 loaders.extend(mine)
                 redraw_on_select(tab, mine)
+        use_in.wire(studio, shared, tabs)  # "Use it in its tab" on a finished job (studio/ui/use_in.py)
 
         # What only admins may use, and the sliders capped at a non-admin's limits (common.admin_only,
         # common.visitor_cap), shown and capped per user when a page opens.

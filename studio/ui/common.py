@@ -9,7 +9,9 @@ import inspect
 import logging
 import queue
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -202,3 +204,27 @@ def visitor_cap(slider: gr.Slider, limit: str) -> gr.Slider:
     offers a value the studio would refuse."""
     slider.studio_visitor_cap = limit
     return slider
+
+
+# -- components one tab acts on in another ---------------------------------------------------------
+_SHARED: ContextVar[dict[str, Any] | None] = ContextVar("studio_shared_parts", default=None)
+
+
+def share(name: str, component: T) -> T:
+    """Offer a component to handlers in other tabs by name (e.g. "text.model", which a "Use in the
+    Text tab" button sets); `build_ui` wires them once every tab is built."""
+    parts = _SHARED.get()
+    if parts is not None:
+        parts[name] = component
+    return component
+
+
+@contextmanager
+def sharing() -> Iterator[dict[str, Any]]:
+    """The components shared while the page is built, by name."""
+    parts: dict[str, Any] = {}
+    token = _SHARED.set(parts)
+    try:
+        yield parts
+    finally:
+        _SHARED.reset(token)

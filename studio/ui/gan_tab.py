@@ -14,6 +14,7 @@ from studio.ui.common import (
     api_id_input,
     rate_buttons,
     require_admin,
+    share,
     shows_errors,
     user_for,
     visitor_cap,
@@ -49,7 +50,7 @@ def build(studio: Studio):
     hint = gr.Markdown(NO_GAN_HINT, elem_id="gan-hint")
     with gr.Row():
         with gr.Column(scale=2):
-            model = gr.Dropdown(label="Trained GAN", choices=[], elem_id="gan-model")
+            model = share("gan.model", gr.Dropdown(label="Trained GAN", choices=[], elem_id="gan-model"))
             with gr.Row():
                 num_outputs = visitor_cap(gr.Slider(1, 16, value=8, step=1, label="Images", elem_id="gan-num-outputs"),
                                           "gan_outputs")

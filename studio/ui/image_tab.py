@@ -20,6 +20,7 @@ from studio.ui.common import (
     api_endpoint,
     api_id_input,
     rate_buttons,
+    share,
     shows_errors,
     stop_button,
     stream_in_thread,
@@ -117,9 +118,10 @@ def build(studio: Studio):
                 down = gr.Button("👎 Bad", size="sm", min_width=60, elem_id="image-down")
                 rated = gr.Markdown(elem_id="image-rated")
         with gr.Column(scale=2):
-            model = gr.Dropdown(label="Model", choices=[], elem_id="image-model")
+            model = share("image.model", gr.Dropdown(label="Model", choices=[], elem_id="image-model"))
             with gr.Row():
-                lora = gr.Dropdown(label="LoRA", choices=[(NO_LORA, NO_LORA)], value=NO_LORA, elem_id="image-lora")
+                lora = share("image.lora", gr.Dropdown(label="LoRA", choices=[(NO_LORA, NO_LORA)], value=NO_LORA,
+                                                       elem_id="image-lora"))
                 lora_scale = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA scale", elem_id="image-lora-scale")
             with gr.Row():
                 steps = visitor_cap(gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="image-steps"), "image_steps")

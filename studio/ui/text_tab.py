@@ -16,6 +16,7 @@ from studio.ui.common import (
     api_endpoint,
     api_id_input,
     rate_buttons,
+    share,
     shows_errors,
     stop_button,
     stream_in_thread,
@@ -120,9 +121,10 @@ def build(studio: Studio):
     ids_state = gr.State([])  # output ids of this session's last generation
     # The controls sit in the right-hand column but both views read them, so they are made first
     # and placed (rendered) there below.
-    model = gr.Dropdown(label="Model", choices=[], render=False, elem_id="text-model")
+    model = share("text.model", gr.Dropdown(label="Model", choices=[], render=False, elem_id="text-model"))
     adapter = gr.Dropdown(label="Adapter", choices=[NO_ADAPTER], value=NO_ADAPTER, render=False,
                           elem_id="text-adapter")
+    share("text.adapter", adapter)
     sampling = {
         "max_new_tokens": visitor_cap(gr.Slider(1, 1024, value=64, step=1, label="Max new tokens", render=False,
                                                 elem_id="text-max-new-tokens"), "max_new_tokens"),
@@ -207,8 +209,10 @@ def build(studio: Studio):
                 gr.update(choices=versions, **keep_or(current_b, labels, b)))
 
     @shows_errors
-    def on_model(m):
-        return gr.update(choices=adapter_choices(studio, m or None), value=NO_ADAPTER)
+    def on_model(m, current=None):
+        choices = adapter_choices(studio, m or None)
+        keep = current if current in [v for _, v in choices] else NO_ADAPTER  # one set with its model stays
+        return gr.update(choices=choices, value=keep)
 
     # -- the completion view -----------------------------------------------------------------------
     form = {"prompt": prompt, "model": model, "adapter": adapter, **sampling, "num_outputs": num_outputs,
@@ -275,7 +279,7 @@ def build(studio: Studio):
 
     compare.click(run_compare, inputs_kwargs=form | {"version_a": compare_a, "version_b": compare_b},
                   outputs=[base_out, adapter_out], concurrency_id="text", api_visibility="private")
-    model.change(on_model, inputs=[model], outputs=[adapter], api_visibility="private")
+    model.change(on_model, inputs=[model, adapter], outputs=[adapter], api_visibility="private")
 
     # -- for API clients ---------------------------------------------------------------------------
     api_text = gr.Textbox(visible=False, label="Text (the first output)")
