@@ -75,10 +75,17 @@ class FormField:
         doc = re.sub(r"\bNone\b", "empty", self.doc) if self.optional else self.doc
         return doc + (" One per line." if self.widget == "list" else "")
 
+    @property
+    def boxed_number(self) -> bool:
+        """An optional number is a text box: a number box cannot be left empty (it shows 0)."""
+        return self.optional and self.widget in ("int", "float")
+
     def to_widget(self, value: Any) -> Any:
         """The parameter's value as its widget holds it."""
-        if self.widget in ("text", "list", "json") and value is None:
+        if (self.widget in ("text", "list", "json") or self.boxed_number) and value is None:
             return ""
+        if self.boxed_number:
+            return str(value)
         if self.widget == "list":
             return "\n".join(str(v) for v in value)
         if self.widget == "json":
@@ -87,6 +94,14 @@ class FormField:
 
     def from_widget(self, value: Any) -> Any:
         """The widget's value as a parameter (an empty optional box: None, the trainer's choice)."""
+        if self.boxed_number:
+            text = str(value if value is not None else "").strip()
+            if not text:
+                return None
+            try:
+                return int(text) if self.widget == "int" else float(text)
+            except ValueError:
+                return text  # the config check names the field and what it must be
         if self.widget == "list":
             items = [line.strip() for line in str(value or "").splitlines() if line.strip()]
             return None if self.optional and not items else items

@@ -50,7 +50,7 @@ class TrainForm:
     preset: gr.Radio
     params: gr.Code  # the JSON view
     json_note: gr.Markdown
-    synced: gr.State
+    synced: gr.JSON  # the params the form and the JSON view last agreed on
     check: gr.Markdown
     preview_rows: gr.Dataframe | None = None
     preview_images: gr.Gallery | None = None
@@ -71,7 +71,7 @@ class TrainForm:
 def widget(f: FormField, elem_id: str) -> gr.components.Component:
     value = f.to_widget(f.default)
     common = {"label": f.label, "info": f.info or None, "elem_id": elem_id, "value": value}
-    if f.widget in ("int", "float"):
+    if f.widget in ("int", "float") and not f.boxed_number:
         return gr.Number(precision=0 if f.widget == "int" else None, **common)
     if f.widget == "slider":
         low, high, step = f.bounds or (0.0, 1.0, 0.01)
@@ -166,7 +166,8 @@ def build(kinds: dict[str, dict[str, Any]], first_kind: str | None, config_class
                          language="json", value=json.dumps(first_defaults, indent=2), lines=10,
                          interactive=True, elem_id="train-params")
         json_note = gr.Markdown(elem_id="train-json-note")
-    synced = gr.State(first_defaults)
+    # In the page, not a gr.State: a click then sends it together with the widgets it must match.
+    synced = gr.JSON(first_defaults, visible="hidden", elem_id="train-synced")
     form = TrainForm(forms, preset, params, json_note, synced, check, *(preview or (None, None)))
     form.all_widgets = [w for f in forms.values() for w in f.widgets]
     return form

@@ -112,3 +112,14 @@ def pick(page, elem_id: str, option: str) -> None:
 
 def open_tab(page, label: str) -> None:
     page.locator("button[role=tab]:visible", has_text=label).first.click()
+
+
+def type_params_json(page, text: str) -> None:
+    """Replace the Training tab's JSON view (under "Advanced: parameters as JSON") with `text`."""
+    editor = page.locator("#train-params .cm-content")
+    if not editor.is_visible():
+        page.locator("#train-json").get_by_text("Advanced: parameters as JSON").first.click()
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)

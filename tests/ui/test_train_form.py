@@ -71,10 +71,13 @@ def test_empty_optional_boxes_mean_the_trainers_choice_and_lists_are_one_per_lin
     values = widget_values(fields, {"learning_rate": None, "sample_prompts": ["a red circle, on blue", "a square"],
                                     "augment": ["flip", "crop"]})
     params = form_params(fields, values)
+    assert values[[f.name for f in fields].index("learning_rate")] == ""  # an empty box, not a 0
     assert params["learning_rate"] is None and params["sample_prompts"] == ["a red circle, on blue", "a square"]
     assert params["augment"] == ["flip", "crop"]
     blank = form_params(fields, [("" if f.name == "sample_prompts" else v) for f, v in zip(fields, values, strict=True)])
     assert blank["sample_prompts"] is None
+    lr = next(f for f in fields if f.name == "learning_rate")
+    assert lr.from_widget(" 2e-4 ") == 2e-4 and lr.from_widget("fast") == "fast"  # the check then names it
 
 
 def test_the_json_view_parses_or_says_why_in_one_line():
