@@ -145,10 +145,9 @@ def _dataset(studio: Any, dataset_id: str | None) -> dict[str, Any] | None:
 
 
 def _time(studio: Any, kind: str, config: Any, out: Estimate) -> None:
-    for job in studio.jobs.list(limit=50)[:PACE_JOBS * 5]:
-        if job["kind"] != kind or job["step"] < 2:
-            continue
-        pace = measured_pace(studio.jobs.events(job["id"]))
+    same_kind = [j for j in studio.jobs.list(limit=50) if j["kind"] == kind and j["step"] >= 2][:PACE_JOBS]
+    for job in same_kind:
+        pace = _pace(studio, job["id"], job["updated_at"])
         if pace is None:
             continue
         try:
@@ -162,6 +161,18 @@ def _time(studio: Any, kind: str, config: Any, out: Estimate) -> None:
                           + (f", × {scale:.2g} for this batch size" if abs(scale - 1) > 0.01 else ""))
         return
     out.pace_basis = "unknown until the first steps (no earlier job of this kind on this machine)"
+
+
+_PACES: dict[tuple[str, str], float | None] = {}  # (job id, updated_at) → pace: a form edit reads no file twice
+
+
+def _pace(studio: Any, job_id: str, updated_at: str | None) -> float | None:
+    key = (job_id, str(updated_at))
+    if key not in _PACES:
+        if len(_PACES) > 256:
+            _PACES.clear()
+        _PACES[key] = measured_pace(studio.jobs.events(job_id))
+    return _PACES[key]
 
 
 def _memory(studio: Any, kind: str, config: Any, base_model: str | None, out: Estimate) -> None:

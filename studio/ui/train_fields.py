@@ -200,10 +200,7 @@ def parse_json(text: str | None) -> dict[str, Any]:
     return value
 
 
-def chosen_params(form: dict[str, Any], json_text: str | None, synced: dict[str, Any] | None) -> dict[str, Any]:
-    """What a start uses: the side edited since the form and the JSON last agreed on `synced`
-    (the sync runs after each edit, so a click may come first). The form when neither changed."""
-    if synced is None or form != synced:
-        return form
-    typed = parse_json(json_text)
-    return typed if typed != synced else form
+def chosen_params(form: dict[str, Any], json_text: str | None, last_edit: str | None) -> dict[str, Any]:
+    """What a start uses: the JSON view when it was edited last (its update of the form may not have
+    come back before the click), else the form. ValueError when that JSON does not parse."""
+    return parse_json(json_text) if last_edit == "json" else form

@@ -2,8 +2,8 @@
 chosen kind — nothing is created per click), presets that fill it, the JSON view kept in step
 with it under "Advanced", the estimate and checks under it, and the chosen dataset's preview.
 
-The form and the JSON view each update the other after an edit; `synced` holds the params both
-last agreed on, so a start that races a sync still takes the side the user edited last.
+The form and the JSON view each update the other after an edit (a round trip); `last_edit`, set in
+the browser itself on every edit, says which side a start takes when it races that update.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class TrainForm:
     preset: gr.Radio
     params: gr.Code  # the JSON view
     json_note: gr.Markdown
-    synced: gr.JSON  # the params the form and the JSON view last agreed on
+    last_edit: gr.Textbox  # "form" or "json": the side edited last, set in the browser
     check: gr.Markdown
     preview_rows: gr.Dataframe | None = None
     preview_images: gr.Gallery | None = None
@@ -65,7 +65,7 @@ class TrainForm:
 
     def start_params(self, kind: str | None, values: dict[Any, Any]) -> dict[str, Any]:
         """What a start sends: the form, or the JSON view when it was edited last (ValueError: bad JSON)."""
-        return chosen_params(self.params_of(kind, values), values[self.params], values[self.synced])
+        return chosen_params(self.params_of(kind, values), values[self.params], values[self.last_edit])
 
 
 def widget(f: FormField, elem_id: str) -> gr.components.Component:
@@ -166,9 +166,8 @@ def build(kinds: dict[str, dict[str, Any]], first_kind: str | None, config_class
                          language="json", value=json.dumps(first_defaults, indent=2), lines=10,
                          interactive=True, elem_id="train-params")
         json_note = gr.Markdown(elem_id="train-json-note")
-    # In the page, not a gr.State: a click then sends it together with the widgets it must match.
-    synced = gr.JSON(first_defaults, visible="hidden", elem_id="train-synced")
-    form = TrainForm(forms, preset, params, json_note, synced, check, *(preview or (None, None)))
+    last_edit = gr.Textbox("form", visible="hidden", elem_id="train-last-edit")
+    form = TrainForm(forms, preset, params, json_note, last_edit, check, *(preview or (None, None)))
     form.all_widgets = [w for f in forms.values() for w in f.widgets]
     return form
 
@@ -193,7 +192,7 @@ def wire(form: TrainForm, studio: Studio, kind: gr.Dropdown, dataset: gr.Dropdow
         f = form.forms.get(kind_name or "")
         params = defaults_of(f.fields) if f else {}
         groups = [gr.update(visible=name == kind_name) for name in form.forms]
-        return [*groups, *fill(kind_name, params), json.dumps(params, indent=2), params, "balanced", "",
+        return [*groups, *fill(kind_name, params), json.dumps(params, indent=2), "balanced", "",
                 check_of(kind_name, params, values[dataset], values[base_model])]
 
     @shows_errors
@@ -201,13 +200,13 @@ def wire(form: TrainForm, studio: Studio, kind: gr.Dropdown, dataset: gr.Dropdow
         kind_name = values[kind]
         f = form.forms.get(kind_name or "")
         params = preset_params(kind_name, f.fields, values[form.preset]) if f else {}
-        return [*fill(kind_name, params), json.dumps(params, indent=2), params, "",
+        return [*fill(kind_name, params), json.dumps(params, indent=2), "",
                 check_of(kind_name, params, values[dataset], values[base_model])]
 
     @shows_errors
     def on_form(values: dict[Any, Any]):
         params = form.params_of(values[kind], values)
-        return (json.dumps(params, indent=2), params, "",
+        return (json.dumps(params, indent=2), "",
                 check_of(values[kind], params, values[dataset], values[base_model]))
 
     @shows_errors
@@ -216,12 +215,12 @@ def wire(form: TrainForm, studio: Studio, kind: gr.Dropdown, dataset: gr.Dropdow
         f = form.forms.get(kind_name or "")
         skip = [gr.skip()] * len(form.all_widgets)
         if f is None:
-            return [*skip, gr.skip(), "", gr.skip()]
+            return [*skip, "", gr.skip()]
         try:
             params = normalised(f.config_cls, parse_json(values[form.params]))
         except ValueError as exc:  # an inline message while the user types; the form keeps its values
-            return [*skip, gr.skip(), f"❌ {exc}", gr.skip()]
-        return [*fill(kind_name, params), params, "✅ The form shows these parameters.",
+            return [*skip, f"❌ {exc}", gr.skip()]
+        return [*fill(kind_name, params), "✅ The form shows these parameters.",
                 check_of(kind_name, params, values[dataset], values[base_model])]
 
     @shows_errors
@@ -233,19 +232,23 @@ def wire(form: TrainForm, studio: Studio, kind: gr.Dropdown, dataset: gr.Dropdow
     def on_dataset(dataset_id: str | None):
         return dataset_preview(studio, dataset_id)
 
-    everything = {kind, dataset, base_model, form.preset, form.params, form.synced, *form.all_widgets}
+    everything = {kind, dataset, base_model, form.preset, form.params, *form.all_widgets}
     groups = [f.group for f in form.forms.values()]
-    synced_out = [form.params, form.synced, form.json_note, form.check]
-    kind.change(on_kind, inputs=everything, outputs=[*groups, *form.all_widgets, *synced_out[:2], form.preset,
+    to_json = [form.params, form.json_note, form.check]
+    kind.change(on_kind, inputs=everything, outputs=[*groups, *form.all_widgets, form.params, form.preset,
                                                      form.json_note, form.check],
                 show_progress="hidden", api_visibility="private")
-    form.preset.input(on_preset, inputs=everything, outputs=[*form.all_widgets, *synced_out],
+    form.preset.input(on_preset, inputs=everything, outputs=[*form.all_widgets, *to_json],
                       show_progress="hidden", api_visibility="private")
+    form_edits = [w.input for w in form.all_widgets] + [form.preset.input]
     for f in form.forms.values():
-        gr.on([w.input for w in f.widgets], on_form, inputs=everything, outputs=synced_out,
+        gr.on([w.input for w in f.widgets], on_form, inputs=everything, outputs=to_json,
               trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-    form.params.input(on_json, inputs=everything, outputs=[*form.all_widgets, form.synced, form.json_note, form.check],
+    form.params.input(on_json, inputs=everything, outputs=[*form.all_widgets, form.json_note, form.check],
                       trigger_mode="always_last", show_progress="hidden", api_visibility="private")
+    # Which side was edited last, marked in the browser at once (no round trip for a click to outrun).
+    gr.on(form_edits, None, outputs=[form.last_edit], js="() => 'form'", api_visibility="private")
+    form.params.input(None, outputs=[form.last_edit], js="() => 'json'", api_visibility="private")
     gr.on([dataset.change, base_model.change], on_context, inputs=everything, outputs=[form.check],
           trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     if form.preview_rows is not None and form.preview_images is not None:

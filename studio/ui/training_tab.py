@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from studio.ui.live import keep_or
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
 MAX_SAMPLES = 8
+NEW_JOB_S = 15  # a job this new takes the live view from a finished one
 HISTORY_COLUMNS = ["job", "kind", "status", "progress", "step", "loss", "created"]
 
 
@@ -135,6 +137,17 @@ def default_job(jobs: list[dict[str, Any]]) -> str | None:
         if job["status"] in ACTIVE:
             return job["id"]
     return jobs[0]["id"] if jobs else None
+
+
+def follow_new_job(jobs: list[dict[str, Any]], job_id: str | None, now: datetime) -> str | None:
+    """The job to show: a job started in the last NEW_JOB_S seconds takes over from a finished one
+    (a redraw that left before the Start's answer would otherwise put the old job back)."""
+    newest = jobs[0] if jobs else None
+    shown = next((j for j in jobs if j["id"] == job_id), None)
+    if newest is None or newest["id"] == job_id or newest["status"] not in ACTIVE or (shown and shown["status"] in ACTIVE):
+        return job_id
+    started = datetime.fromisoformat(newest["created_at"].replace("Z", "+00:00"))
+    return newest["id"] if (now - started).total_seconds() < NEW_JOB_S else job_id
 
 
 def job_choices(jobs: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -337,6 +350,7 @@ def build(studio: Studio):
         listing = jobs.list(limit=50)
         if job_id not in {j["id"] for j in listing}:
             job_id = default_job(listing)
+        job_id = follow_new_job(listing, job_id, datetime.now(UTC))
         job = next((j for j in listing if j["id"] == job_id), None)
         log_size = _size(jobs.run_dir(job_id).log_path) if job_id else 0
         drawn = {
@@ -385,7 +399,7 @@ def build(studio: Studio):
     gr.on([kind.change, dataset.change], propose_name, inputs=[kind, dataset, name_box, proposed],
           outputs=[name_box, proposed], show_progress="hidden", api_visibility="private")
     train_form.wire(form, studio, kind, dataset, base_model)
-    start.click(on_start, inputs={kind, dataset, base_model, name_box, form.params, form.synced, *form.all_widgets},
+    start.click(on_start, inputs={kind, dataset, base_model, name_box, form.params, form.last_edit, *form.all_widgets},
                 outputs=[job_pick, form_note], api_visibility="private").then(
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )

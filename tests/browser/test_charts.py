@@ -27,7 +27,7 @@ def test_the_loss_chart_of_a_finished_job_draws_a_line_over_steps(admin_page):
     page = admin_page
     open_tab(page, "Training")
     pick(page, "train-kind", "selftest")
-    type_params_json(page, json.dumps({"max_steps": 30, "save_every": 0}))
+    type_params_json(page, "selftest", json.dumps({"max_steps": 30, "save_every": 0}))
     page.click("#train-start")
     page.locator("#train-status").get_by_text("completed").wait_for(timeout=120_000)
     axis, path = drawn_line(page, "train-loss")

@@ -53,7 +53,7 @@ def test_a_gan_trained_on_the_demo_data_appears_in_the_gan_tab_and_generates(adm
     name_box = page.locator("#train-name input, #train-name textarea").first
     expect(name_box).to_have_value(re.compile(rf"^{re.escape(name)} · gan · 20\d\d-"))  # the proposed default
     name_box.fill("my shapes")
-    type_params_json(page, json.dumps(GAN_PARAMS))
+    type_params_json(page, "gan", json.dumps(GAN_PARAMS))
     page.click("#train-start")
     page.locator("#train-status").get_by_text("running").wait_for(timeout=60_000)
     # 3. Watching the GAN tab: the finished GAN arrives by itself and generates

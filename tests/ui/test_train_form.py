@@ -92,12 +92,11 @@ def test_the_json_view_parses_or_says_why_in_one_line():
 
 
 def test_a_start_takes_the_side_edited_last():
-    synced = {"max_steps": 10}
-    assert chosen_params({"max_steps": 20}, '{"max_steps": 10}', synced) == {"max_steps": 20}  # form edited
-    assert chosen_params({"max_steps": 10}, '{"max_steps": 30}', synced) == {"max_steps": 30}  # JSON edited
-    assert chosen_params({"max_steps": 10}, '{"max_steps": 10}', synced) == {"max_steps": 10}
+    form = {"max_steps": 20}
+    assert chosen_params(form, '{"max_steps": 10}', "form") == form
+    assert chosen_params(form, '{"max_steps": 30}', "json") == {"max_steps": 30}  # its sync may still be on the way
     with pytest.raises(ValueError, match="not valid"):
-        chosen_params({"max_steps": 10}, "{oops", synced)
+        chosen_params(form, "{oops", "json")
 
 
 def test_the_checks_refuse_bad_values_and_warn_about_few_steps():
@@ -126,7 +125,7 @@ def test_the_pace_comes_from_a_past_job_of_the_same_kind_else_it_says_unknown():
     assert measured_pace([{"step": 1, "time": 100.0}, {"step": 11, "time": 105.0}]) == 0.5
     assert measured_pace([{"step": 1, "time": 100.0}]) is None
     cls = CONFIGS["selftest"]
-    past = {"id": "job1", "kind": "selftest", "step": 11, "params": {"batch_size": 32}}
+    past = {"id": "job1", "kind": "selftest", "step": 11, "params": {"batch_size": 32}, "updated_at": "t1"}
     studio = SimpleNamespace(
         jobs=SimpleNamespace(spec=lambda k: SimpleNamespace(config_cls=cls), list=lambda limit: [past],
                              events=lambda job_id: [{"step": 1, "time": 100.0}, {"step": 11, "time": 105.0}]),
@@ -167,5 +166,5 @@ def test_the_form_is_built_once_per_kind_with_widgets_by_type():
     assert isinstance(widgets["method"], gr.Dropdown) and isinstance(widgets["lora_dropout"], gr.Slider)
     assert text.group.visible and not form.forms["gan"].group.visible
     assert json.loads(form.params.value) == kinds["text-lora"]["defaults"]
-    values = {w: w.value for w in form.all_widgets} | {form.params: form.params.value, form.synced: form.synced.value}
+    values = {w: w.value for w in form.all_widgets} | {form.params: form.params.value, form.last_edit: "form"}
     assert form.start_params("text-lora", values) == kinds["text-lora"]["defaults"]
