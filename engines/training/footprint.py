@@ -38,3 +38,14 @@ def transformer_shape(location: str | Path) -> tuple[int, int] | None:
     width = next((data[k] for k in WIDTH_KEYS if isinstance(data.get(k), int)), None)
     depth = next((data[k] for k in DEPTH_KEYS if isinstance(data.get(k), int)), None)
     return (width, depth) if width and depth else None
+
+
+def image_resolution(location: str | Path) -> int | None:
+    """The pixel size a diffusers pipeline folder was trained at: its UNet's sample size times the
+    VAE's downscaling (2 per block after the first); None when the folder does not say."""
+    try:
+        unet = json.loads((Path(location) / "unet" / "config.json").read_text(encoding="utf-8"))
+        vae = json.loads((Path(location) / "vae" / "config.json").read_text(encoding="utf-8"))
+        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

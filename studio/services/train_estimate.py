@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engines.training.footprint import count_parameters, transformer_shape
+from engines.training.footprint import count_parameters, image_resolution, transformer_shape
 from engines.training.params import resolve_params
 from studio.services.job_inputs import BASE_MODEL_KIND
 
@@ -81,7 +81,7 @@ def measured_pace(events: list[dict[str, Any]]) -> float | None:
 
 
 def training_memory(kind: str, config: Any, n_params: int | None, shape: tuple[int, int] | None,
-                    full: bool) -> tuple[int | None, str]:
+                    full: bool, native_side: int | None = None) -> tuple[int | None, str]:
     """(bytes, basis): weights + optimizer state for the trained share + activations of one batch."""
     if n_params is None:
         return None, "unknown (the base model's weights are not on this machine yet)"
@@ -95,7 +95,7 @@ def training_memory(kind: str, config: Any, n_params: int | None, shape: tuple[i
             total += batch * tokens * shape[0] * shape[1] * TEXT_ACTIVATION_BYTES
         basis += f", batch {batch} × {tokens} tokens"
     elif kind.startswith("image"):
-        side = getattr(config, "resolution", None) or 512
+        side = getattr(config, "resolution", None) or native_side or 512
         total += batch * side * side * IMAGE_ACTIVATION_BYTES
         basis += f", batch {batch} × {side}² px"
     return int(total), basis
@@ -187,12 +187,12 @@ def _memory(studio: Any, kind: str, config: Any, base_model: str | None, out: Es
     except Exception:  # noqa: BLE001 - unknown base: the start itself says so
         out.memory_basis = "unknown (pick a base model)"
         return
-    n_params, shape = _footprint(str(location))
+    n_params, shape, side = _footprint(str(location))
     method = getattr(config, "method", "lora") or "auto"
     full = method == "full" or (method == "auto" and kind == "text-lora" and spec.is_starter)
-    out.memory_bytes, out.memory_basis = training_memory(kind, config, n_params, shape, full)
+    out.memory_bytes, out.memory_basis = training_memory(kind, config, n_params, shape, full, side)
 
 
 @functools.lru_cache(maxsize=32)
-def _footprint(location: str) -> tuple[int | None, tuple[int, int] | None]:
-    return count_parameters(location), transformer_shape(location)
+def _footprint(location: str) -> tuple[int | None, tuple[int, int] | None, int | None]:
+    return count_parameters(location), transformer_shape(location), image_resolution(location)

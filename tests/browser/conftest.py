@@ -117,7 +117,7 @@ def open_tab(page, label: str) -> None:
 def type_params_json(page, kind: str, text: str) -> None:
     """Replace the Training tab's JSON view (under "Advanced: parameters as JSON") with `text`, once
     the form of `kind` is shown (a kind's pick resets the JSON to its defaults)."""
-    page.locator(f"#train-form-{kind}").wait_for()
+    page.locator(f"#train-form-{kind}").first.wait_for()
     editor = page.locator("#train-params .cm-content")
     if not editor.is_visible():
         page.locator("#train-json").get_by_text("Advanced: parameters as JSON").first.click()

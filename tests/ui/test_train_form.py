@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from engines.training.footprint import count_parameters, transformer_shape
+from engines.training.footprint import count_parameters, image_resolution, transformer_shape
 from engines.training.kinds import TRAINERS, trainer_spec
 from engines.training.params import resolve_params
 from studio.services.train_estimate import check, estimate, measured_pace, training_memory
@@ -154,6 +154,12 @@ def test_memory_grows_with_parameters_and_batch(tmp_path):
     lora, _ = training_memory("text-lora", cls(batch_size=1), 10**6, (64, 2), full=False)
     assert lora < small < large and "1.0 M parameters" in basis
     assert training_memory("text-lora", cls(), None, None, full=True)[0] is None
+    for part, config in (("unet", {"sample_size": 32}), ("vae", {"block_out_channels": [32, 64]})):
+        (tmp_path / part).mkdir()
+        (tmp_path / part / "config.json").write_text(json.dumps(config))
+    assert image_resolution(tmp_path) == 64 and image_resolution(tmp_path / "missing") is None
+    image = CONFIGS["image-lora"]()
+    assert "64² px" in training_memory("image-lora", image, 10**6, None, full=False, native_side=64)[1]
 
 
 def test_the_form_is_built_once_per_kind_with_widgets_by_type():
