@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,16 @@ import pandas as pd
 from studio.services import Studio
 from studio.services.errors import StudioError, only_admins
 from studio.services.job_inputs import BASE_MODEL_KIND
+from studio.services.train_estimate import FEW_STEPS
 from studio.services.version_names import default_name
+from studio.ui import train_form
 from studio.ui.common import shows_errors, user_for
 from studio.ui.live import keep_or
 
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
 MAX_SAMPLES = 8
+NEW_JOB_S = 15  # a job this new takes the live view from a finished one
 HISTORY_COLUMNS = ["job", "kind", "status", "progress", "step", "loss", "created"]
 
 
@@ -135,6 +139,17 @@ def default_job(jobs: list[dict[str, Any]]) -> str | None:
     return jobs[0]["id"] if jobs else None
 
 
+def follow_new_job(jobs: list[dict[str, Any]], job_id: str | None, now: datetime) -> str | None:
+    """The job to show: a job started in the last NEW_JOB_S seconds takes over from a finished one
+    (a redraw that left before the Start's answer would otherwise put the old job back)."""
+    newest = jobs[0] if jobs else None
+    shown = next((j for j in jobs if j["id"] == job_id), None)
+    if newest is None or newest["id"] == job_id or newest["status"] not in ACTIVE or (shown and shown["status"] in ACTIVE):
+        return job_id
+    started = datetime.fromisoformat(newest["created_at"].replace("Z", "+00:00"))
+    return newest["id"] if (now - started).total_seconds() < NEW_JOB_S else job_id
+
+
 def job_choices(jobs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(f"{j['id']} · {j['kind']} · {j['status']}", j["id"]) for j in jobs]
 
@@ -149,7 +164,6 @@ def params_reference(kind: dict[str, Any] | None) -> str:
 
 # -- the tab -----------------------------------------------------------------------------------
 DEFAULT_KIND = "text-lora"
-FEW_STEPS = 50  # fewer optimizer steps than this barely move a model: the form says so
 # Lines of the trainer's log that are libraries talking to developers, not news for the user (the
 # whole log stays in the run folder's train.log).
 LIBRARY_NOISE = ("Warning:", "warnings.warn(", "FutureWarning", "UserWarning", "DeprecationWarning",
@@ -211,20 +225,14 @@ def build(studio: Studio):
                 allow_custom_value=True,  # choices are filled per page load; the service checks the id
                 elem_id="train-dataset",
             )
-            name = gr.Textbox(label="Name of the trained version", max_length=100, elem_id="train-name",
-                              placeholder="default: dataset · kind · date")
+            preview = train_form.build_preview()
+            name_box = gr.Textbox(label="Name of the trained version", max_length=100, elem_id="train-name",
+                                  placeholder="default: dataset · kind · date")
             proposed = gr.State("")  # the name this form last proposed: replaced on a new pick, a typed one is kept
             base_model = gr.Dropdown(label="Base model", choices=[("The kind's default", "")], value="",
                                      allow_custom_value=True,  # filled per kind; the service checks the id
                                      elem_id="train-base-model")
-            params = gr.Code(
-                label="Parameters (JSON; unknown names are refused)",
-                language="json",
-                value=json.dumps(kinds[first_kind]["defaults"], indent=2) if first_kind else "{}",
-                lines=10,
-                interactive=True,
-                elem_id="train-params",
-            )
+            form = train_form.build(kinds, first_kind, {k: jobs.spec(k).config_cls for k in kinds}, preview)
             with gr.Accordion("Parameter reference", open=False):
                 reference = gr.Markdown(params_reference(kinds.get(first_kind)))
             with gr.Row():
@@ -275,8 +283,7 @@ def build(studio: Studio):
         spec = kinds.get(kind_name or "")
         choices = dataset_choices()  # refreshed here too: a dataset may have been uploaded meanwhile
         keep = dataset_id if dataset_id in [v for _, v in choices] else NO_DATASET
-        defaults = json.dumps(spec["defaults"], indent=2) if spec else "{}"
-        return (defaults, params_reference(spec), gr.update(choices=choices, value=keep),
+        return (params_reference(spec), gr.update(choices=choices, value=keep),
                 gr.update(choices=base_choices(kind_name), value=""))
 
     @shows_errors
@@ -301,15 +308,15 @@ def build(studio: Studio):
         return gr.update(value="\n".join(lines), visible=True)
 
     @shows_errors
-    def on_start(kind_name: str | None, dataset_id: str | None, base: str | None,
-                 params_text: str | None, name: str | None, request: gr.Request):
+    def on_start(inputs: dict, request: gr.Request):
+        kind_name, dataset_id, base, name = inputs[kind], inputs[dataset], inputs[base_model], inputs[name_box]
         user = user_for(studio, request)
         if not user.is_admin:
             raise gr.Error(only_admins(user, "start training").message)
         try:
-            values = json.loads(params_text or "{}")
-        except json.JSONDecodeError as exc:
-            raise gr.Error(f"The parameters are not valid JSON: {exc}") from exc
+            values = form.start_params(kind_name, inputs)
+        except ValueError as exc:
+            raise gr.Error(f"The parameters are not valid: {exc}") from exc
         name = (name or "").strip() or propose_name(kind_name, dataset_id, "", "")[0]
         job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user,
                           name=name)
@@ -343,6 +350,7 @@ def build(studio: Studio):
         listing = jobs.list(limit=50)
         if job_id not in {j["id"] for j in listing}:
             job_id = default_job(listing)
+        job_id = follow_new_job(listing, job_id, datetime.now(UTC))
         job = next((j for j in listing if j["id"] == job_id), None)
         log_size = _size(jobs.run_dir(job_id).log_path) if job_id else 0
         drawn = {
@@ -384,14 +392,14 @@ def build(studio: Studio):
     live = [job_pick, status, plot, gallery, log, history, seen]
     redraw = {"job_id": job_pick, "last": gr.State(None)}  # draw the whole view, whatever was drawn before
     kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset},
-                outputs=[params, reference, dataset, base_model],
+                outputs=[reference, dataset, base_model],
                 api_visibility="private")
     show_cmd.click(on_show_command, inputs_kwargs={"kind_name": kind, "job_id": job_pick}, outputs=[command],
                    api_visibility="private")
-    gr.on([kind.change, dataset.change], propose_name, inputs=[kind, dataset, name, proposed],
-          outputs=[name, proposed], show_progress="hidden", api_visibility="private")
-    start.click(on_start, inputs_kwargs={"kind_name": kind, "dataset_id": dataset, "base": base_model, "name": name,
-                                         "params_text": params},
+    gr.on([kind.change, dataset.change], propose_name, inputs=[kind, dataset, name_box, proposed],
+          outputs=[name_box, proposed], show_progress="hidden", api_visibility="private")
+    train_form.wire(form, studio, kind, dataset, base_model)
+    start.click(on_start, inputs={kind, dataset, base_model, name_box, form.params, form.last_edit, *form.all_widgets},
                 outputs=[job_pick, form_note], api_visibility="private").then(
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )

@@ -112,3 +112,16 @@ def pick(page, elem_id: str, option: str) -> None:
 
 def open_tab(page, label: str) -> None:
     page.locator("button[role=tab]:visible", has_text=label).first.click()
+
+
+def type_params_json(page, kind: str, text: str) -> None:
+    """Replace the Training tab's JSON view (under "Advanced: parameters as JSON") with `text`, once
+    the form of `kind` is shown (a kind's pick resets the JSON to its defaults)."""
+    page.locator(f"#train-form-{kind}").first.wait_for()
+    editor = page.locator("#train-params .cm-content")
+    if not editor.is_visible():
+        page.locator("#train-json").get_by_text("Advanced: parameters as JSON").first.click()
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)

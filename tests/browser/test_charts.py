@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.browser.conftest import open_tab, pick
+from tests.browser.conftest import open_tab, pick, type_params_json
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +27,7 @@ def test_the_loss_chart_of_a_finished_job_draws_a_line_over_steps(admin_page):
     page = admin_page
     open_tab(page, "Training")
     pick(page, "train-kind", "selftest")
-    editor = page.locator("#train-params .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text(json.dumps({"max_steps": 30, "save_every": 0}))
+    type_params_json(page, "selftest", json.dumps({"max_steps": 30, "save_every": 0}))
     page.click("#train-start")
     page.locator("#train-status").get_by_text("completed").wait_for(timeout=120_000)
     axis, path = drawn_line(page, "train-loss")

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import open_tab, pick
+from tests.browser.conftest import open_tab, pick, type_params_json
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +28,7 @@ def test_fine_tune_then_compare_the_new_version_with_its_base(admin_page, tmp_pa
     pick(page, "train-dataset", "fox stories (text, 40)")
     pick(page, "train-base-model", "starter/gpt2-tiny")
     page.locator("#train-name input, #train-name textarea").first.fill("my fox tales")
-    editor = page.locator("#train-params .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text('{"max_steps": 20, "block_size": 32, "save_every": 20}')
+    type_params_json(page, "text-lora", '{"max_steps": 20, "block_size": 32, "save_every": 20}')
     page.click("#train-start")
     page.locator("#train-note").get_by_text("Started job").wait_for()  # (20 steps may finish within a second)
     # 3. The Text tab, left open: the version arrives by name, ready to compare with its base

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_tab, pick
+from tests.browser.conftest import open_tab, pick, type_params_json
 
 pytestmark = pytest.mark.browser
 
@@ -53,11 +53,7 @@ def test_a_gan_trained_on_the_demo_data_appears_in_the_gan_tab_and_generates(adm
     name_box = page.locator("#train-name input, #train-name textarea").first
     expect(name_box).to_have_value(re.compile(rf"^{re.escape(name)} · gan · 20\d\d-"))  # the proposed default
     name_box.fill("my shapes")
-    editor = page.locator("#train-params .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text(json.dumps(GAN_PARAMS))
+    type_params_json(page, "gan", json.dumps(GAN_PARAMS))
     page.click("#train-start")
     page.locator("#train-status").get_by_text("running").wait_for(timeout=60_000)
     # 3. Watching the GAN tab: the finished GAN arrives by itself and generates

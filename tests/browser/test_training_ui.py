@@ -4,6 +4,7 @@ import json
 import sqlite3
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import open_tab, pick
 
@@ -33,11 +34,14 @@ def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio
     pick(page, "train-kind", "text-lora")
     pick(page, "train-dataset", "foxes (text, 60)")
     pick(page, "train-base-model", "starter/gpt2-tiny")
-    editor = page.locator("#train-params .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text('{"max_steps": 60, "block_size": 32, "save_every": 20}')
+    expect(page.locator("#train-dataset-rows")).to_contain_text("The red fox number 0", timeout=30_000)  # beside the form
+    # The form alone: no JSON typed.
+    for field, value in (("max_steps", "60"), ("block_size", "32"), ("save_every", "20")):
+        page.fill(f"#train-f-text-lora-{field} input", value)
+        page.keyboard.press("Tab")  # commit the number before the click reads it
+    page.locator("#train-check").get_by_text("Optimizer steps: 60").wait_for()  # the estimate follows the form
+    page.locator("#train-json").get_by_text("Advanced: parameters as JSON").first.click()
+    expect(page.locator("#train-params")).to_contain_text('"block_size": 32', timeout=30_000)  # and the JSON view
     page.click("#train-start")
     status = page.locator("#train-status")
     status.get_by_text("running").wait_for(timeout=60_000)
@@ -51,6 +55,8 @@ def test_fine_tune_progress_reaches_100_and_survives_a_reload(admin_page, studio
     kind, status, step, metrics = db.execute(
         "SELECT kind, status, step, metrics FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
     assert (kind, status, step) == ("text-lora", "completed", 60)
+    params = json.loads(db.execute("SELECT params FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()[0])
+    assert (params["block_size"], params["save_every"]) == (32, 20)
     metrics = json.loads(metrics)
     assert metrics["perplexity_after"] < metrics["perplexity_before"]
 
