@@ -279,7 +279,8 @@ def build(studio: Studio):
 
     compare.click(run_compare, inputs_kwargs=form | {"version_a": compare_a, "version_b": compare_b},
                   outputs=[base_out, adapter_out], concurrency_id="text", api_visibility="private")
-    model.change(on_model, inputs=[model, adapter], outputs=[adapter], api_visibility="private")
+    # (a person's pick only: a programmatic one — a loader, "Use it in its tab" — sets the adapter itself)
+    model.input(on_model, inputs=[model, adapter], outputs=[adapter], api_visibility="private")
 
     # -- for API clients ---------------------------------------------------------------------------
     api_text = gr.Textbox(visible=False, label="Text (the first output)")

@@ -22,8 +22,8 @@ from studio.services.errors import StudioError, only_admins
 from studio.services.job_inputs import BASE_MODEL_KIND
 from studio.services.train_estimate import FEW_STEPS
 from studio.services.version_names import default_name
-from studio.ui import train_form
-from studio.ui.common import shows_errors, user_for
+from studio.ui import train_form, use_in
+from studio.ui.common import share, shows_errors, user_for
 from studio.ui.live import keep_or
 
 ACTIVE = ("queued", "running")
@@ -241,13 +241,13 @@ def build(studio: Studio):
             command = gr.Textbox(
                 label="Command", interactive=False, visible=False, lines=3, elem_id="train-command"
             )
-            form_note = gr.Markdown(elem_id="train-note")
+            form_note = share("train.note", gr.Markdown(elem_id="train-note"))
         with gr.Column(scale=3):
             gr.Markdown("### Live view")
             # Choices change every few seconds; the service checks ids, so custom values are harmless.
-            job_pick = gr.Dropdown(
+            job_pick = share("train.job", gr.Dropdown(
                 label="Job", choices=[], value=None, allow_custom_value=True, elem_id="train-job"
-            )
+            ))
             status = gr.HTML(progress_html(None, []), elem_id="train-status")
             plot = gr.LinePlot(
                 loss_frame([]),
@@ -272,6 +272,7 @@ def build(studio: Studio):
             with gr.Row():
                 cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
                 resume = gr.Button("Resume", elem_id="train-resume")
+                share("train.use", use_in.button())  # to the tab that uses what the job made
     with gr.Accordion("History", open=True):
         history = gr.Dataframe(history_frame([]), interactive=False, wrap=True, elem_id="train-history")
     seen = gr.State(None)  # what this page last drew, so an idle tick sends nothing
@@ -321,8 +322,9 @@ def build(studio: Studio):
         job = jobs.create(kind_name or "", dataset_id or None, (base or "").strip() or None, values, user=user,
                           name=name)
         listing = jobs.list(limit=50)
+        # the name was this job's: the next one proposes its own default again
         return (gr.update(choices=job_choices(listing), value=job["id"]),
-                f"Started job `{job['id']}`." + few_steps_warning(job))
+                f"Started job `{job['id']}` ({html.escape(name)})." + few_steps_warning(job), "")
 
     @shows_errors
     def on_cancel(job_id, request: gr.Request):
@@ -400,7 +402,7 @@ def build(studio: Studio):
           outputs=[name_box, proposed], show_progress="hidden", api_visibility="private")
     train_form.wire(form, studio, kind, dataset, base_model)
     start.click(on_start, inputs={kind, dataset, base_model, name_box, form.params, form.last_edit, *form.all_widgets},
-                outputs=[job_pick, form_note], api_visibility="private").then(
+                outputs=[job_pick, form_note, name_box], api_visibility="private").then(
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )
     cancel.click(on_cancel, inputs=[job_pick], outputs=[form_note], api_visibility="private").then(
