@@ -34,10 +34,11 @@ def slider_max(page, elem_id: str) -> int:
     return int(float(page.locator(f"#{elem_id} input[type=range]").get_attribute("max")))
 
 
-# Every visible element with an id in the open tab (Gradio's own `component-N` ids aside), and
+# Every visible element with an id in the open tab (ids Gradio makes up, `component-N` and
+# `html-<random>`, aside), and
 # whether it is (inside) a control marked admin-only, or the button of a sub-tab so marked.
 VISIBLE_IDS = """() => Object.fromEntries([...document.querySelectorAll('[id]')]
-  .filter(e => !/^component-\\d+$/.test(e.id) && e.checkVisibility && e.checkVisibility())
+  .filter(e => !/^(component-\\d+|html-[a-z0-9]+)$/.test(e.id) && e.checkVisibility && e.checkVisibility())
   .map(e => [e.id, !!e.closest('.admin-only') || (e.id.endsWith('-button')
                  && !!document.getElementById(e.id.slice(0, -7))?.classList.contains('admin-only'))]))"""
 
