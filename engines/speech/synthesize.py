@@ -26,6 +26,7 @@ import numpy as np
 from engines.precision import count_params, load_dtype, resolve_precision
 from engines.precision import normalize as normalize_precision
 from engines.registry import is_starter_id
+from engines.speech import espeak
 from engines.speech.text_normalize import normalize_english, split_for_speech, tidy_whitespace
 
 ENGLISH = ("eng", "en")
@@ -40,6 +41,7 @@ class SpeechRequest:
     speed: float = 1.0  # speaking rate: 2.0 says the same text in half the time
     noise_scale: float | None = None  # variability of delivery (VITS); None → the model's own
     seed: int | None = None  # same seed + same settings → the same samples
+    pitch: float | None = None  # 0–100, espeak-ng only; None → its own (50)
 
 
 @dataclass
@@ -71,9 +73,9 @@ def _config(location: str | Path) -> dict:
 
 
 def model_family(location: str | Path) -> str:
-    """'vits' or 'speecht5', from the model's config.json (a folder or a hub id)."""
+    """'vits', 'speecht5' or 'espeak-ng', from the model's config.json (a folder or a hub id)."""
     model_type = _config(location).get("model_type")
-    if model_type not in ("vits", "speecht5"):
+    if model_type not in ("vits", "speecht5", espeak.FAMILY):
         raise SpeechInputError(f"'{location}' is a '{model_type}' model; speech needs a VITS or SpeechT5 model.")
     return model_type
 
@@ -83,6 +85,8 @@ def available_voices(location: str | Path, voices_dir: Path | None = None) -> li
     config = _config(location)
     if model_family(location) == "speecht5":
         return _SpeechT5.voice_names(voices_dir)
+    if model_family(location) == espeak.FAMILY:
+        return espeak.voices()
     n = int(config.get("num_speakers", 1))
     return [f"speaker {i}" for i in range(n)] if n > 1 else []
 
@@ -284,7 +288,7 @@ class SpeechEngine:
         self.max_chunk_chars = max_chunk_chars
         self._language = language
         self.family: str | None = None
-        self.backend: Any = None  # _Vits | _SpeechT5
+        self.backend: Any = None  # _Vits | _SpeechT5 | espeak.Espeak
         self._lock = threading.Lock()  # one synthesis at a time: controls are set on the shared model
 
     def load(self) -> SpeechEngine:
@@ -292,6 +296,8 @@ class SpeechEngine:
             self.family = model_family(self.location)
             if self.family == "vits":
                 self.backend = _Vits(self.location, self.device, self.precision)
+            elif self.family == espeak.FAMILY:
+                self.backend = espeak.Espeak()
             else:
                 self.backend = _SpeechT5(self.location, self.device, self.voices_dir, self.precision, self.offline)
         return self
@@ -300,7 +306,7 @@ class SpeechEngine:
     def modules(self) -> tuple:
         """The torch modules held (for memory accounting)."""
         self.load()
-        return tuple(m for m in (self.backend.model, getattr(self.backend, "vocoder", None)) if m is not None)
+        return tuple(m for m in (getattr(self.backend, "model", None), getattr(self.backend, "vocoder", None)) if m is not None)
 
     @property
     def sample_rate(self) -> int:
@@ -356,6 +362,8 @@ class SpeechEngine:
             raise SpeechInputError("speed must be between 0.25 and 4.")
         if request.noise_scale is not None and not 0.0 <= request.noise_scale <= 2.0:
             raise SpeechInputError("noise_scale must be between 0 and 2.")
+        if request.pitch is not None and not 0.0 <= request.pitch <= 100.0:
+            raise SpeechInputError("pitch must be between 0 and 100.")
         voice = request.voice or None
         if voice is not None and voice not in backend.voices:
             if not backend.voices:
@@ -366,6 +374,9 @@ class SpeechEngine:
             warnings.append(f"This {self.family} model has no speed control; speed was ignored.")
         if request.noise_scale is not None and "noise_scale" not in backend.controls:
             warnings.append(f"This {self.family} model has no variability control; noise_scale was ignored.")
+        if request.pitch is not None and "pitch" not in backend.controls:
+            warnings.append(f"This {self.family} model has no pitch control; pitch was ignored.")
+        extra = {"pitch": request.pitch} if "pitch" in backend.controls else {}
 
         # 2. Normalise, drop what cannot be said, cut into sentence chunks
         text, text_warnings, unsayable = self.prepare_text(request.text)
@@ -395,7 +406,7 @@ class SpeechEngine:
             torch.manual_seed(seed)
             for chunk, say in chunks:
                 if say:
-                    wave = backend.say(say, voice=voice, speed=request.speed, noise_scale=noise_scale)
+                    wave = backend.say(say, voice=voice, speed=request.speed, noise_scale=noise_scale, **extra)
                     buffer.append(wave)
                     del wave
                     done += 1
