@@ -96,6 +96,7 @@ class Espeak:
     """The backend SpeechEngine drives: same `can_say` / `say` interface as the neural families."""
 
     controls = ("speed", "pitch")
+    speaks_numbers = True  # espeak-ng reads digits in each voice's own language
 
     def __init__(self):
         with _lock:
@@ -105,6 +106,12 @@ class Espeak:
         self.default_noise_scale = None
         self.language = "eng"
         self.model = None  # no torch module: nothing for the memory manager to count
+
+    @staticmethod
+    def voice_language(voice: str | None) -> str:
+        """'eng' for the English voices (numbers are written out in English), else the voice's code."""
+        code = voice or DEFAULT_VOICE
+        return "eng" if code.split("-")[0] == "en" else code
 
     def can_say(self, char: str) -> bool:
         return char.isalnum() or char in "'’-"

@@ -327,19 +327,20 @@ class SpeechEngine:
         return list(self.load().backend.voices)
 
     # -- text -----------------------------------------------------------------------------------------
-    def prepare_text(self, text: str) -> tuple[str, list[str], list[str]]:
+    def prepare_text(self, text: str, voice: str | None = None) -> tuple[str, list[str], list[str]]:
         """(text as the model will read it, warnings, characters dropped because the model cannot say them).
 
         English text has its numbers, dates, money and abbreviations written out first."""
         backend = self.load().backend
         warnings: list[str] = []
-        if self.language in ENGLISH:
+        language = getattr(backend, "voice_language", lambda _v: None)(voice) or self.language  # espeak-ng
+        if language in ENGLISH:
             text = normalize_english(text)
         else:
             text = tidy_whitespace(text)
-            if any(c.isdigit() for c in text):
+            if any(c.isdigit() for c in text) and not getattr(backend, "speaks_numbers", False):
                 warnings.append(f"Numbers are written out as words for English only; this model speaks "
-                                f"'{self.language or 'an unknown language'}', so digits were left as they are. "
+                                f"'{language or 'an unknown language'}', so digits were left as they are. "
                                 "Write numbers as words to be sure they are spoken.")
         # anything the model lacks that is not punctuation or spacing is reported, then dropped
         unsayable = [c for c in dict.fromkeys(text)  # first-seen order, no repeats
@@ -379,7 +380,7 @@ class SpeechEngine:
         extra = {"pitch": request.pitch} if "pitch" in backend.controls else {}
 
         # 2. Normalise, drop what cannot be said, cut into sentence chunks
-        text, text_warnings, unsayable = self.prepare_text(request.text)
+        text, text_warnings, unsayable = self.prepare_text(request.text, voice)
         warnings += text_warnings
         chunks = [(c, self._sayable_part(c.text)) for c in split_for_speech(text, self.max_chunk_chars)]
         total = sum(1 for _, say in chunks if say)

@@ -35,6 +35,9 @@ def test_espeak_speaks_through_the_speech_route(api_client):
     r = api_client.post("/api/v1/feedback", json={"output_id": out["id"], "rating": "up"})
     assert r.status_code < 300, r.text
 
+    r = api_client.post("/api/v1/speech/generate", json={"text": "Il a 12 ans.", "model": ESPEAK, "voice": "fr-fr"})
+    assert r.status_code == 200 and r.json()["spoken_as"] == "Il a 12 ans." and not r.json()["warnings"]
+
     r = api_client.post("/api/v1/speech/generate", json={"text": "Hi.", "model": ESPEAK, "voice": "klingon"})
     assert r.status_code == 422 and "Unknown voice 'klingon'" in r.text
     r = api_client.post("/api/v1/speech/generate", json={"text": "Hi.", "model": ESPEAK, "pitch": 300})
