@@ -26,6 +26,7 @@ import numpy as np
 from engines.precision import count_params, load_dtype, resolve_precision
 from engines.precision import normalize as normalize_precision
 from engines.registry import is_starter_id
+from engines.speech import espeak
 from engines.speech.text_normalize import normalize_english, split_for_speech, tidy_whitespace
 
 ENGLISH = ("eng", "en")
@@ -40,6 +41,7 @@ class SpeechRequest:
     speed: float = 1.0  # speaking rate: 2.0 says the same text in half the time
     noise_scale: float | None = None  # variability of delivery (VITS); None → the model's own
     seed: int | None = None  # same seed + same settings → the same samples
+    pitch: float | None = None  # 0–100, espeak-ng only; None → its own (50)
 
 
 @dataclass
@@ -71,9 +73,9 @@ def _config(location: str | Path) -> dict:
 
 
 def model_family(location: str | Path) -> str:
-    """'vits' or 'speecht5', from the model's config.json (a folder or a hub id)."""
+    """'vits', 'speecht5' or 'espeak-ng', from the model's config.json (a folder or a hub id)."""
     model_type = _config(location).get("model_type")
-    if model_type not in ("vits", "speecht5"):
+    if model_type not in ("vits", "speecht5", espeak.FAMILY):
         raise SpeechInputError(f"'{location}' is a '{model_type}' model; speech needs a VITS or SpeechT5 model.")
     return model_type
 
@@ -83,6 +85,8 @@ def available_voices(location: str | Path, voices_dir: Path | None = None) -> li
     config = _config(location)
     if model_family(location) == "speecht5":
         return _SpeechT5.voice_names(voices_dir)
+    if model_family(location) == espeak.FAMILY:
+        return espeak.voices()
     n = int(config.get("num_speakers", 1))
     return [f"speaker {i}" for i in range(n)] if n > 1 else []
 
@@ -284,7 +288,7 @@ class SpeechEngine:
         self.max_chunk_chars = max_chunk_chars
         self._language = language
         self.family: str | None = None
-        self.backend: Any = None  # _Vits | _SpeechT5
+        self.backend: Any = None  # _Vits | _SpeechT5 | espeak.Espeak
         self._lock = threading.Lock()  # one synthesis at a time: controls are set on the shared model
 
     def load(self) -> SpeechEngine:
@@ -292,6 +296,8 @@ class SpeechEngine:
             self.family = model_family(self.location)
             if self.family == "vits":
                 self.backend = _Vits(self.location, self.device, self.precision)
+            elif self.family == espeak.FAMILY:
+                self.backend = espeak.Espeak()
             else:
                 self.backend = _SpeechT5(self.location, self.device, self.voices_dir, self.precision, self.offline)
         return self
@@ -300,7 +306,7 @@ class SpeechEngine:
     def modules(self) -> tuple:
         """The torch modules held (for memory accounting)."""
         self.load()
-        return tuple(m for m in (self.backend.model, getattr(self.backend, "vocoder", None)) if m is not None)
+        return tuple(m for m in (getattr(self.backend, "model", None), getattr(self.backend, "vocoder", None)) if m is not None)
 
     @property
     def sample_rate(self) -> int:
@@ -321,19 +327,20 @@ class SpeechEngine:
         return list(self.load().backend.voices)
 
     # -- text -----------------------------------------------------------------------------------------
-    def prepare_text(self, text: str) -> tuple[str, list[str], list[str]]:
+    def prepare_text(self, text: str, voice: str | None = None) -> tuple[str, list[str], list[str]]:
         """(text as the model will read it, warnings, characters dropped because the model cannot say them).
 
         English text has its numbers, dates, money and abbreviations written out first."""
         backend = self.load().backend
         warnings: list[str] = []
-        if self.language in ENGLISH:
+        language = getattr(backend, "voice_language", lambda _v: None)(voice) or self.language  # espeak-ng
+        if language in ENGLISH:
             text = normalize_english(text)
         else:
             text = tidy_whitespace(text)
-            if any(c.isdigit() for c in text):
+            if any(c.isdigit() for c in text) and not getattr(backend, "speaks_numbers", False):
                 warnings.append(f"Numbers are written out as words for English only; this model speaks "
-                                f"'{self.language or 'an unknown language'}', so digits were left as they are. "
+                                f"'{language or 'an unknown language'}', so digits were left as they are. "
                                 "Write numbers as words to be sure they are spoken.")
         # anything the model lacks that is not punctuation or spacing is reported, then dropped
         unsayable = [c for c in dict.fromkeys(text)  # first-seen order, no repeats
@@ -356,6 +363,8 @@ class SpeechEngine:
             raise SpeechInputError("speed must be between 0.25 and 4.")
         if request.noise_scale is not None and not 0.0 <= request.noise_scale <= 2.0:
             raise SpeechInputError("noise_scale must be between 0 and 2.")
+        if request.pitch is not None and not 0.0 <= request.pitch <= 100.0:
+            raise SpeechInputError("pitch must be between 0 and 100.")
         voice = request.voice or None
         if voice is not None and voice not in backend.voices:
             if not backend.voices:
@@ -366,9 +375,12 @@ class SpeechEngine:
             warnings.append(f"This {self.family} model has no speed control; speed was ignored.")
         if request.noise_scale is not None and "noise_scale" not in backend.controls:
             warnings.append(f"This {self.family} model has no variability control; noise_scale was ignored.")
+        if request.pitch is not None and "pitch" not in backend.controls:
+            warnings.append(f"This {self.family} model has no pitch control; pitch was ignored.")
+        extra = {"pitch": request.pitch} if "pitch" in backend.controls else {}
 
         # 2. Normalise, drop what cannot be said, cut into sentence chunks
-        text, text_warnings, unsayable = self.prepare_text(request.text)
+        text, text_warnings, unsayable = self.prepare_text(request.text, voice)
         warnings += text_warnings
         chunks = [(c, self._sayable_part(c.text)) for c in split_for_speech(text, self.max_chunk_chars)]
         total = sum(1 for _, say in chunks if say)
@@ -395,7 +407,7 @@ class SpeechEngine:
             torch.manual_seed(seed)
             for chunk, say in chunks:
                 if say:
-                    wave = backend.say(say, voice=voice, speed=request.speed, noise_scale=noise_scale)
+                    wave = backend.say(say, voice=voice, speed=request.speed, noise_scale=noise_scale, **extra)
                     buffer.append(wave)
                     del wave
                     done += 1

@@ -28,6 +28,10 @@ TINY_ENV = "AIGC_STUDIO_TINY_STARTERS"
 TRAINED_TEXT = "starter/gpt2-stories"
 TRAINED_IMAGE = "starter/sd-shapes"
 TRAINED_IDS: dict[str, str] = {"text": TRAINED_TEXT, "image": TRAINED_IMAGE}
+# A classic engine that needs no training: espeak-ng's formant synthesis (engines/speech/espeak.py),
+# listed for speech before the random-weight VITS starter (which stays listed, labelled random weights).
+CLASSIC_SPEECH = "starter/espeak-ng"
+CLASSIC_IDS: dict[str, str] = {"speech": CLASSIC_SPEECH}
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     TRAINED_TEXT: ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
@@ -39,6 +43,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
         "tokenizer/tokenizer_config.json",
         "scheduler/scheduler_config.json",
     ),
+    CLASSIC_SPEECH: ("config.json",),  # {"model_type": "espeak-ng"}: the library comes from espeakng-loader
 }
 
 
@@ -50,6 +55,11 @@ def shipped_path(model_id: str, root: Path | None = None) -> Path:
 
 def is_shipped(model_id: str, root: Path | None = None) -> bool:
     """Whether the trained starter's folder is complete: its card (written last) and its weights."""
+    if model_id == CLASSIC_SPEECH:
+        from engines.speech import espeak
+
+        if not espeak.available():
+            return False
     folder = shipped_path(model_id, root)
     return (folder / CARD_FILE).is_file() and all((folder / rel).is_file() for rel in _REQUIRED[model_id])
 
@@ -72,12 +82,17 @@ def listed_starters(kind: str) -> list[str]:
     random_id = tiny.STARTER_IDS.get(kind)
     trained_id = TRAINED_IDS.get(kind)
     trained = [trained_id] if trained_id and is_shipped(trained_id) else []
+    classic_id = CLASSIC_IDS.get(kind)
+    classic = [classic_id] if classic_id and is_shipped(classic_id) else []
     if tiny_first():
-        return [i for i in (random_id, *trained) if i]
+        return [i for i in (random_id, *trained, *classic) if i]
+    if classic:  # the classic engine speaks; the random starter stays listed (to train from)
+        return [*trained, *classic, *([random_id] if random_id else [])]
     return trained or ([random_id] if random_id else [])
 
 
 def is_trained_starter(model_id: str) -> bool:
+    """A starter shipped ready to use (trained, or the classic espeak-ng engine): not random weights."""
     return model_id in _REQUIRED
 
 

@@ -79,7 +79,8 @@ class ModelService:
             spec = next((s for s in self.registry.list(kind) if s.id == self.registry.default_id(kind)), None)
             if spec is not None:
                 how = ("random weights, noise until trained" if spec.is_random_starter
-                       else "trained starter" if spec.source == "starter" else spec.source)
+                       else (spec.meta.get("card") or {}).get("how") or "trained starter"
+                       if spec.source == "starter" else spec.source)
                 defaults.append(f"{kind} `{spec.id}` ({how})")
         text = f"Offline ({why}): every model runs from this machine. Defaults: " + ", ".join(defaults) + "."
         missing = [repo for kind in KINDS for repo, marker in HUB_MODELS[kind] if not hub.is_cached(repo, marker)]

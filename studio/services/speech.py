@@ -30,6 +30,7 @@ class SpeechGenerateParams(BaseModel):
     speed: float = Field(1.0, ge=0.5, le=2.0, description="speaking rate; 2 = twice as fast")
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     noise_scale: float | None = Field(None, ge=0, le=1.5, description="variability of delivery; empty = model's own")
+    pitch: float | None = Field(None, ge=0, le=100, description="voice pitch 0–100 (espeak-ng); empty = its own (50)")
     format: Literal["wav", "flac"] = "wav"
 
 
@@ -67,8 +68,11 @@ class SpeechService:
             voices = available_voices(location, self.voices_dir)
         except SpeechInputError as exc:
             raise Invalid(str(exc)) from exc
+        controls = {"vits": ["speed", "noise_scale"], "espeak-ng": ["speed", "pitch"]}.get(family, [])
+        label = "espeak-ng (classic formant synthesis, not neural)" if family == "espeak-ng" else None
         return {"model": spec.id, "family": family, "language": language_of(spec.id), "voices": voices,
-                "controls": ["speed", "noise_scale"] if family == "vits" else [], "starter": spec.is_starter}
+                "controls": controls, "starter": spec.is_starter, "label": label,
+                "random_weights": spec.is_random_starter}
 
     def engine(self, spec: ModelSpec):
         from engines.memory import module_bytes
@@ -124,7 +128,7 @@ class SpeechService:
 
         # 2. Synthesise; what the caller must fix is a 422, before anything touches the disk
         request = SpeechRequest(text=params.text, voice=params.voice, speed=params.speed,
-                                noise_scale=params.noise_scale, seed=params.seed)
+                                noise_scale=params.noise_scale, seed=params.seed, pitch=params.pitch)
         try:
             result = engine.synthesize(request, on_progress=on_progress)
         except SpeechInputError as exc:
@@ -133,7 +137,7 @@ class SpeechService:
         # 3. Write the clip and store the output before answering
         output_id, path = self.outputs.new_file_path(f".{params.format}")
         stored_params = {
-            "speed": params.speed, "noise_scale": result.noise_scale, "voice": result.voice,
+            "speed": params.speed, "noise_scale": result.noise_scale, "voice": result.voice, "pitch": params.pitch,
             "format": params.format, "sample_rate": result.sample_rate,
             "duration_s": round(result.duration_s, 3), "chunks": result.chunks, **(output_params or {}),
         }

@@ -27,6 +27,11 @@ def _models_table(studio: Studio) -> list[list]:
 def _card_line(card: dict) -> str:
     """One line of a trained starter's card: what it was trained on, for how long, what it measures."""
     m = card.get("measures") or {}
+    if card.get("kind") == "speech":  # a classic engine: nothing trained, intelligibility measured
+        return (f"**`{card.get('id')}`** — {card.get('label', '')}; not trained. Measured with pocketsphinx: "
+                f"{m.get('closed_set_identified')}/{m.get('closed_set_total')} of sentences it was not tuned on "
+                f"identified (random VITS starter and white noise: 0/10), open-vocabulary WER "
+                f"{m.get('open_vocabulary_wer')}.")
     if card.get("kind") == "text":
         measured = (f"{m.get('english_word_share', 0) * 100:.0f} % English words in its answers, held-out "
                     f"perplexity {m.get('held_out_perplexity')}")
@@ -44,7 +49,7 @@ def _starter_cards(studio: Studio) -> str:
     cards = [m["card"] for kind in ("text", "image", "gan", "speech") for m in listing[kind] if m.get("card")]
     if not cards:
         return ""
-    return "#### Trained starter models (offline defaults)\n\n" + "\n\n".join(_card_line(c) for c in cards)
+    return "#### Starter models (offline defaults)\n\n" + "\n\n".join(_card_line(c) for c in cards)
 
 
 def _status(studio: Studio) -> str:

@@ -23,6 +23,7 @@ from studio.ui.common import (
 LANGUAGE_NAMES = {"eng": "English", "fra": "French", "deu": "German", "spa": "Spanish"}
 HISTORY_HEADERS = ["created", "text", "model", "seconds", "rating", "id"]
 DEFAULT_VARIABILITY = 0.667  # VITS / MMS-TTS's own noise scale
+DEFAULT_PITCH = 50  # espeak-ng's own pitch (0–100)
 TEXT_CELL_CHARS = 80
 
 
@@ -60,6 +61,8 @@ def describe_result(value: dict) -> str:
             f"{value['chunks']} chunk(s) · {value['elapsed_s']:.2f} s")
     if value.get("random_weights"):
         note += " · *starter model: random weights, it babbles until trained*"
+    if value["model"] == "starter/espeak-ng":
+        note += " · *espeak-ng: classic formant synthesis, not neural*"
     if value.get("spoken_as"):
         note += f"\n\nSpoken as: “{html.escape(value['spoken_as'])}”"
     for w in value["warnings"]:
@@ -68,7 +71,7 @@ def describe_result(value: dict) -> str:
 
 
 def speech_params(*, text: str | None = "", model: str | None = None, voice: str | None = None, speed=1.0,
-                  noise_scale=None, seed=None, format: str | None = "wav") -> SpeechGenerateParams:
+                  noise_scale=None, seed=None, format: str | None = "wav", pitch=None) -> SpeechGenerateParams:
     """The form's values, as the page and API clients send them, as the service's parameters."""
     if not (text or "").strip():
         raise gr.Error("Type some text to speak.")
@@ -76,6 +79,7 @@ def speech_params(*, text: str | None = "", model: str | None = None, voice: str
         return SpeechGenerateParams(
             text=text or "", model=model or None, voice=voice or None, speed=float(speed),
             noise_scale=float(noise_scale) if noise_scale is not None else None,
+            pitch=float(pitch) if pitch is not None else None,
             seed=None if seed in (None, "") or int(seed) < 0 else int(seed), format=format or "wav",
         )
     except Exception as exc:  # pydantic or a None from an API client: show the field, not a trace
@@ -92,6 +96,13 @@ def controls_for(studio: Studio, model: str | None) -> tuple[dict, dict, dict]:
                       info=None if voices else "This model has a single voice.")
     variability = gr.update(interactive="noise_scale" in info["controls"])
     return language, voice, variability
+
+
+def pitch_for(studio: Studio, model: str | None) -> dict:
+    """The pitch slider once `model` is picked: live for espeak-ng, greyed out otherwise."""
+    info = studio.speech.describe(model)
+    return gr.update(interactive="pitch" in info["controls"],
+                     info=info.get("label") or "Only espeak-ng has a pitch control.")
 
 
 def build(studio: Studio):
@@ -118,6 +129,8 @@ def build(studio: Studio):
             speed = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speed", elem_id="speech-speed")
             variability = gr.Slider(0, 1.5, value=DEFAULT_VARIABILITY, step=0.01, label="Variability",
                                     info="How much the delivery varies (noise scale).", elem_id="speech-noise")
+            pitch = gr.Slider(0, 100, value=DEFAULT_PITCH, step=1, label="Pitch", elem_id="speech-pitch",
+                              info="espeak-ng's voice pitch (0–100).")
             seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="speech-seed")
             fmt = gr.Radio(["wav", "flac"], value="wav", label="Format", elem_id="speech-format")
     with gr.Accordion("Earlier clips", open=True):
@@ -145,6 +158,10 @@ def build(studio: Studio):
             return gr.update(), gr.update(), gr.update()
         return controls_for(studio, m)
 
+    @shows_errors
+    def on_model_pitch(m):
+        return pitch_for(studio, m) if m else gr.update()
+
     def on_language(model_id):
         return gr.update(value=model_id) if model_id else gr.update()
 
@@ -156,6 +173,8 @@ def build(studio: Studio):
         info = studio.speech.describe(params.model)
         if "noise_scale" not in info["controls"]:
             params.noise_scale = None  # the slider is disabled for models without it
+        if "pitch" not in info["controls"]:
+            params.pitch = None
         return user, params
 
     @shows_errors
@@ -192,7 +211,7 @@ def build(studio: Studio):
         return history_rows(studio, user_for(studio, request).name)
 
     form = {"text": text, "model": model, "voice": voice, "speed": speed, "noise_scale": variability, "seed": seed,
-            "format": fmt}
+            "format": fmt, "pitch": pitch}
     generate.click(run, inputs_kwargs=form, outputs=[audio, status, clip_state, download, rated, history],
                    concurrency_id="speech", api_visibility="private")
     for rating in rate_buttons(studio, up, down, output=clip_state, note=rated, missing="Generate a clip first."):
@@ -201,6 +220,7 @@ def build(studio: Studio):
                    api_visibility="private")
     refresh.click(reload_history, outputs=[history], api_visibility="private")
     model.change(on_model, inputs=[model], outputs=[language, voice, variability], api_visibility="private")
+    model.change(on_model_pitch, inputs=[model], outputs=[pitch], api_visibility="private")
     language.input(on_language, inputs=[language], outputs=[model], api_visibility="private")
 
     # -- for API clients ---------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_bad_input_is_a_clear_422_and_writes_nothing(api_client):
         ({"text": "hi", "voice": "slt"}, "single voice"),
         ({"text": "hi", "speed": 3}, "speed"),
         ({"text": "hi", "format": "mp3"}, "format"),
-        ({"text": "hi", "pitch": 2}, "pitch"),
+        ({"text": "hi", "volume": 2}, "volume"),  # an unknown field
         ({"text": "x" * 20_001}, "text"),
     ]
     for body, words in cases:
@@ -223,4 +223,5 @@ def test_voices_of_a_single_voice_model(api_client):
     r = api_client.get("/api/v1/speech/voices")
     assert r.status_code == 200
     assert r.json() == {"model": "starter/vits-tiny", "family": "vits", "language": "eng", "voices": [],
-                        "controls": ["speed", "noise_scale"], "starter": True}
+                        "controls": ["speed", "noise_scale"], "starter": True, "label": None,
+                        "random_weights": True}
