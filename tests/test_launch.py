@@ -135,3 +135,9 @@ def test_offline_defaults_are_the_trained_starters_and_make_real_things(live_stu
     assert n >= 15 and share >= 0.8, r.json()["outputs"][0]["text"]
     assert not (live.data_dir / "models" / "starter" / "gpt2-tiny").exists()  # nothing built for text
     print(f"first text answer {text_s:.2f} s")
+    # The offline voice people can understand is the default speech model
+    speech = next(m for m in models["speech"] if m["default"])
+    assert speech["id"] == "starter/espeak-ng"
+    r = httpx.post(live.url + "/api/v1/speech/generate", timeout=60, json={"text": "Hello there, my friend."})
+    assert r.status_code == 200 and r.json()["model"] == "starter/espeak-ng", r.text
+    assert r.json()["outputs"][0]["duration_s"] > 0.5
