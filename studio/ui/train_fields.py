@@ -28,6 +28,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("text-feedback", "method"): ("auto", "kto", "dpo"),
     ("export", "quantization"): ("none", "int8", "int4"),
     ("export", "precision"): ("fp32", "bf16", "fp16"),
+    ("image-export", "precision"): ("fp16", "bf16", "fp32"),
     ("gan", "upsample"): ("resize", "transpose"),
 }
 PRESET_NAMES = ("quick", "balanced", "quality")
@@ -50,6 +51,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "image-scratch": {"quick": {"vae_steps": 300, "unet_steps": 1000, "save_every": 250},
                       "quality": {"vae_steps": 2000, "unet_steps": 12000, "unet_size": "small",
                                   "save_every": 1000}},
+    "image-export": {"quick": {"check_steps": 1, "check_size": 32},
+                     "quality": {"check_steps": 8, "check_size": 128}},
     "export": {"quick": {"speed_reps": 1, "max_eval_examples": 16},
                "quality": {"speed_reps": 5, "max_eval_examples": 256}},
 }

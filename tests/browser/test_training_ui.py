@@ -116,10 +116,14 @@ def test_an_int8_and_30pct_pruned_export_of_the_trained_starter_from_the_page(ad
     pick(page, "train-kind", "export")
     page.locator("#train-form-export").first.wait_for()
     pick(page, "train-base-model", "starter/gpt2-stories")
+    # The JSON view shows when the form has taken each change (the preset first, then the edit)
+    page.locator("#train-json").get_by_text("Advanced: parameters as JSON").first.click()
     page.locator("#train-preset").get_by_text("quick", exact=True).click()
+    expect(page.locator("#train-params")).to_contain_text('"speed_reps": 1', timeout=30_000)
     expect(page.locator("#train-f-export-quantization input")).to_have_value("int8")
     page.fill("#train-f-export-sparsity input[type=number]", "0.3")
-    page.keyboard.press("Tab")  # commit the number before the click reads it
+    page.keyboard.press("Enter")  # commit the number
+    expect(page.locator("#train-params")).to_contain_text('"sparsity": 0.3', timeout=30_000)
     page.click("#train-start")
     page.locator("#train-status").get_by_text("completed").wait_for(timeout=180_000)
     db = sqlite3.connect(studio_server.data_dir / "studio.db")
