@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -120,14 +122,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="starter/espeak-ng", help="a speech model id the studio lists")
     parser.add_argument("--noise", action="store_true", help="measure white noise instead (the floor)")
+    parser.add_argument("--data-dir", default=os.environ.get("STUDIO_DATA_DIR", "studio-data"),
+                        help="the studio's data dir (where starter models are built)")
     args = parser.parse_args(argv)
     if args.noise:
         speak = white_noise()
     else:
         from engines.registry import ModelRegistry
-        from studio.config import StudioConfig
 
-        registry = ModelRegistry(StudioConfig().data_dir / "models", offline=True)
+        registry = ModelRegistry(Path(args.data_dir) / "models", offline=True)
         spec = registry.resolve(args.model, "speech")
         speak = engine_speaker(registry.location(spec))
     print(json.dumps(asdict(measure(speak)), indent=2))

@@ -1,6 +1,6 @@
 """The creator's whole journey in one page, without a reload (admin): upload a .txt, fine-tune it
 from the form under a name of one's own, find that version by name in the Text tab and compare it
-with its base (or send it there from the finished job), rate what it wrote and see the rating in the dashboard on opening it, then make the
+with its base (or send it there from the finished job, whose loss chart draws a line over steps), rate what it wrote and see the rating in the dashboard on opening it, then make the
 demo shapes, train a GAN on them and generate with it in the GAN tab."""
 
 import json
@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import open_tab, pick, type_params_json
+from tests.browser.test_charts import assert_numeric_line, drawn_line
 
 pytestmark = pytest.mark.browser
 
@@ -71,6 +72,9 @@ def test_the_whole_journey_without_a_reload(admin_page, tmp_path):
     # ... and from the finished job, one click puts it in the Text tab's pickers
     open_tab(page, "Training")
     page.locator("#train-status").get_by_text("completed").wait_for(timeout=60_000)
+    axis, path = drawn_line(page, "train-loss")  # the finished job's loss: a line over numeric steps
+    assert_numeric_line(axis, path)
+    assert "step" in axis
     page.click("#train-use")
     expect(page.locator("#text-prompt textarea")).to_be_visible()
     # (a starter is fine-tuned whole: the version is a model of its own, with no adapter)
