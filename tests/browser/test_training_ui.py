@@ -1,6 +1,7 @@
 """Upload a dataset and fine-tune from it in the page, watching the job live (admin)."""
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -125,10 +126,12 @@ def test_an_int8_and_30pct_pruned_export_of_the_trained_starter_from_the_page(ad
     page.keyboard.press("Enter")  # commit the number
     expect(page.locator("#train-params")).to_contain_text('"sparsity": 0.3', timeout=30_000)
     page.click("#train-start")
-    page.locator("#train-status").get_by_text("completed").wait_for(timeout=180_000)
+    page.locator("#train-note").get_by_text("Started job").wait_for()
+    job_id = re.search(r"job_\w+", page.locator("#train-note").inner_text()).group(0)
+    page.locator("#train-status", has_text=job_id).get_by_text("completed").wait_for(timeout=180_000)
     db = sqlite3.connect(studio_server.data_dir / "studio.db")
     kind, base, params, metrics = db.execute(
-        "SELECT kind, base_model, params, metrics FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
+        "SELECT kind, base_model, params, metrics FROM jobs WHERE id = ?", (job_id,)).fetchone()
     params, metrics = json.loads(params), json.loads(metrics)
     assert (kind, base, params["quantization"], params["sparsity"]) == ("export", "starter/gpt2-stories", "int8", 0.3)
     assert metrics["size_mb"] < metrics["size_mb_original"]
