@@ -93,6 +93,7 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
         import gradio as gr
 
         from studio.ui import CSS_PATH, build_ui, session
+        from studio.ui.live import LIVE_JS
 
         blocks = build_ui(studio)
         blocks.queue(default_concurrency_limit=1, max_size=config.max_queue)
@@ -108,6 +109,7 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
             ssr_mode=False,
             footer_links=["api"],
             css_paths=[CSS_PATH],
+            js=LIVE_JS,
             allowed_paths=[str(config.data_dir / "outputs"), str(config.data_dir / "datasets"),
                            str(config.data_dir / "runs")],
             root_path=config.root_path or None,

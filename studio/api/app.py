@@ -16,6 +16,7 @@ from studio import __version__
 from studio.api import (
     adapters,
     admin,
+    changes,
     datasets,
     experiments,
     feedback,
@@ -38,7 +39,7 @@ log = logging.getLogger("studio.api")
 # The REST routes, one module per area; each needs a user (or a visitor, where guests may act).
 ROUTERS = [models.router, datasets.router, jobs.router, generation.router, image.router, image_grid.router,
            speech.router, gan.router, feedback.router, admin.router, adapters.router, experiments.router, me.router,
-           image_export.router]
+           image_export.router, changes.router]
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

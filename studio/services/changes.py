@@ -12,7 +12,8 @@ MODELS = "models"  # trained models, adapters, LoRAs, GANs, reward models (added
 DATASETS = "datasets"  # uploaded or generated datasets (added, deleted)
 JOBS = "jobs"  # training jobs (queued, finished, failed, cancelled)
 RATINGS = "ratings"  # thumbs and arena votes
-TOPICS = (MODELS, DATASETS, JOBS, RATINGS)
+EXPERIMENTS = "experiments"  # A/B experiments (started, stopped, decided, promoted)
+TOPICS = (MODELS, DATASETS, JOBS, RATINGS, EXPERIMENTS)
 
 
 class Changes:

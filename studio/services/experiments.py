@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from studio.services.changes import EXPERIMENTS, MODELS, Changes
 from studio.services.errors import Conflict, Invalid, NotFound
 from studio.services.sequential import confidence_sequence, msprt
 from studio.services.settings import SettingsService
@@ -53,8 +54,10 @@ class Assignment:
 
 class ExperimentService:
     def __init__(self, store: Store, settings: SettingsService,
-                 resolve_version: Callable[[str, str | None, str | None], tuple[str, str | None]]):
+                 resolve_version: Callable[[str, str | None, str | None], tuple[str, str | None]],
+                 changes: Changes | None = None):
         self.store = store
+        self.changes = changes or Changes()  # bumped on every change of an experiment's state, for the pages
         self.settings = settings
         self.resolve_version = resolve_version  # (kind, model, adapter) → (model id, adapter id); 404 if unknown
 
@@ -77,6 +80,7 @@ class ExperimentService:
             raise Conflict(f"Experiment '{running['name'] if running else '?'}' already runs for {params.kind}: "
                            "stop it first.") from exc
         table.audit(self.store, user, "experiment.start", experiment_id, {"arms": labels, "weights": weights})
+        self.changes.bump(EXPERIMENTS)
         return self.get(experiment_id)
 
     def list(self) -> list[dict]:
@@ -90,6 +94,7 @@ class ExperimentService:
         if not table.end(self.store, experiment_id, "stopped", self._decide(row)):
             raise Conflict(f"Experiment '{row['name']}' is already {row['status']}.")
         table.audit(self.store, user, "experiment.stop", experiment_id, {})
+        self.changes.bump(EXPERIMENTS)
         return self.get(experiment_id)
 
     def promote(self, experiment_id: str, *, user: str | None, arm: int | None = None) -> dict:
@@ -108,6 +113,7 @@ class ExperimentService:
         self.settings.set_default_model(row["kind"], label, user)
         table.mark_promoted(self.store, experiment_id, user=user,
                             evidence={"arm": chosen, "version": label, "decision": decision})
+        self.changes.bump(EXPERIMENTS, MODELS)
         return self.get(experiment_id)
 
     # -- traffic -----------------------------------------------------------------------------------
@@ -147,6 +153,7 @@ class ExperimentService:
             return
         if table.end(self.store, row["id"], "concluded", decision):
             table.audit(self.store, None, "experiment.decide", row["id"], decision)
+            self.changes.bump(EXPERIMENTS)
             if row["auto_promote"]:
                 self.promote(row["id"], user=None)
 

@@ -9,6 +9,7 @@ scratch folder, moved into runs/ in one rename) and the row inserted.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -181,6 +182,13 @@ class JobService:
     def list(self, limit: int | None = None) -> list[dict[str, Any]]:
         return [_public(r, self.config.data_dir) for r in table.all_(self.store, limit)]
 
+    def activity(self) -> str:
+        """A digest of what the unfinished jobs are doing (status, step, log size): a page watching
+        a job redraws when it moves. Says nothing else about them."""
+        moving = [(j["id"], j["status"], j["step"], j["updated_at"], _log_size(self.run_dir(j["id"]).log_path))
+                  for j in self.list(limit=50) if j["status"] in ("queued", "running")]
+        return hashlib.sha256(json.dumps(moving).encode()).hexdigest()[:16] if moving else ""
+
     def events(self, job_id: str, since_step: int = 0) -> list[dict[str, Any]]:
         self._row(job_id)
         return self.run_dir(job_id).events(since_step)
@@ -304,3 +312,10 @@ def _remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -92,7 +92,7 @@ class Studio:
     def experiments(self):
         from studio.services.experiments import ExperimentService
 
-        return ExperimentService(self.store, self.settings, self._resolve_version)
+        return ExperimentService(self.store, self.settings, self._resolve_version, changes=self.changes)
 
     def _resolve_version(self, kind: str, model: str | None, adapter: str | None) -> tuple[str, str | None]:
         """(model id, adapter id) of a version of `kind`, checked against what exists (404 otherwise)."""

@@ -7,9 +7,11 @@ import gradio as gr
 import pandas as pd
 
 from studio.services import Studio
+from studio.services.changes import EXPERIMENTS, MODELS, RATINGS
 from studio.services.experiments import Arm, ExperimentCreate
 from studio.services.versions import parse_version, versions_in
 from studio.ui.common import admin_only, require_admin, shows_errors, user_for
+from studio.ui.live import poke
 
 LIST_COLUMNS = ["name", "kind", "status", "rated", "winner", "promoted", "id"]
 
@@ -59,7 +61,7 @@ def build(studio: Studio) -> None:
             promote = gr.Button("Promote the winner", size="sm", variant="primary", elem_id="experiment-promote")
         message = gr.Markdown()
         admin_only(studio, start_form, stop, promote)
-        timer = gr.Timer(5)  # live while the page is open
+        poked = poke()  # live while the page is open (studio/ui/live.py)
 
     @shows_errors
     def on_kind(k, request: gr.Request):
@@ -108,7 +110,15 @@ def build(studio: Studio) -> None:
 
     outputs = [listing, chosen, details, curve]
     gr.on([kind.change, start_form.expand], on_kind, inputs=[kind], outputs=[arms], api_visibility="private")
-    gr.on([timer.tick, chosen.select], refresh, inputs=[chosen], outputs=outputs, api_visibility="private",
+    changed = gr.State(None)  # the counters of what the panel shows, set by a tick when they move
+
+    def on_tick(last):
+        """Only a state changes on a tick: the panel redraws (below) when what it shows changed."""
+        now = studio.changes.version(RATINGS, EXPERIMENTS, MODELS)
+        return gr.skip() if now == last else now
+
+    poked.click(on_tick, inputs=[changed], outputs=[changed], show_progress="hidden", api_visibility="private")
+    gr.on([changed.change, chosen.select], refresh, inputs=[chosen], outputs=outputs, api_visibility="private",
           show_progress="hidden")
     start.click(on_start, inputs_kwargs={"name": name, "kind": kind, "versions": arms, "weights": weights,
                                          "min_samples": min_samples, "auto_promote": auto},

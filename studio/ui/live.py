@@ -1,9 +1,12 @@
 """What keeps the page one app: every list redraws when what it shows changes, without a reload.
 
 Each tab's loader — the `(fn, inputs, outputs)` its `build` returns for page load — is also run when
-the tab is selected, and live: one `gr.Timer` per page compares the studio's change counters
-(`studio/services/changes.py`) with those this page last drew and re-runs only the loaders whose
-topics moved; an idle tick sends `gr.skip()` for everything."""
+the tab is selected, and live. Live without a cost while idle: the page's script (`LIVE_JS`) asks
+`GET /api/v1/changes` every second — a few numbers, no Gradio event — and only when the answer
+moves does it click the hidden "poke" buttons (`poke()`); their handlers compare the studio's
+change counters (`studio/services/changes.py`) with those this page last drew and re-run only the
+loaders whose topics moved. (A `gr.Timer` made a Gradio event per tick, and each event costs the
+browser a pass over every mounted component: an idle page with all tabs opened kept half a core busy.)"""
 
 from __future__ import annotations
 
@@ -18,7 +21,35 @@ from studio.services import Studio
 
 log = logging.getLogger("studio.ui")
 
-EVERY_S = 2.0  # how often an open page asks whether anything changed (a dict read on the server)
+EVERY_MS = 1000  # how often an open page asks whether anything changed (a dict read on the server)
+POKE_CLASS = "live-poke"
+
+# Run once on page load (mount_gradio_app(js=...)): poll the change summary, poke on a change and
+# poke each newly drawn poke button once (a tab's button exists from the first time it is opened).
+LIVE_JS = """() => {
+  let last = null;
+  const url = new URL("api/v1/changes", document.baseURI).href;
+  async function poll() {
+    try {
+      const r = await fetch(url, {credentials: "same-origin", cache: "no-store"});
+      if (r.ok) {
+        const text = await r.text();
+        const moved = text !== last;
+        last = text;
+        document.querySelectorAll(".POKE_CLASS").forEach((b) => {
+          if (moved || !b.dataset.poked) { b.dataset.poked = "1"; b.click(); }
+        });
+      }
+    } catch (e) { /* the studio is restarting: the next poll retries */ }
+    setTimeout(poll, document.hidden ? 5 * EVERY_MS : EVERY_MS);
+  }
+  poll();
+}""".replace("POKE_CLASS", POKE_CLASS).replace("EVERY_MS", str(EVERY_MS))
+
+
+def poke() -> gr.Button:
+    """A hidden button the page's script clicks when the studio changed (wire handlers to `.click`)."""
+    return gr.Button("refresh", elem_classes=[POKE_CLASS], size="sm")
 
 
 def keep_or(current, values: list, fallback) -> dict:
@@ -50,36 +81,40 @@ def redraw_on_select(tab: gr.Tab, loaders: list[Loader]) -> None:
                    api_visibility="private")
 
 
-def redraw_when_changed(studio: Studio, demo: gr.Blocks, loaders: list[Loader], every: float = EVERY_S) -> None:
-    """One timer per page: re-run the loaders whose topics changed since this page last drew them."""
+def redraw_when_changed(studio: Studio, demo: gr.Blocks, loaders: list[Loader]) -> None:
+    """On a poke: re-run the loaders whose topics changed since this page last drew them.
+
+    In two stages: the poke reads and writes only states (the counters last drawn, and one trigger
+    per loader), and a loader's own event, with only its own components, runs when its trigger
+    changes."""
     if not loaders:
         return
     seen = gr.State({})  # loader index → the change counters this page last drew it at
-    timer = gr.Timer(every)
-    inputs = [c for loader in loaders for c in loader.inputs]
-    outputs = [c for loader in loaders for c in loader.outputs]
+    triggers = [gr.State(None) for _ in loaders]
+    poked = poke()
 
     def now() -> dict[int, tuple[int, ...]]:
         return {i: studio.changes.version(*loader.topics) for i, loader in enumerate(loaders)}
 
-    def on_tick(request: gr.Request, last: dict, *values):
-        current, out, at = now(), [], 0
-        if not last:  # a tick before the page's load recorded its counters: the load draws everything
-            return current, *(gr.skip() for _ in outputs)
-        for i, loader in enumerate(loaders):
-            mine = list(values[at:at + len(loader.inputs)])
-            at += len(loader.inputs)
-            if last.get(i) == current[i]:
-                out.extend(gr.skip() for _ in loader.outputs)
-                continue
+    def on_tick(last: dict):
+        current = now()
+        if not last or current == last:  # before the page's load recorded its counters, or idle
+            return gr.skip(), *(gr.skip() for _ in loaders)
+        return current, *(gr.skip() if last.get(i) == current[i] else current[i] for i in range(len(loaders)))
+
+    def redraw(loader: Loader) -> Callable:
+        def on_trigger(request: gr.Request, *values):
             try:
-                out.extend(loader.run(mine, request))
-            except Exception:  # a tick never shows an error: the next change or a tab select retries
+                out = loader.run(list(values), request)
+            except Exception:  # a redraw never shows an error: the next change or a tab select retries
                 log.exception("Redrawing a list after a change")
-                current[i] = last.get(i)
-                out.extend(gr.skip() for _ in loader.outputs)
-        return current, *out
+                out = tuple(gr.skip() for _ in loader.outputs)
+            return out if len(loader.outputs) > 1 else out[0]
+        return on_trigger
 
     demo.load(now, outputs=[seen], api_visibility="private")
-    timer.tick(on_tick, inputs=[seen, *inputs], outputs=[seen, *outputs], show_progress="hidden",
+    poked.click(on_tick, inputs=[seen], outputs=[seen, *triggers], show_progress="hidden",
                trigger_mode="always_last", api_visibility="private")
+    for loader, trigger in zip(loaders, triggers, strict=True):
+        trigger.change(redraw(loader), inputs=loader.inputs, outputs=loader.outputs, show_progress="hidden",
+                       trigger_mode="always_last", api_visibility="private")

@@ -1,6 +1,6 @@
 """Training tab: start a job, watch it live (progress, loss curve, samples, log), cancel or resume it.
 
-The live view is rebuilt every second from the job row and its run folder, so a reloaded page,
+The live view is rebuilt, when the job moved, from the job row and its run folder, so a reloaded page,
 a second browser or a restarted studio shows the same job. Training never runs in this process:
 `studio.jobs` starts it as a child process.
 """
@@ -24,7 +24,7 @@ from studio.services.train_estimate import FEW_STEPS
 from studio.services.version_names import default_name
 from studio.ui import train_form, use_in
 from studio.ui.common import share, shows_errors, user_for
-from studio.ui.live import keep_or
+from studio.ui.live import keep_or, poke
 
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
@@ -276,7 +276,8 @@ def build(studio: Studio):
     with gr.Accordion("History", open=True):
         history = gr.Dataframe(history_frame([]), interactive=False, wrap=True, elem_id="train-history")
     seen = gr.State(None)  # what this page last drew, so an idle tick sends nothing
-    timer = gr.Timer(1.0)
+    changed = gr.State(None)  # set by a tick when what the view would show differs from `seen`
+    poked = poke()  # clicked by the page's script when a job moved (studio/ui/live.py)
 
     # -- handlers ------------------------------------------------------------------------------
     @shows_errors
@@ -344,11 +345,8 @@ def build(studio: Studio):
         return f"Job `{job['id']}` {done if job['status'] != 'running' else 'is stopping'}."
 
     @shows_errors
-    def refresh(job_id: str | None, last: dict | None, request: gr.Request):
-        user = user_for(studio, request)
-        if not user.is_admin:  # the tab is an admin's: its log shows commands, paths and tracebacks
-            return (gr.skip(),) * len(live)
-        last = last or {}
+    def looked(job_id: str | None) -> tuple[dict, list[dict], str | None, dict | None]:
+        """What the view would show now: (its fingerprint, the job list, the job followed, that job)."""
         listing = jobs.list(limit=50)
         if job_id not in {j["id"] for j in listing}:
             job_id = default_job(listing)
@@ -364,7 +362,23 @@ def build(studio: Studio):
                 [(j["id"], j["updated_at"]) for j in listing],
             ],
         }
-        if drawn == last:  # an idle tick: send nothing
+        return drawn, listing, job_id, job
+
+    def on_tick(job_id: str | None, last: dict | None, request: gr.Request):
+        """The cheap half of the live view: only states change, so an idle page costs its browser nothing;
+        the view itself redraws when `changed` does."""
+        if not user_for(studio, request).is_admin:
+            return gr.skip()
+        drawn = looked(job_id)[0]
+        return gr.skip() if drawn == last else drawn
+
+    def refresh(job_id: str | None, last: dict | None, request: gr.Request):
+        user = user_for(studio, request)
+        if not user.is_admin:  # the tab is an admin's: its log shows commands, paths and tracebacks
+            return (gr.skip(),) * len(live)
+        last = last or {}
+        drawn, listing, job_id, job = looked(job_id)
+        if drawn == last:  # nothing new: send nothing
             return (gr.skip(),) * len(live)
         pick = (
             gr.update(choices=job_choices(listing), value=job_id)
@@ -412,10 +426,10 @@ def build(studio: Studio):
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )
     job_pick.input(refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private")
-    timer.tick(
-        refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, trigger_mode="always_last",
-        api_visibility="private",
-    )
+    poked.click(on_tick, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=[changed], show_progress="hidden",
+               trigger_mode="always_last", api_visibility="private")
+    changed.change(refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, show_progress="hidden",
+                   trigger_mode="always_last", api_visibility="private")
     return on_load, [dataset, kind, base_model], [dataset, base_model]
 
 
