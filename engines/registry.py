@@ -12,7 +12,7 @@ from engines import hub, starter
 from engines.starter import shipped
 
 Kind = Literal["text", "image", "gan", "speech"]
-Source = Literal["hub", "local", "starter", "trained"]
+Source = Literal["hub", "local", "starter", "trained", "remote"]
 KINDS: tuple[Kind, ...] = ("text", "image", "gan", "speech")
 
 # Fewer weights than this make a starter-sized model: on a CPU one thread trains it fastest (syncing
@@ -90,6 +90,7 @@ class ModelRegistry:
         self.models_root = Path(models_root)
         self.offline = offline
         self._trained: dict[str, ModelSpec] = {}
+        self.remote: list[ModelSpec] = []  # served elsewhere (remote/<name>); never the default by itself
         self._lock = threading.Lock()
 
     # -- registration of trained artifacts (by the service layer, from the store) ------------
@@ -116,6 +117,7 @@ class ModelRegistry:
             specs.append(ModelSpec(starter_id, kind, "starter", str(folder), meta=meta))
         with self._lock:
             specs.extend(s for s in self._trained.values() if s.kind == kind)
+        specs.extend(s for s in self.remote if s.kind == kind)
         return specs
 
     def _local(self, kind: Kind) -> list[ModelSpec]:

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import ipaddress
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -56,7 +57,24 @@ def parser() -> argparse.ArgumentParser:
                         "send state-changing requests; writes from other sites are refused")
     p.add_argument("--memory-budget-gb", type=float, default=None,
                    help="memory models may use on the device (default: most of a GPU, half the RAM on CPU)")
+    p.add_argument("--remote-text", action="append", default=[], metavar="NAME=URL@MODEL",
+                   help="a text model served by an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama, "
+                        "another studio), listed as remote/NAME, e.g. big=http://gpu-box:8000/v1@my-model; "
+                        "its key, if any, from the environment variable STUDIO_REMOTE_KEY_NAME")
     return p
+
+
+REMOTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def parse_remote(spec: str) -> tuple[str, tuple[str, str]]:
+    """`NAME=URL@MODEL` → (name, (url, model)); SystemExit saying what to fix otherwise."""
+    name, _, rest = spec.partition("=")
+    url, _, model = rest.rpartition("@")
+    if not REMOTE_NAME.match(name) or not url.startswith(("http://", "https://")) or not model:
+        raise SystemExit(f"error: --remote-text {spec!r}: write NAME=URL@MODEL, e.g. "
+                         "big=http://gpu-box:8000/v1@my-model (NAME: lowercase letters, digits, - and _)")
+    return name, (url.rstrip("/"), model)
 
 
 def add_user_parser() -> argparse.ArgumentParser:
@@ -136,6 +154,7 @@ def config_from_args(args: argparse.Namespace):
         root_path=args.root_path.rstrip("/"),
         forwarded_allow_ips=[ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()],
         allowed_origins=origins,
+        remote_text=dict(parse_remote(spec) for spec in args.remote_text),
     )
 
 

@@ -70,6 +70,9 @@ class StudioConfig:
     # auto = reduced precision where the device runs it fast (bf16-capable CPUs, any CUDA GPU)
     # kind → the model an admin picked as the default (A1111's checkpoint switch); unlisted → the usual default
     default_models: dict[str, str] = field(default_factory=dict)
+    # name → (OpenAI API root, the server's model name): text models served elsewhere, listed as
+    # `remote/<name>`; the key, if the server wants one, comes from STUDIO_REMOTE_KEY_<NAME>
+    remote_text: dict[str, tuple[str, str]] = field(default_factory=dict)
     precision: dict[str, str] = field(
         default_factory=lambda: {"text": "auto", "image": "auto", "speech": "fp32"}
     )

@@ -30,6 +30,8 @@ class ModelService:
         self.config = config
         self.store = store
         self.registry = ModelRegistry(config.data_dir / "models", offline=config.offline)
+        self.registry.remote = [ModelSpec(f"remote/{name}", "text", "remote", url, meta={"served_as": model})
+                                for name, (url, model) in sorted(config.remote_text.items())]
         self._probe_done = threading.Event()
         self._probe_thread: threading.Thread | None = None
         self._hub_reachable: bool | None = None

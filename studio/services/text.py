@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from studio.services.auth import User
-from studio.services.errors import Invalid, NotFound
+from studio.services.errors import Invalid, NotFound, StudioError
 from studio.services.experiments import ExperimentService
 from studio.services.limits import Admission
 from studio.services.models import ModelService
@@ -124,6 +124,8 @@ class TextService:
         return self.models.precision_of("text")
 
     def engine(self, spec):
+        if spec.source == "remote":
+            return self.remote_engine(spec)
         from engines.text import TextEngine
 
         location = self.models.registry.location(spec)
@@ -138,6 +140,29 @@ class TextService:
                 raise Invalid(f"Text precision int8 refused for {spec.id}: {exc}") from exc
 
         return self.models.loaded_in("text", f"text:{spec.id}", load, size_bytes=lambda e: e.size_bytes())
+
+    def remote_engine(self, spec):
+        """A `remote/<name>` model: a client of its server (nothing loads here, nothing to cache)."""
+        import os
+
+        from engines.text.remote import RemoteServer, RemoteTextEngine
+
+        name = spec.id.removeprefix("remote/")
+        key = os.environ.get("STUDIO_REMOTE_KEY_" + name.upper().replace("-", "_"), "")
+        return RemoteTextEngine(RemoteServer(spec.location, spec.meta["served_as"], key))
+
+    @staticmethod
+    def refuse_remote(spec, *, adapter=None, logprobs=None, scoring: bool = False) -> None:
+        """What a remote model cannot do here, refused before any work, with the reason."""
+        if spec.source != "remote":
+            return
+        if adapter is not None:
+            raise Invalid(f"adapter: {spec.id} is served elsewhere; adapters attach to local models only.")
+        if logprobs is not None:
+            raise Invalid(f"logprobs: {spec.id} is served elsewhere; token probabilities are reported for "
+                          "local models only.")
+        if scoring:
+            raise Invalid(f"model: {spec.id} is served elsewhere; perplexity is scored with local models only.")
 
     def generate(self, params: TextGenerateParams, *, user: User, **options) -> dict:
         """Admitted (limits + a fair turn), then `generate_admitted` with the same options — or, with
@@ -159,6 +184,7 @@ class TextService:
         if not params.text.strip():
             raise Invalid("text: paste some text to score; it is empty.")
         spec, adapter_row = self.resolve(params.model, params.adapter)
+        self.refuse_remote(spec, scoring=True)
         with self.admission.admit(user, "text", {"num_outputs": 1, "score_text": params.text}):
             self.admission.require()
             t0 = time.perf_counter()
@@ -178,6 +204,16 @@ class TextService:
                 "scored_tokens": score.scored_tokens, "mean_logprob": round(score.mean_logprob, 6),
                 "model": spec.id, "adapter": adapter_name, "starter": spec.is_starter,
                 "elapsed_s": round(time.perf_counter() - t0, 4)}
+
+    @staticmethod
+    def _run(engine, request, adapter_name, on_text, stop_event):
+        from engines.text.remote import RemoteError
+
+        try:
+            return engine.generate(request, adapter=adapter_name, on_text=on_text, stop_event=stop_event)
+        except RemoteError as exc:  # the remote server's failure, said as such (502: a bad gateway)
+            raise StudioError(f"The remote text model's server failed: {exc}", code="remote_failed",
+                              status=502) from exc
 
     def reward_engine(self, reward_model: str | None):
         """The loaded judge for best-of-n: a `reward_model` artifact."""
@@ -221,6 +257,7 @@ class TextService:
             if assignment is not None:
                 params = params.model_copy(update={"model": assignment.model, "adapter": assignment.adapter})
         spec, adapter_row = self.resolve(params.model, params.adapter)
+        self.refuse_remote(spec, adapter=adapter_row, logprobs=params.logprobs)
         self.admission.require()
         engine = self.engine(spec)
         adapter_name = None
@@ -243,7 +280,7 @@ class TextService:
             top_p=params.top_p, top_k=params.top_k, repetition_penalty=params.repetition_penalty,
             num_outputs=params.num_outputs, seed=params.seed, stop=stop, logprobs=params.logprobs,
         )
-        result = engine.generate(request, adapter=adapter_name, on_text=on_text, stop_event=stop_event)
+        result = self._run(engine, request, adapter_name, on_text, stop_event)
         outputs = []
         for i, text in enumerate(result.texts):
             row = self.outputs.record(kind="text", prompt=prompt, params=stored_params, model=spec.id,
