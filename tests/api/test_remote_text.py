@@ -82,3 +82,18 @@ def test_a_malformed_remote_flag_says_how_to_write_it(tmp_path):
     for spec in ("peer", "peer=ftp://x/v1@m", "Peer Name=http://x/v1@m", "peer=http://x/v1"):
         with pytest.raises(SystemExit, match="NAME=URL@MODEL"):
             config_from_args(parser().parse_args(["--remote-text", spec, "--data-dir", str(tmp_path)]))
+
+
+def test_a_remote_model_through_the_gradio_api_and_as_an_experiment_arm(studios, tmp_path):
+    from gradio_client import Client
+
+    main, _ = studios
+    text, result = Client(main.url, verbose=False, download_files=str(tmp_path)).predict(
+        "Once upon a time", model="remote/peer", seed=2, max_new_tokens=6, api_name="/generate_text")
+    assert result["model"] == "remote/peer" and text == result["outputs"][0]["text"]
+    exp = httpx.post(f"{main.url}/api/v1/experiments", json={
+        "name": "remote vs local", "arms": [{"model": SERVED}, {"model": "remote/peer"}]})
+    assert exp.status_code == 201, exp.text
+    r = gen(main, max_new_tokens=4, num_outputs=1)  # unpinned: served by one of the arms
+    assert r.status_code == 200 and r.json()["model"] in (SERVED, "remote/peer"), r.text
+    assert httpx.post(f"{main.url}/api/v1/experiments/{exp.json()['id']}/stop").status_code == 200
