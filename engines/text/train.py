@@ -40,10 +40,12 @@ from engines.training import (
     TrainingLoop,
     accumulated_step,
     adamw_with_schedule,
+    any_process,
     artifact_dir,
     dataset_name,
     is_main_process,
     keeps_torch_threads,
+    mean_over_processes,
     one_thread_if_tiny,
     restore_rng,
     resume_training,
@@ -83,8 +85,11 @@ class TextLoraConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     sample_prompt: str = ""  # prompt of the progress samples (empty: the start of a held-out row)
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on GPUs that have it
+    num_processes: int = 1  # processes training together (GPUs, or CPU processes over gloo); same global batch
 
     def __post_init__(self) -> None:
+        if not 1 <= self.num_processes <= 64:
+            raise ValueError("'num_processes' must be 1 to 64.")
         for name in ("batch_size", "gradient_accumulation_steps", "lora_rank", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"'{name}' must be at least 1.")
@@ -213,7 +218,8 @@ def run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
                                 meta=meta, keep_last=config.keep_checkpoints)  # fmt: skip
 
     loop = TrainingLoop(run_dir, name="text-lora", start_step=ckpt.step if ckpt else 0, total_steps=total_steps,
-                        save_every=config.save_every, checkpoint=checkpoint, resume=job.resume, main=main)  # fmt: skip
+                        save_every=config.save_every, checkpoint=checkpoint, resume=job.resume, main=main,
+                        agree=lambda flag: any_process(accelerator, flag))  # fmt: skip
     print(
         f"text-lora: {method} on {base_id} ({n_trainable:,} of {n_total:,} weights trainable), "
         f"{len(train_ex)} train / {len(eval_ex)} held-out sequences of ≤{block} tokens, "
@@ -244,6 +250,7 @@ def run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
                 accelerator, micro_batches(step), lambda batch: model(**batch).loss, accum=accum,
                 params=trainable, max_grad_norm=config.max_grad_norm, optimizer=optimizer, scheduler=scheduler,
             )  # fmt: skip
+            loss_value = mean_over_processes(accelerator, loss_value)  # each process saw its share
             if not math.isfinite(loss_value):
                 raise ValueError(
                     f"The loss became {loss_value} at step {step}: training diverged. Lower the learning_rate "
@@ -269,6 +276,7 @@ def run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
             if loop.stop_requested(step):
                 return {"status": "cancelled", "metrics": {"loss": loss_value, "method": method}}
     train_time = time.perf_counter() - t_start
+    tokens_seen = round(mean_over_processes(accelerator, float(tokens_seen)) * accelerator.num_processes)  # all
 
     # 5. Report and save the artifact (rank 0 only).
     raw = accelerator.unwrap_model(model)
@@ -290,12 +298,12 @@ def run(config: TextLoraConfig, run_dir: RunDir) -> dict[str, Any]:
         "held_out_from_training": held_out,
     }
     metrics = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
+    if not main:
+        return {"metrics": metrics, "artifact": None}
     print(
         f"text-lora: done in {train_time:.1f}s, perplexity {ppl_before:.2f} → {perplexity(eval_after):.2f}",
         flush=True,
     )
-    if not main:
-        return {"metrics": metrics, "artifact": None}
     out_dir = artifact_dir(job, run_dir)
     name = dataset_name(Path(job.dataset_path))
     card = model_card(base_id, method, name, job.dataset_id, config, metrics, fmt)

@@ -67,7 +67,9 @@ from engines.training.loop import (
     TrainingLoop,
     accumulated_step,
     adamw_with_schedule,
+    any_process,
     keeps_torch_threads,
+    mean_over_processes,
     one_thread_if_tiny,
     this_process_share,
 )
@@ -121,6 +123,8 @@ __all__ = [
     "save_model_folder",
     "save_training_state",
     "this_process_share",
+    "any_process",
+    "mean_over_processes",
     "trainer_main",
     "trainer_spec",
     "write_json_atomic",

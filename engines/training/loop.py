@@ -45,6 +45,7 @@ class TrainingLoop:
         checkpoint: Callable[[int], Any],
         resume: bool,
         main: bool | None = None,
+        agree: Callable[[bool], bool] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.name = name  # the kind, as it starts the trainer's lines in train.log
@@ -57,10 +58,14 @@ class TrainingLoop:
         self.saved_at = start_step  # the step of the newest checkpoint
         self.events: EventLog | None = None
         self._pending: int | None = None  # a checkpoint asked for, written once its step's event is logged
+        # several processes: whether any of them was asked to stop (all stop at the same step, or
+        # the others would wait forever in the next step's gradient exchange)
+        self.agree = agree or (lambda flag: flag)
 
     def __enter__(self) -> TrainingLoop:
         resume_step = self.start_step if self.resume else None
-        self.events = EventLog(self.run_dir, resume_step=resume_step, tensorboard=self.main)
+        if self.main:  # one writer: another process opening the log would cut what rank 0 appends on resume
+            self.events = EventLog(self.run_dir, resume_step=resume_step, tensorboard=True)
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -93,7 +98,7 @@ class TrainingLoop:
 
     def stop_requested(self, step: int) -> bool:
         """True once a stop was asked for, after saving this step unless it was just saved."""
-        if not self.run_dir.stop.requested:
+        if not self.agree(self.run_dir.stop.requested):
             return False
         self._write_pending()
         if self.saved_at != step:
@@ -129,6 +134,24 @@ def accumulated_step(
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return total
+
+
+def mean_over_processes(accelerator: Any, value: float) -> float:
+    """`value` averaged over the processes training together (itself when alone)."""
+    if accelerator.num_processes == 1:
+        return value
+    import torch
+
+    return float(accelerator.reduce(torch.tensor([value], device=accelerator.device), reduction="mean").item())
+
+
+def any_process(accelerator: Any, flag: bool) -> bool:
+    """Whether `flag` is set in any of the processes training together (a tiny all-reduce per call)."""
+    if accelerator.num_processes == 1:
+        return flag
+    import torch
+
+    return bool(accelerator.reduce(torch.tensor([int(flag)], device=accelerator.device), reduction="sum").item())
 
 
 def this_process_share(indices: list[int], accelerator: Any) -> list[int]:

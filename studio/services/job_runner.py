@@ -106,12 +106,18 @@ class JobRunner:
             offline=self.offline(),
         )
 
-    def launch_command(self, kind: str, run_dir: Path) -> list[str]:
-        """The exact child command (no shell): `accelerate launch -m <trainer> --run-dir DIR`."""
+    def launch_command(self, kind: str, run_dir: Path, num_processes: int = 1) -> list[str]:
+        """The exact child command (no shell): `accelerate launch -m <trainer> --run-dir DIR`.
+        Several processes: accelerate's multi-process launch (torch.distributed; on a machine without
+        GPUs, or with `--device cpu`, the processes train on the CPU over gloo)."""
         module = self.trainer_module(kind)
-        cpu = ["--cpu"] if self.config.device == "cpu" else []
+        if num_processes > 1:
+            # --cpu would make accelerate start one process; the trainer's Accelerator(cpu=…) picks the device
+            procs = ["--multi_gpu", "--num_processes", str(num_processes), "--main_process_port", str(_free_port())]
+        else:
+            procs = ["--num_processes", "1", *(["--cpu"] if self.config.device == "cpu" else [])]
         return [
-            sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--num_processes", "1", *cpu,
+            sys.executable, "-m", "accelerate.commands.launch", "--quiet", *procs,
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
             "-m", module, "--run-dir", str(run_dir),
         ]  # fmt: skip
@@ -214,7 +220,7 @@ class JobRunner:
         job_id, run_dir = row["id"], self._run_dir(row["id"])
         try:
             job = run_dir.read_job()
-            cmd = self.launch_command(row["kind"], run_dir.path)
+            cmd = self.launch_command(row["kind"], run_dir.path, _num_processes(job.params))
         except (FileNotFoundError, StudioError) as exc:
             msg = exc.message if isinstance(exc, StudioError) else f"The run folder is incomplete: {exc}"
             self.settle(job_id, "failed", error=msg)
@@ -428,3 +434,20 @@ def _merge_metrics(metrics: dict[str, Any], events: list[dict[str, Any]]) -> dic
             ):
                 out[k] = v
     return out
+
+
+def _num_processes(params: dict) -> int:
+    """The job's `num_processes` (kinds without the field train in one process)."""
+    try:
+        return max(1, int(params.get("num_processes") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _free_port() -> int:
+    """A free loopback port for the processes of one job to meet on (jobs may run side by side)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

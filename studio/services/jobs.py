@@ -210,7 +210,9 @@ class JobService:
 
     def command_for(self, job_id: str) -> list[str]:
         row = self._row(job_id)
-        return self.launch_command(row["kind"], self.run_dir(job_id).path)
+        params = json.loads(row["params"] or "{}")
+        return self.runner.launch_command(row["kind"], self.run_dir(job_id).path,
+                                          int(params.get("num_processes") or 1))
 
     # -- cancel / resume -------------------------------------------------------------------------
     def cancel(self, job_id: str, user: Any = None, wait: bool = True) -> dict[str, Any]:
