@@ -125,6 +125,7 @@ class JobService:
             cfg = resolve_params(spec.config_cls, params)
         except ValueError as exc:
             raise Invalid(f"{kind}: {exc}") from exc
+        _check_processes(getattr(cfg, "num_processes", 1), self.config.device)
         if base_model is not None and (not isinstance(base_model, str) or len(base_model) > 300):
             raise Invalid("'base_model' must be a model id of at most 300 characters.")
         check_base_model(kind, base_model or None, self._resolve_model)
@@ -321,3 +322,20 @@ def _log_size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _check_processes(processes: int, device_choice: str) -> None:
+    """Several training processes need as many GPUs, or (training on the CPU) as many cores."""
+    if processes <= 1:
+        return
+    from engines.device import resolve_device
+
+    if resolve_device(device_choice).startswith("cuda"):
+        import torch
+
+        have, what, other = torch.cuda.device_count(), "GPU(s)", "or start the studio with --device cpu"
+    else:
+        have, what, other = os.cpu_count() or 1, "CPU cores", "or train on a machine with more cores"
+    if processes > have:
+        raise Invalid(f"num_processes: {processes} processes need {processes} {what}; this machine has {have}. "
+                      f"Use at most {have}, {other}.")

@@ -110,14 +110,14 @@ def build(studio: Studio) -> None:
 
     outputs = [listing, chosen, details, curve]
     gr.on([kind.change, start_form.expand], on_kind, inputs=[kind], outputs=[arms], api_visibility="private")
-    changed = gr.State(None)  # the counters of what the panel shows, set by a tick when they move
+    changed = gr.State(None)  # the counters of what the panel shows, set on a poke when they move
 
-    def on_tick(last):
-        """Only a state changes on a tick: the panel redraws (below) when what it shows changed."""
+    def on_poke(last):
+        """Only a state changes on a poke: the panel redraws (below) when what it shows changed."""
         now = studio.changes.version(RATINGS, EXPERIMENTS, MODELS)
         return gr.skip() if now == last else now
 
-    poked.click(on_tick, inputs=[changed], outputs=[changed], show_progress="hidden", api_visibility="private")
+    poked.click(on_poke, inputs=[changed], outputs=[changed], show_progress="hidden", api_visibility="private")
     gr.on([changed.change, chosen.select], refresh, inputs=[chosen], outputs=outputs, api_visibility="private",
           show_progress="hidden")
     start.click(on_start, inputs_kwargs={"name": name, "kind": kind, "versions": arms, "weights": weights,

@@ -96,9 +96,9 @@ def redraw_when_changed(studio: Studio, demo: gr.Blocks, loaders: list[Loader]) 
     def now() -> dict[int, tuple[int, ...]]:
         return {i: studio.changes.version(*loader.topics) for i, loader in enumerate(loaders)}
 
-    def on_tick(last: dict):
+    def on_poke(last: dict):
         current = now()
-        if not last or current == last:  # before the page's load recorded its counters, or idle
+        if not last or current == last:  # before the page's load recorded its counters, or nothing moved
             return gr.skip(), *(gr.skip() for _ in loaders)
         return current, *(gr.skip() if last.get(i) == current[i] else current[i] for i in range(len(loaders)))
 
@@ -113,7 +113,7 @@ def redraw_when_changed(studio: Studio, demo: gr.Blocks, loaders: list[Loader]) 
         return on_trigger
 
     demo.load(now, outputs=[seen], api_visibility="private")
-    poked.click(on_tick, inputs=[seen], outputs=[seen, *triggers], show_progress="hidden",
+    poked.click(on_poke, inputs=[seen], outputs=[seen, *triggers], show_progress="hidden",
                trigger_mode="always_last", api_visibility="private")
     for loader, trigger in zip(loaders, triggers, strict=True):
         trigger.change(redraw(loader), inputs=loader.inputs, outputs=loader.outputs, show_progress="hidden",

@@ -364,8 +364,8 @@ def build(studio: Studio):
         }
         return drawn, listing, job_id, job
 
-    def on_tick(job_id: str | None, last: dict | None, request: gr.Request):
-        """The cheap half of the live view: only states change, so an idle page costs its browser nothing;
+    def on_poke(job_id: str | None, last: dict | None, request: gr.Request):
+        """The cheap half of the live view (on a poke): only a state changes;
         the view itself redraws when `changed` does."""
         if not user_for(studio, request).is_admin:
             return gr.skip()
@@ -426,7 +426,7 @@ def build(studio: Studio):
         refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private"
     )
     job_pick.input(refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private")
-    poked.click(on_tick, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=[changed], show_progress="hidden",
+    poked.click(on_poke, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=[changed], show_progress="hidden",
                trigger_mode="always_last", api_visibility="private")
     changed.change(refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, show_progress="hidden",
                    trigger_mode="always_last", api_visibility="private")

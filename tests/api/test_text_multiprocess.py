@@ -63,3 +63,14 @@ def test_two_processes_cancel_together_and_resume_without_repeating_a_step(clien
     assert done["status"] == "completed", done["error"]
     events = [json.loads(line) for line in client.get(f"/api/v1/jobs/{job['id']}/events").text.splitlines()]
     assert [e["step"] for e in events] == list(range(1, 201)), client.get(f"/api/v1/jobs/{job['id']}/log?lines=60").text
+
+
+def test_more_processes_than_cores_is_refused_with_the_limit(client, dataset_id):  # noqa: F811
+    import os
+
+    too_many = (os.cpu_count() or 1) + 1
+    before = client.get("/api/v1/jobs").json()
+    r = client.post("/api/v1/jobs", json={"kind": "text-lora", "dataset_id": dataset_id,
+                                          "params": {"num_processes": too_many}})
+    assert r.status_code == 422 and f"this machine has {too_many - 1}" in r.json()["error"]["message"], r.text
+    assert client.get("/api/v1/jobs").json() == before  # nothing queued
