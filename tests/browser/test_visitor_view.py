@@ -35,10 +35,12 @@ def slider_max(page, elem_id: str) -> int:
 
 
 # Every visible element with an id in the open tab (ids Gradio makes up, `component-N` and
-# `html-<random>`, aside), and
+# `html-<random>`, and ids a chart draws inside its SVG, such as Vega's `clip1` clip paths, which
+# count the charts drawn on the page so far, aside), and
 # whether it is (inside) a control marked admin-only, or the button of a sub-tab so marked.
 VISIBLE_IDS = """() => Object.fromEntries([...document.querySelectorAll('[id]')]
-  .filter(e => !/^(component-\\d+|html-[a-z0-9]+)$/.test(e.id) && e.checkVisibility && e.checkVisibility())
+  .filter(e => !/^(component-\\d+|html-[a-z0-9]+)$/.test(e.id) && !e.closest('svg')
+               && e.checkVisibility && e.checkVisibility())
   .map(e => [e.id, !!e.closest('.admin-only') || (e.id.endsWith('-button')
                  && !!document.getElementById(e.id.slice(0, -7))?.classList.contains('admin-only'))]))"""
 
