@@ -13,14 +13,18 @@ TORCH_INDEX ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: studio test lint bench setup setup-dev browser
+.PHONY: studio test test-postgres lint bench setup setup-dev browser postgres
 
 studio: $(VENV)/.stamp-base
 	$(PY) launch.py $(ARGS)
 
-test: $(VENV)/.stamp-dev browser
+test: $(VENV)/.stamp-dev browser postgres
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The API and service tests again, each studio on its own PostgreSQL database instead of SQLite.
+test-postgres: $(VENV)/.stamp-dev postgres
+	STUDIO_TEST_DATABASE=postgres $(PY) -m pytest tests/services tests/api -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
@@ -48,3 +52,12 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: /usr/bin/chromium missing — run 'sudo apt-get install chromium' for the browser tests"; fi
+
+# The store's tests and the replica tests start a throwaway PostgreSQL server from Debian's
+# `postgresql` binaries (tests/postgres.py). Installed when we may; otherwise those tests say how
+# (and fail under CI=true).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "note: PostgreSQL missing — run 'sudo apt-get install postgresql' for the database tests"; fi

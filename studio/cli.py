@@ -61,6 +61,16 @@ def parser() -> argparse.ArgumentParser:
                    help="a text model served by an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama, "
                         "another studio), listed as remote/NAME, e.g. big=http://gpu-box:8000/v1@my-model; "
                         "its key, if any, from the environment variable STUDIO_REMOTE_KEY_NAME")
+    p.add_argument("--database-url", default=os.environ.get("STUDIO_DATABASE_URL") or None, metavar="URL",
+                   help="where the studio keeps its records: SQLite in the data dir (default), or "
+                        "postgresql://user:password@host:port/dbname, which several replicas can share "
+                        "(default: $STUDIO_DATABASE_URL; the environment keeps the password out of `ps`)")
+    p.add_argument("--max-jobs", type=int, default=1, metavar="N",
+                   help="training jobs this studio runs at once (default: 1); replicas on one database "
+                        "share the queue, each taking jobs while it has room")
+    p.add_argument("--no-jobs", action="store_true",
+                   help="run no training jobs here (a replica that only serves generation); another "
+                        "replica on the same database runs them")
     return p
 
 
@@ -138,6 +148,11 @@ def config_from_args(args: argparse.Namespace):
     for origin in origins:
         if normalize_origin(origin) is None:
             raise SystemExit(f"error: --allowed-origins: '{origin}' is not an origin like https://app.example")
+    if args.max_jobs < 0:
+        raise SystemExit("error: --max-jobs: give 0 or more (0 is the same as --no-jobs).")
+    if args.database_url and not args.database_url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise SystemExit("error: --database-url: write postgresql://user:password@host:port/dbname "
+                         "(or sqlite:///path/to/studio.db).")
     if args.guest_access != "none" and not accounts:
         raise SystemExit("error: --guest-access needs accounts (--auth or --auth-file): without accounts everyone is admin.")
     return StudioConfig(
@@ -155,6 +170,8 @@ def config_from_args(args: argparse.Namespace):
         forwarded_allow_ips=[ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()],
         allowed_origins=origins,
         remote_text=dict(parse_remote(spec) for spec in args.remote_text),
+        database_url=args.database_url,
+        max_concurrent_jobs=0 if args.no_jobs else args.max_jobs,
     )
 
 
@@ -187,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     # No telemetry either. `build_app` itself changes nothing process-wide.
     from studio.services.scratch import gradio_cache_dir
 
-    os.environ["GRADIO_TEMP_DIR"] = str(gradio_cache_dir(config.data_dir).resolve())
+    os.environ["GRADIO_TEMP_DIR"] = str(gradio_cache_dir(config.data_dir, config.shared_data_dir).resolve())
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         from engines.device import resolve_device

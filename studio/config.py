@@ -64,8 +64,10 @@ class StudioConfig:
     max_per_user: int = 2  # requests one non-admin may have running or waiting
     max_queue: int = 32  # requests waiting before new ones are told the studio is busy
     image_content_filter: bool = True  # run the safety checker where a model ships one
-    max_concurrent_jobs: int = 1  # accelerator-bound training jobs at a time
+    max_concurrent_jobs: int = 1  # training jobs this process runs at a time (0: none, a serving replica)
+    database_url: str | None = None  # None: SQLite in the data dir; postgresql://… for replicas
     job_grace_s: float = 10.0  # SIGTERM → SIGKILL grace period on cancel
+    job_lease_s: float = 30.0  # a replica renews its jobs' leases; another settles them once one lapses
     # numeric precision per engine kind: auto | fp32 | bf16 | fp16 (see engines/precision.py);
     # auto = reduced precision where the device runs it fast (bf16-capable CPUs, any CUDA GPU)
     # kind → the model an admin picked as the default (A1111's checkpoint switch); unlisted → the usual default
@@ -84,6 +86,11 @@ class StudioConfig:
         self.precision = {"text": "auto", "image": "auto", "speech": "fp32"} | {
             kind: normalize(choice) for kind, choice in self.precision.items()
         }
+
+    @property
+    def shared_data_dir(self) -> bool:
+        """Whether other replicas may use this data dir too (they share a PostgreSQL database)."""
+        return bool(self.database_url) and self.database_url.startswith(("postgresql://", "postgres://"))
 
     @property
     def auth_enabled(self) -> bool:

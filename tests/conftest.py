@@ -28,10 +28,15 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def config(tmp_path):
+def config(request, tmp_path):
+    """A studio's config. With STUDIO_TEST_DATABASE=postgres every test that builds a studio from it
+    runs on a fresh PostgreSQL database instead of SQLite (`make test-postgres`)."""
     from studio.config import StudioConfig
 
-    return StudioConfig(data_dir=tmp_path / "data", offline=True)
+    database_url = None
+    if os.environ.get("STUDIO_TEST_DATABASE") == "postgres":
+        database_url = request.getfixturevalue("postgres").new_database()
+    return StudioConfig(data_dir=tmp_path / "data", offline=True, database_url=database_url)
 
 
 @pytest.fixture
@@ -116,3 +121,13 @@ def live_studio(tmp_path):
     yield start
     for live in started:
         live.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the whole run (tests/postgres.py); each test takes its own database."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()

@@ -72,7 +72,7 @@ class AdapterService:
         self.datasets = datasets  # a mix is scored on one of its text datasets
         self.data_dir = config.data_dir.resolve()
         self.root = self.data_dir / "models" / "adapters"
-        self.scratch = Scratch(self.data_dir)  # import, mix and export work folders under tmp/
+        self.scratch = Scratch(self.data_dir, config.shared_data_dir)  # import, mix and export work folders in tmp/
 
     # -- read ------------------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:

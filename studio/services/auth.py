@@ -96,7 +96,8 @@ class AuthService:
         self._verified: OrderedDict[bytes, bool] = OrderedDict()
         self._verified_lock = threading.Lock()  # requests verify in several threads at once
         self._cache_key = secrets.token_bytes(32)
-        self.throttle = SigninThrottle()
+        # failed sign-ins: in memory, or in the database that replicas share
+        self.throttle = SigninThrottle(shared=store if store.dialect == "postgresql" else None)
         # Sessions of accounts removed from the configuration since, and expired ones, end here.
         sessions.keep_only_users(store, set(self._accounts))
         sessions.sweep_expired(store, now=utcnow())

@@ -9,7 +9,6 @@ served an output is recorded apart from the output, and only admins see it."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from studio.services.errors import Conflict, Invalid, NotFound
 from studio.services.sequential import confidence_sequence, msprt
 from studio.services.settings import SettingsService
 from studio.services.versions import version_label
-from studio.store import Store
+from studio.store import IntegrityError, Store
 from studio.store import experiments as table
 
 ALPHA = 0.05
@@ -75,7 +74,7 @@ class ExperimentService:
         try:
             experiment_id = table.create(self.store, name=params.name, kind=params.kind, arms=arms, weights=weights,
                                          min_samples=params.min_samples, auto_promote=params.auto_promote, user=user)
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             running = table.running(self.store, params.kind)
             raise Conflict(f"Experiment '{running['name'] if running else '?'}' already runs for {params.kind}: "
                            "stop it first.") from exc

@@ -297,7 +297,7 @@ class GanService:
         except ValidationError as exc:
             first = exc.errors()[0]
             raise Invalid(f"{'.'.join(map(str, first['loc']))}: {first['msg']}.") from exc
-        work = Scratch(self.data_dir).folder("upload-demo")  # swept at start if we crash
+        work = Scratch(self.data_dir, self.models.config.shared_data_dir).folder("upload-demo")  # swept at start if we crash
         try:
             files = write_demo_folder(work, n=params.n, seed=params.seed)
             incoming = [IncomingFile(name=p.name, path=p) for p in files]

@@ -19,6 +19,10 @@ process *group* (not the launcher's exit code) says when a job is over.
 Shutdown rule: `shutdown()` sends SIGTERM to running jobs (they checkpoint), waits up to
 `job_grace_s`, then marks them `interrupted`; `recover()` at start does the same to any job a
 crashed studio left `running`.
+
+Replicas on one database (job_replicas.py): a runner claims queued jobs with a row lock, renews
+the lease of what it runs, cancels what another replica asked it to (by the row), and settles the
+jobs of a replica that died, as `recover()` does, once that replica is known to be gone.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any
 import engines
 from engines.training import EventTail, JobConfig, RunDir
 from studio.config import StudioConfig
+from studio.services import job_replicas as replicas
 from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
 from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
@@ -89,6 +94,8 @@ class JobRunner:
         self.trainer_module = trainer_module  # kind → module to run; raises a StudioError for a broken kind
         self.lock = threading.RLock()  # held while a job changes hands: launch, cancel, resume, settle
         self._runs: dict[str, _Run] = {}
+        self.replica = replicas.new_replica_id()  # this runner, as job rows name their owner
+        self._renewed_at = self._swept_at = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -137,27 +144,37 @@ class JobRunner:
                 self._set_status(job_id, "cancelled", from_status="queued")
                 return None
             run = self._runs.get(job_id)
+            if run is None and not self._take_over(row):  # another replica runs it: ask it, by the row
+                table.request_cancel(self.store, job_id)
+                return replicas.Settled(self.store, job_id)
             if run is None:  # left running by a studio that crashed and did not recover it
-                self._terminate_groups([row["pid"]] if row["pid"] else [], job_ids=[job_id])
+                self._terminate_groups(self._groups_of([row]), job_ids=[job_id])
                 self._set_status(job_id, "cancelled", from_status="running")
                 return None
-            run.stop_reason = "cancel"
-            signal_group(run.proc.pid, signal.SIGTERM)
-            run.kill_at = time.monotonic() + self.config.job_grace_s
+            self._stop_run(run, "cancel")
         self.kick()
         return run.done
 
+    def _stop_run(self, run: _Run, reason: str) -> None:
+        """SIGTERM (the trainer checkpoints), SIGKILL after the grace period."""
+        run.stop_reason = reason
+        signal_group(run.proc.pid, signal.SIGTERM)
+        run.kill_at = time.monotonic() + self.config.job_grace_s
+
     # -- lifecycle ---------------------------------------------------------------------------------
     def recover(self) -> None:
-        """At studio start: no job stays `running` — stop any live leftover, mark it interrupted."""
+        """At studio start: no job stays `running` without a live owner — stop any live leftover of
+        a studio that is gone, mark its jobs interrupted (or completed, if they finished unwatched)."""
+        self._sweep()
+        self.kick()
+
+    def _sweep(self) -> None:
+        """Settle the running jobs whose owner is gone (see job_replicas.py)."""
         with self.lock:
-            rows = [
-                r
-                for r in table.running(self.store)
-                if r["id"] not in self._runs
-            ]
-            groups = [r["pid"] for r in rows if r["pid"] and group_is_job(r["pid"], self.runs_dir / r["id"])]
-            self._terminate_groups(groups, job_ids=[r["id"] for r in rows])
+            rows = [r for r in table.running(self.store) if r["id"] not in self._runs and self._take_over(r)]
+            if not rows:
+                return
+            self._terminate_groups(self._groups_of(rows), job_ids=[r["id"] for r in rows])
             for r in rows:
                 run_dir = self._run_dir(r["id"])
                 metrics, _ = self._record_progress(
@@ -169,7 +186,23 @@ class JobRunner:
                     continue
                 why = "The studio stopped while this job ran; resume it to continue from its last checkpoint."
                 self.settle(r["id"], "interrupted", error=why)
-        self.kick()
+
+    def _take_over(self, row: sqlite3.Row) -> bool:
+        """Own a running job whose owner is gone (at once when that is known, else once its lease
+        lapsed), to settle it; False while its owner lives, or when another replica took it first."""
+        gone = replicas.owner_gone(row["owner"])
+        if gone is False:
+            return False
+        now = None if gone else utcnow()
+        if now is not None and row["lease_until"] is not None and row["lease_until"] >= now:
+            return False
+        return table.take_over(self.store, row["id"], self.replica, replicas.lease_until(self.config.job_lease_s),
+                               now=now)
+
+    def _groups_of(self, rows: list[sqlite3.Row]) -> list[int]:
+        """The process groups of these jobs that still run here (a pid from another host means nothing here)."""
+        return [r["pid"] for r in rows if r["pid"] and replicas.on_this_host(r["owner"])
+                and group_is_job(r["pid"], self.runs_dir / r["id"])]
 
     def shutdown(self, terminate_jobs: bool = True) -> None:
         """Stop the monitor. With terminate_jobs, running jobs get SIGTERM, a grace period, and `interrupted`."""
@@ -177,6 +210,7 @@ class JobRunner:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        replicas.retire(self.replica)
         with self.lock:
             runs = list(self._runs.values())
             if not terminate_jobs:
@@ -211,10 +245,25 @@ class JobRunner:
         with self.lock:
             for run in list(self._runs.values()):
                 self._watch(run)
+            now, lease_s = time.monotonic(), self.config.job_lease_s
+            if self._runs:
+                if now - self._renewed_at >= lease_s / 3:
+                    table.renew(self.store, self.replica, replicas.lease_until(lease_s))
+                    self._renewed_at = now
+                for job_id in table.cancel_requested(self.store, self.replica):  # asked on another replica
+                    run = self._runs.get(job_id)
+                    if run is not None and run.stop_reason is None:
+                        self._stop_run(run, "cancel")
+            if now - self._swept_at >= min(lease_s / 3, 5.0):
+                self._sweep()
+                self._swept_at = now
             free = self.config.max_concurrent_jobs - len(self._runs)
-            if free > 0 and not self._stop.is_set():
-                for row in table.next_queued(self.store, free):
-                    self._launch(row)
+            while free > 0 and not self._stop.is_set() and table.next_queued(self.store, 1):
+                row = table.claim(self.store, self.replica, replicas.lease_until(lease_s))
+                if row is None:  # another replica took it
+                    break
+                self._launch(row)
+                free -= 1
 
     def _launch(self, row: sqlite3.Row) -> None:
         job_id, run_dir = row["id"], self._run_dir(row["id"])

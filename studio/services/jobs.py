@@ -35,7 +35,7 @@ from studio.services.job_processes import relative_paths, tail
 from studio.services.job_runner import JobRunner
 from studio.services.scratch import Scratch
 from studio.services.version_names import check_name, write_name
-from studio.store import Store, new_id
+from studio.store import IntegrityError, Store, new_id
 from studio.store import jobs as table
 
 log = logging.getLogger("studio.jobs")
@@ -69,7 +69,7 @@ class JobService:
         self.preparers: dict[str, Callable[[str | None, dict[str, Any], Path], str | None]] = {}
         self.runs_dir = config.data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.scratch = Scratch(config.data_dir)
+        self.scratch = Scratch(config.data_dir, config.shared_data_dir)
         self.resolve_model = resolve_model  # (model id, model kind) → spec; UnknownModel lists the choices
         self._specs: dict[str, TrainerSpec] = {}
         self.runner = JobRunner(config, store, self.runs_dir, trainer_module=lambda kind: self.spec(kind).module,
@@ -165,7 +165,7 @@ class JobService:
         try:
             table.create(self.store, job_id, kind=kind, dataset_id=dataset_id, base_model=base_model or None,
                          params=resolved, total_steps=int(resolved.get("max_steps") or 0))
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             _remove_tree(run_dir.path)
             raise NotFound(
                 f"No dataset with id '{dataset_id}'. Upload one in the Datasets tab first."

@@ -13,7 +13,9 @@ studio was down — these are removed:
     outputs/<day>/out_….*              no `outputs` row names the file (and `.out_….tmp` halves)
 
 Only these places and only names the studio itself makes are looked at: `models/starter`,
-`models/local` and anything a user dropped elsewhere are never touched.
+`models/local` and anything a user dropped elsewhere are never touched. With replicas sharing the
+data dir, another replica may be between the two steps right now: then only what has been left
+unregistered for `min_age_s` goes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import time
 from pathlib import Path
 
 from studio.store import Store, adapters, datasets, jobs, outputs
@@ -33,12 +36,22 @@ _ACTIVE = ("queued", "running")
 DELIVERABLE_KINDS = ("export", "image-export")  # job kinds whose output folder is kept with no `adapters` row
 
 
-def remove_orphans(data_dir: Path, store: Store) -> list[str]:
-    """Remove what no row points to; returns the removed paths, relative to the data dir."""
+REPLICA_MIN_AGE_S = 3600.0  # with replicas: unregistered this long, a file is nobody's work in progress
+
+
+def remove_orphans(data_dir: Path, store: Store, min_age_s: float = 0.0) -> list[str]:
+    """Remove what no row points to (and was last changed `min_age_s` ago or more); returns the
+    removed paths, relative to the data dir."""
     data_dir = Path(data_dir)
     removed: list[str] = []
+    cutoff = time.time() - min_age_s
 
     def drop(path: Path) -> None:
+        try:
+            if min_age_s and path.lstat().st_mtime > cutoff:
+                return  # perhaps another replica's, about to be registered
+        except OSError:
+            return
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -7,14 +7,21 @@ work removes its folder when it ends; whatever a killed studio left behind is sw
 `sweep()` at the next start, before anything is served — so nothing under tmp/ outlives the
 process that made it. Gradio's cache (`gradio_cache_dir`: tmp/gradio, where the command line
 points Gradio) is swept with the rest.
+
+Replicas sharing one data dir (`shared=True`: a PostgreSQL database) each get their own scratch
+root, `tmp/replica-<host>-<pid>/`, and a starting replica sweeps only what is nobody's: its own
+root, the roots of replicas on this host whose process has ended, and anything else under tmp/
+untouched for `STALE_S` (a replica on another host that died).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,16 +30,26 @@ from pathlib import Path
 log = logging.getLogger("studio.scratch")
 
 _PURPOSE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # becomes part of a folder name: a short slug only
+STALE_S = 86_400.0  # untouched this long, another host's scratch is a dead replica's
+_REPLICA = re.compile(r"^replica-(?P<host>.+)-(?P<pid>\d+)$")
 
 
-def gradio_cache_dir(data_dir: Path) -> Path:
+def scratch_root(data_dir: Path, shared: bool = False) -> Path:
+    """tmp/, or this process's own folder in it when replicas share the data dir."""
+    tmp = Path(data_dir) / "tmp"
+    return tmp / f"replica-{socket.gethostname()}-{os.getpid()}" if shared else tmp
+
+
+def gradio_cache_dir(data_dir: Path, shared: bool = False) -> Path:
     """Where Gradio keeps uploads and the files it serves: under tmp/, so they never outlive the process."""
-    return Path(data_dir) / "tmp" / "gradio"
+    return scratch_root(data_dir, shared) / "gradio"
 
 
 class Scratch:
-    def __init__(self, data_dir: Path):
-        self.root = Path(data_dir) / "tmp"
+    def __init__(self, data_dir: Path, shared: bool = False):
+        self.tmp = Path(data_dir) / "tmp"
+        self.root = scratch_root(data_dir, shared)
+        self.shared = shared
 
     def folder(self, purpose: str) -> Path:
         """A new, empty, private folder `tmp/<purpose>-<random>`; the caller removes it."""
@@ -71,16 +88,36 @@ class Scratch:
                 pass
 
     def sweep(self) -> int:
-        """At start, before serving: remove everything in tmp/. Returns how many entries went."""
-        if not self.root.is_dir():
+        """At start, before serving: remove everything in tmp/ (with replicas: what is nobody's).
+        Returns how many entries went."""
+        if not self.tmp.is_dir():
             return 0
         removed = 0
-        for entry in list(self.root.iterdir()):
-            _remove(entry)
-            removed += 1
+        for entry in list(self.tmp.iterdir()):
+            if not self.shared or entry == self.root or _abandoned(entry):
+                _remove(entry)
+                removed += 1
         if removed:
-            log.info("removed %d leftover(s) from %s", removed, self.root)
+            log.info("removed %d leftover(s) from %s", removed, self.tmp)
         return removed
+
+
+def _abandoned(entry: Path) -> bool:
+    """Another replica's scratch root whose process has ended (this host), or anything untouched
+    for STALE_S (a replica elsewhere that died, or a leftover from before replicas)."""
+    found = _REPLICA.match(entry.name)
+    if found and found["host"] == socket.gethostname():
+        try:
+            os.kill(int(found["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    try:
+        return time.time() - entry.lstat().st_mtime > STALE_S
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> None:

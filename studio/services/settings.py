@@ -1,7 +1,7 @@
 """Admin settings changed while the studio runs — the precision of each engine and the image
 content filter — kept in the store so that a restart keeps them. They live on `StudioConfig`,
 which every service reads on each request; this service applies the stored values at start and
-records each change."""
+records each change (and, with replicas on one database, applies the changes made through the others)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from studio.config import StudioConfig
+from studio.services.changes import SETTINGS, Changes
 from studio.services.errors import Invalid
 from studio.store import Store
 from studio.store import settings as table
@@ -19,9 +20,11 @@ PRECISION_KINDS = ("text", "image", "speech")  # engines with a precision settin
 
 
 class SettingsService:
-    def __init__(self, config: StudioConfig, store: Store):
+    def __init__(self, config: StudioConfig, store: Store, changes: Changes | None = None):
         self.config = config
         self.store = store
+        self.changes = changes or Changes()
+        self.changes.watch(SETTINGS, self.load)  # a change made through another replica
 
     def load(self) -> None:
         """Apply what was stored over the defaults; a value that no longer validates is skipped."""
@@ -44,6 +47,7 @@ class SettingsService:
 
     def _store(self, key: str, value: Any, user: str | None) -> None:
         table.put(self.store, key, value, user)
+        self.changes.bump(SETTINGS)
 
     def precision_of(self, kind: str) -> str:
         """One engine kind's setting: auto | fp32 | bf16 | fp16 (| int8 for text)."""

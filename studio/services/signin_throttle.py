@@ -6,7 +6,8 @@ The rule (also in the README): after 5 failures, attempts wait 1 s, then 2, 4, â
 failures. The account counter applies from every address except loopback: an attacker elsewhere
 can slow sign-ins to an account, but never lock its owner out of the machine the studio runs
 on â€” loopback is throttled per address only. Counters live in memory (one process), in
-dictionaries of bounded size.
+dictionaries of bounded size; with replicas on one PostgreSQL database they live in its
+`signin_failures` table instead (`shared=`), so guesses spread over replicas count together.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from studio.services.errors import StudioError
+from studio.store import signin_failures as failures_table
 
 
 class SigninThrottled(StudioError):
@@ -81,18 +83,43 @@ class _Counters:
     def clear(self, key: str) -> None:
         self.entries.pop(key, None)
 
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class _SharedCounters:
+    """The same counters in the database (`scope` = account | address), for replicas."""
+
+    def __init__(self, store, scope: str, max_entries: int):
+        self.store, self.scope, self.max_entries = store, scope, max_entries
+
+    def get(self, key: str) -> _Failures | None:
+        found = failures_table.get(self.store, self.scope, key)
+        return _Failures(*found) if found else None
+
+    def add(self, key: str, now: float, forget_s: float) -> None:
+        failures_table.add(self.store, self.scope, key, now, forget_s, self.max_entries)
+
+    def clear(self, key: str) -> None:
+        failures_table.clear(self.store, self.scope, key)
+
 
 class SigninThrottle:
     def __init__(self, *, free_failures: int = 5, base_s: float = 1.0, cap_s: float = 900.0,
-                 forget_s: float = 86_400.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+                 forget_s: float = 86_400.0, max_entries: int = 10_000, clock: Callable[[], float] | None = None,
+                 shared=None):
         self.free_failures = free_failures  # failures before any waiting
         self.base_s = base_s  # the first wait; doubles with each further failure
         self.cap_s = cap_s  # the longest wait
         self.forget_s = forget_s  # a quiet period after which old failures no longer count
-        self.clock = clock
+        # replicas compare times across processes: the wall clock; one process: the monotonic one
+        self.clock = clock or (time.time if shared is not None else time.monotonic)
         # Separate tables: flooding addresses cannot push an account's counter out.
-        self._accounts = _Counters(max_entries)
-        self._addresses = _Counters(max_entries)
+        if shared is not None:  # a Store the replicas share
+            self._accounts: _Counters | _SharedCounters = _SharedCounters(shared, "account", max_entries)
+            self._addresses: _Counters | _SharedCounters = _SharedCounters(shared, "address", max_entries)
+        else:
+            self._accounts, self._addresses = _Counters(max_entries), _Counters(max_entries)
         self._lock = threading.Lock()
 
     def _keys(self, account: str | None, address: str | None) -> list[tuple[_Counters, str]]:
@@ -133,4 +160,6 @@ class SigninThrottle:
 
     def size(self) -> int:
         """Entries held, for tests of the memory bound."""
-        return len(self._accounts.entries) + len(self._addresses.entries)
+        if isinstance(self._accounts, _SharedCounters):
+            return failures_table.count(self._accounts.store)
+        return len(self._accounts) + len(self._addresses)

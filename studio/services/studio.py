@@ -11,12 +11,12 @@ from pathlib import Path
 from studio.config import StudioConfig
 from studio.services.auth import AuthService
 from studio.services.changes import RATINGS, Changes
-from studio.services.leftovers import remove_orphans
+from studio.services.leftovers import REPLICA_MIN_AGE_S, remove_orphans
 from studio.services.limits import Admission, RequestGate
 from studio.services.scratch import Scratch
 from studio.services.settings import SettingsService
-from studio.store import Store
 from studio.store import adapters as adapter_rows
+from studio.store import open_store
 
 log = logging.getLogger("studio")
 
@@ -27,15 +27,17 @@ class Studio:
         self.data_dir: Path = config.data_dir
         for sub in ("datasets", "runs", "outputs", "models", "tmp"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
-        self.scratch = Scratch(self.data_dir)  # the one owner of tmp/
+        self.scratch = Scratch(self.data_dir, config.shared_data_dir)  # the one owner of tmp/
         self._sweep_tmp()
-        self.store = Store(self.data_dir / "studio.db")
-        self.settings = SettingsService(config, self.store)
+        self.store = open_store(config.database_url, self.data_dir / "studio.db")
+        # what the pages watch to redraw their lists (studio/services/changes.py); in the database
+        # when replicas may share it
+        self.changes = Changes(self.store if self.store.dialect == "postgresql" else None)
+        self.settings = SettingsService(config, self.store, self.changes)
         self.settings.load()  # admin settings from earlier runs (precision, content filter)
         self.auth = AuthService(config.accounts, config.guest_access, self.store)
         self.gate = RequestGate(config.max_running, config.max_per_user, config.max_queue)
         self.admission = Admission(config.limits, self.gate)  # every generation passes here
-        self.changes = Changes()  # what the pages watch to redraw their lists (studio/services/changes.py)
 
     # Services are built on first use so that startup stays light.
     @cached_property
@@ -170,7 +172,7 @@ class Studio:
         """Work done once the server is up: nothing here may load a model."""
         self.models.start_hub_probe()
         self.jobs.recover()  # first: a job that finished while we were down registers its artifact
-        remove_orphans(self.data_dir, self.store)
+        remove_orphans(self.data_dir, self.store, REPLICA_MIN_AGE_S if self.config.shared_data_dir else 0.0)
         # then, in the background, the shipped text starter when it is the default (first answer < 1 s)
         threading.Thread(target=self.text.warm_default, name="text-warm-up", daemon=True).start()
 

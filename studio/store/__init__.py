@@ -1,5 +1,13 @@
-"""SQLite store: schema, migrations and queries. Files live beside it in the data dir."""
+"""The store: schema, migrations and queries, on SQLite (default) or PostgreSQL. Files live
+beside it in the data dir."""
 
-from studio.store.db import Store, new_id, utcnow
+import sqlite3
 
-__all__ = ["Store", "new_id", "utcnow"]
+import psycopg
+
+from studio.store.db import Store, new_id, open_store, utcnow
+
+# What a write that breaks a constraint (a missing reference, a duplicate) raises on either database.
+IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+__all__ = ["IntegrityError", "Store", "new_id", "open_store", "utcnow"]

@@ -52,13 +52,13 @@ def exists(store: Store, adapter_id: str) -> bool:
 def of_types(store: Store, *types: str, oldest_first: bool = False) -> list[sqlite3.Row]:
     """Every row of these types, newest first (or in the order they were added)."""
     marks = ", ".join("?" * len(types))
-    order = "rowid" if oldest_first else "created_at DESC, rowid DESC"
+    order = "created_at, rowid" if oldest_first else "created_at DESC, rowid DESC"
     return store.query(f"SELECT * FROM adapters WHERE type IN ({marks}) ORDER BY {order}", types)
 
 
 def ids_of_type(store: Store, type_: str) -> list[str]:
     """The ids of one type, oldest first (what an error message offers instead)."""
-    return [r["id"] for r in store.query("SELECT id FROM adapters WHERE type = ? ORDER BY rowid", (type_,))]
+    return [r["id"] for r in store.query("SELECT id FROM adapters WHERE type = ? ORDER BY created_at, rowid", (type_,))]
 
 
 def newest_made_by(store: Store, job_kind: str) -> sqlite3.Row | None:

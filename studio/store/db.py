@@ -39,6 +39,10 @@ def row_to_dict(row: sqlite3.Row | None, json_fields: tuple[str, ...] = ()) -> d
 
 
 class Store:
+    """The store on SQLite (the default). `studio.store.postgres.PostgresStore` has the same interface."""
+
+    dialect = "sqlite"
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,22 @@ class Store:
     def tables(self) -> set[str]:
         rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {r["name"] for r in rows}
+
+
+def open_store(database_url: str | None, default_path: Path) -> Store:
+    """The store a studio runs on: SQLite at `default_path` (no URL, or `sqlite:///<path>`), or
+    PostgreSQL (`postgresql://…`), which several replicas can share."""
+    if not database_url:
+        return Store(default_path)
+    if database_url.startswith("sqlite:///"):
+        return Store(Path(database_url.removeprefix("sqlite:///")))
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from studio.store.postgres import PostgresStore
+
+        return PostgresStore(database_url)  # type: ignore[return-value]
+    raise ValueError(
+        "--database-url takes postgresql://user:password@host:port/dbname or sqlite:///path/to/studio.db."
+    )
 
 
 def _split_sql(script: str) -> list[str]:

@@ -68,7 +68,7 @@ def tallies(store: Store, experiment_id: str) -> dict[int, tuple[int, int]]:
     """arm → (rated outputs, thumbs up). An output counts once: its newest rating's majority is not
     needed here, as each rating row is one person's thumb on one output."""
     rows = store.query(
-        "SELECT e.arm, COUNT(r.id) AS n, COALESCE(SUM(r.rating = 'up'), 0) AS up FROM experiment_outputs e "
+        "SELECT e.arm, COUNT(r.id) AS n, COUNT(CASE WHEN r.rating = 'up' THEN 1 END) AS up FROM experiment_outputs e "
         "JOIN ratings r ON r.output_id = e.output_id WHERE e.experiment_id = ? GROUP BY e.arm",
         (experiment_id,),
     )

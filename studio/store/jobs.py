@@ -45,17 +45,68 @@ def next_queued(store: Store, limit: int) -> list[sqlite3.Row]:
 
 
 def requeue(store: Store, job_id: str) -> None:
-    """Back in the queue (a resume): no error, no process."""
+    """Back in the queue (a resume): no error, no process, no owner."""
     with store.transaction() as c:
-        c.execute("UPDATE jobs SET status = 'queued', error = NULL, pid = NULL, updated_at = ? WHERE id = ?",
-                  (utcnow(), job_id))
+        c.execute("UPDATE jobs SET status = 'queued', error = NULL, pid = NULL, owner = NULL, lease_until = NULL, "
+                  "cancel_requested = 0, updated_at = ? WHERE id = ?", (utcnow(), job_id))
+
+
+def claim(store: Store, owner: str, lease_until: str) -> sqlite3.Row | None:
+    """Take the queued job that has waited longest for `owner`, exactly once among replicas: it is
+    `running` (no process yet) with a lease until `lease_until`. None when the queue is empty.
+    PostgreSQL locks the row and skips rows another replica is taking; SQLite's write transaction
+    is one at a time already."""
+    lock = " FOR UPDATE SKIP LOCKED" if store.dialect == "postgresql" else ""
+    with store.transaction() as c:
+        row = c.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1" + lock,
+                        ()).fetchone()
+        if row is None:
+            return None
+        taken = c.execute("UPDATE jobs SET status = 'running', owner = ?, lease_until = ?, pid = NULL, error = NULL, "
+                          "cancel_requested = 0, updated_at = ? WHERE id = ? AND status = 'queued'",
+                          (owner, lease_until, utcnow(), row["id"])).rowcount
+        if taken != 1:  # another replica got there first
+            return None
+        return c.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
 
 
 def mark_running(store: Store, job_id: str, pid: int) -> None:
-    """Started: the pid is its process group's."""
+    """Started: the pid is its process group's (on the owner's host)."""
     with store.transaction() as c:
         c.execute("UPDATE jobs SET status = 'running', pid = ?, error = NULL, updated_at = ? WHERE id = ?",
                   (pid, utcnow(), job_id))
+
+
+def renew(store: Store, owner: str, lease_until: str) -> None:
+    """Extend the leases of everything `owner` runs."""
+    with store.transaction() as c:
+        c.execute("UPDATE jobs SET lease_until = ? WHERE owner = ? AND status = 'running'", (lease_until, owner))
+
+
+def take_over(store: Store, job_id: str, owner: str, lease_until: str, *, now: str | None) -> bool:
+    """Become the owner of a running job whose lease lapsed before `now` (any lease when `now` is
+    None: its owner is known to be gone), to settle it; False when it moved on or another replica
+    took it first."""
+    lapsed = " AND (lease_until IS NULL OR lease_until < ?)" if now else ""
+    with store.transaction() as c:
+        return c.execute(
+            "UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ? AND status = 'running'" + lapsed,
+            (owner, lease_until, job_id, *((now,) if now else ())),
+        ).rowcount == 1
+
+
+def request_cancel(store: Store, job_id: str) -> bool:
+    """Ask the replica running the job to cancel it; False when it no longer runs."""
+    with store.transaction() as c:
+        return c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'",
+                         (job_id,)).rowcount == 1
+
+
+def cancel_requested(store: Store, owner: str) -> set[str]:
+    """The jobs `owner` runs that someone asked (on any replica) to cancel."""
+    rows = store.query("SELECT id FROM jobs WHERE owner = ? AND status = 'running' AND cancel_requested = 1",
+                       (owner,))
+    return {r["id"] for r in rows}
 
 
 def record_progress(store: Store, job_id: str, *, step: int, total_steps: int, progress: float,
@@ -76,17 +127,19 @@ def settle(store: Store, job_id: str, *, status: str, metrics: dict[str, Any], e
             adapters.add(c, **artifact)
         c.execute(
             "UPDATE jobs SET status = ?, progress = COALESCE(?, progress), metrics = ?, error = ?,"
-            " artifact_type = ?, artifact_id = ?, pid = NULL, updated_at = ? WHERE id = ?",
+            " artifact_type = ?, artifact_id = ?, pid = NULL, lease_until = NULL, cancel_requested = 0,"
+            " updated_at = ? WHERE id = ?",
             (status, progress, json.dumps(metrics), error, artifact and artifact["type"],
              artifact and artifact["id"], utcnow(), job_id),
         )  # fmt: skip
 
 
-def set_status(store: Store, job_id: str, status: str, *, from_status: str) -> None:
-    """Move a job from `from_status` to `status` (no process); nothing when it has moved on."""
+def set_status(store: Store, job_id: str, status: str, *, from_status: str) -> bool:
+    """Move a job from `from_status` to `status` (no process); False (nothing done) when it has moved on."""
     with store.transaction() as c:
-        c.execute("UPDATE jobs SET status = ?, pid = NULL, updated_at = ? WHERE id = ? AND status = ?",
-                  (status, utcnow(), job_id, from_status))
+        return c.execute("UPDATE jobs SET status = ?, pid = NULL, lease_until = NULL, cancel_requested = 0,"
+                         " updated_at = ? WHERE id = ? AND status = ?",
+                         (status, utcnow(), job_id, from_status)).rowcount == 1
 
 
 def active_using(store: Store, adapter_id: str) -> list[str]:

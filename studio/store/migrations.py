@@ -191,4 +191,31 @@ MIGRATIONS: list[str] = [
     DROP TABLE adapters;
     ALTER TABLE adapters_new RENAME TO adapters;
     """,
+    # 8 — jobs claimed by any of several studio replicas on one database: who runs it (`host:pid:nonce`),
+    # until when its lease holds (renewed while it runs; a lapsed lease means the replica died), and a
+    # cancel asked for on a replica other than the one running it
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_until TEXT;
+    ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 9 — the pages' change counters (studio/services/changes.py), shared by the replicas of one database
+    """
+    CREATE TABLE changes (
+        topic       TEXT PRIMARY KEY,
+        version     INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    # 10 — failed sign-ins per account and per client address (studio/services/signin_throttle.py),
+    # shared by the replicas of one database; `last` is the time of the latest failure (Unix seconds)
+    """
+    CREATE TABLE signin_failures (
+        scope       TEXT NOT NULL CHECK (scope IN ('account', 'address')),
+        key         TEXT NOT NULL,
+        count       INTEGER NOT NULL,
+        last        REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE INDEX signin_failures_last ON signin_failures (scope, last);
+    """,
 ]

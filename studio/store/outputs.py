@@ -83,23 +83,23 @@ def unrate(store: Store, output_id: str, user: str) -> None:
 
 def totals(store: Store) -> tuple[int, int, int]:
     """(ratings, thumbs up, thumbs down) over everything."""
-    row = store.query_one("SELECT COUNT(*) AS n, SUM(rating = 'up') AS up, SUM(rating = 'down') AS down FROM ratings")
+    row = store.query_one("SELECT COUNT(*) AS n, COUNT(CASE WHEN rating = 'up' THEN 1 END) AS up, COUNT(CASE WHEN rating = 'down' THEN 1 END) AS down FROM ratings")
     return row["n"], row["up"] or 0, row["down"] or 0
 
 
 def per_version(store: Store) -> list[sqlite3.Row]:
     """kind, model, adapter, up, down: one row per version that has ratings."""
     return store.query(
-        "SELECT o.kind, o.model, o.adapter, SUM(r.rating = 'up') AS up, SUM(r.rating = 'down') AS down "
+        "SELECT o.kind, o.model, o.adapter, COUNT(CASE WHEN r.rating = 'up' THEN 1 END) AS up, COUNT(CASE WHEN r.rating = 'down' THEN 1 END) AS down "
         "FROM ratings r JOIN outputs o ON o.id = r.output_id GROUP BY o.kind, o.model, o.adapter "
-        "ORDER BY o.kind, o.model, o.adapter"
+        "ORDER BY o.kind, o.model, o.adapter NULLS FIRST"
     )
 
 
 def per_day(store: Store) -> list[sqlite3.Row]:
     """day, model, adapter, up, n: ratings per day (by when they were last given) and version."""
     return store.query(
-        "SELECT substr(r.updated_at, 1, 10) AS day, o.model, o.adapter, SUM(r.rating = 'up') AS up, "
+        "SELECT substr(r.updated_at, 1, 10) AS day, o.model, o.adapter, COUNT(CASE WHEN r.rating = 'up' THEN 1 END) AS up, "
         "COUNT(*) AS n FROM ratings r JOIN outputs o ON o.id = r.output_id "
         "GROUP BY day, o.model, o.adapter ORDER BY day"
     )

@@ -30,8 +30,9 @@ def delete(store: Store, token_hash: str) -> bool:
 def keep_only_users(store: Store, users: set[str]) -> int:
     """Delete the sessions of everyone not in `users` (accounts removed since they signed in)."""
     marks = ",".join("?" * len(users))
+    keep = f" WHERE user NOT IN ({marks})" if users else ""  # `IN ()` is SQLite's alone
     with store.transaction() as c:
-        return c.execute(f"DELETE FROM sessions WHERE user NOT IN ({marks})", tuple(users)).rowcount
+        return c.execute("DELETE FROM sessions" + keep, tuple(users)).rowcount
 
 
 def sweep_expired(store: Store, *, now: str) -> int:

@@ -32,7 +32,7 @@ def changes(client, who=None) -> dict:
 
 def test_counters_move_with_jobs_and_ratings_and_activity_is_the_admins(client):
     before = changes(client, ADA)
-    assert set(before["topics"]) == {"models", "datasets", "jobs", "ratings", "experiments"}
+    assert set(before["topics"]) == {"models", "datasets", "jobs", "ratings", "experiments", "settings"}
     assert before["activity"] == ""  # nothing runs
     job = client.post("/api/v1/jobs", json={"kind": "selftest", "params": {"max_steps": 2}}, auth=ADA).json()
     queued = changes(client, ADA)

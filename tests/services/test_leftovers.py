@@ -4,6 +4,8 @@ in tmp/, and folders or files that a kill stopped from being registered (no row 
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -147,3 +149,19 @@ def test_start_keeps_the_file_of_a_completed_export_job(studio):
     gone = folder_with_file(studio.data_dir / "models" / "trained" / JOB_B, "sd-tiny-fp16.safetensors")
     studio.start()
     assert kept.is_dir() and not gone.exists()
+
+
+def test_with_replicas_only_files_unregistered_for_a_while_are_removed(tmp_path):
+    """Another replica may have moved a dataset into place and not yet written its row."""
+    from studio.services.leftovers import remove_orphans
+    from studio.store import Store
+
+    store = Store(tmp_path / "studio.db")
+    fresh = tmp_path / "datasets" / "ds_00000000000000aa"
+    stale = tmp_path / "datasets" / "ds_00000000000000bb"
+    for folder in (fresh, stale):
+        folder.mkdir(parents=True)
+    hour_ago = time.time() - 7200
+    os.utime(stale, (hour_ago, hour_ago))
+    assert remove_orphans(tmp_path, store, min_age_s=3600) == ["datasets/ds_00000000000000bb"]
+    assert fresh.is_dir()

@@ -69,3 +69,25 @@ def test_sweep_removes_every_leftover(tmp_path):
     removed = Scratch(tmp_path).sweep()
     assert removed == 8
     assert list(tmp.iterdir()) == [] and tmp_path.is_dir()
+
+
+def test_replicas_sharing_a_data_dir_sweep_only_what_is_nobodys(tmp_path):
+    """Each replica has its own scratch root; a starting one leaves live replicas' work alone."""
+    import socket
+
+    host = socket.gethostname()
+    tmp = tmp_path / "tmp"
+    live_here = tmp / f"replica-{host}-{os.getppid()}"  # a process that runs: another replica here
+    dead_here = tmp / f"replica-{host}-{2**22 + 12345}"  # beyond pid_max: no such process
+    elsewhere_busy = tmp / "replica-other-host-77"
+    elsewhere_dead = tmp / "replica-gone-host-88"
+    for folder in (live_here, dead_here, elsewhere_busy, elsewhere_dead):
+        (folder / "upload-0123").mkdir(parents=True)
+    day_ago = time.time() - 2 * 86_400
+    os.utime(elsewhere_dead, (day_ago, day_ago))
+    mine = Scratch(tmp_path, shared=True)
+    own = mine.folder("export")
+    assert own.parent == tmp / f"replica-{host}-{os.getpid()}"
+    mine.sweep()
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([live_here.name, elsewhere_busy.name])
+    assert (live_here / "upload-0123").is_dir()

@@ -9,8 +9,7 @@ def add(store: Store, adapter_id: str, type_: str, created_at: str) -> None:
                   (adapter_id, adapter_id, type_, "base", f"models/adapters/{adapter_id}", created_at))
 
 
-def test_rows_are_found_by_id_and_type_and_listed_newest_first(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_rows_are_found_by_id_and_type_and_listed_newest_first(store):
     add(store, "ad_old", "text_adapter", "2030-01-01T00:00:00.000Z")
     add(store, "ad_new", "text_adapter", "2030-01-02T00:00:00.000Z")
     add(store, "ad_lora", "image_lora", utcnow())
@@ -25,8 +24,7 @@ def test_rows_are_found_by_id_and_type_and_listed_newest_first(tmp_path):
                                              "models/adapters/ad_old"]
 
 
-def test_a_row_is_inserted_with_its_meta_renamed_and_deleted(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_row_is_inserted_with_its_meta_renamed_and_deleted(store):
     adapters.insert(store, id="ad_1", name="mine", type="text_adapter", base_model="base", job_id=None,
                     path="models/adapters/ad_1", meta={"source": "import"})
     adapters.rename(store, "ad_1", "yours")

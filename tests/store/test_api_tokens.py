@@ -1,10 +1,9 @@
 """The api_tokens table: a token works until it is revoked, and a revoked one stays listed."""
 
-from studio.store import Store, api_tokens, utcnow
+from studio.store import api_tokens, utcnow
 
 
-def test_a_token_finds_its_user_until_revoked(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_token_finds_its_user_until_revoked(store):
     api_tokens.create(store, id="tok_1", user="alice", token_hash="h1", label="ci", created_at=utcnow())
     assert api_tokens.user_for(store, "h1") == "alice"
     assert api_tokens.user_for(store, "h2") is None

@@ -11,8 +11,7 @@ def add_output(store: Store, adapter: str | None, text: str) -> str:
     return output_id
 
 
-def test_a_comparison_takes_one_vote_and_then_counts(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_comparison_takes_one_vote_and_then_counts(store):
     a, b = add_output(store, None, "plain"), add_output(store, "ad_1", "tuned")
     comparisons.create(store, "cmp_1", kind="text", prompt="p", a_output_id=a, b_output_id=b, user="alice")
     assert comparisons.get(store, "cmp_1")["winner"] is None

@@ -12,16 +12,14 @@ def add_dataset(store: Store, dataset_id: str = "ds_0000000000000001") -> str:
     return dataset_id
 
 
-def test_a_dataset_round_trips_with_its_json_fields(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_dataset_round_trips_with_its_json_fields(store):
     dataset_id = add_dataset(store)
     assert datasets.get(store, dataset_id)["stats"] == {"rows": 3}
     assert [d["id"] for d in datasets.all_(store)] == [dataset_id]
     assert datasets.ids(store) == {dataset_id}
 
 
-def test_delete_is_refused_while_a_job_trains_on_it_and_undone_when_the_caller_fails(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_delete_is_refused_while_a_job_trains_on_it_and_undone_when_the_caller_fails(store):
     dataset_id = add_dataset(store)
     with store.transaction() as c:
         c.execute("INSERT INTO jobs (id, kind, dataset_id, status, created_at, updated_at) "

@@ -1,15 +1,12 @@
 """The jobs table: queued in order, running, progress, and a final status written together with
 the adapters row of what the job made."""
 
-import sqlite3
-
 import pytest
 
-from studio.store import Store, adapters, jobs
+from studio.store import IntegrityError, adapters, jobs
 
 
-def test_a_job_goes_from_queued_to_completed_with_its_artifact_in_one_write(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_job_goes_from_queued_to_completed_with_its_artifact_in_one_write(store):
     jobs.create(store, "job_1", kind="text-lora", dataset_id=None, base_model="gpt2", params={"adapter": "ad_x"},
                 total_steps=10)
     jobs.create(store, "job_2", kind="gan", dataset_id=None, base_model=None, params={}, total_steps=5)
@@ -33,15 +30,56 @@ def test_a_job_goes_from_queued_to_completed_with_its_artifact_in_one_write(tmp_
     assert jobs.statuses(store)["job_2"] == "queued"
 
 
-def test_a_failed_artifact_write_leaves_the_job_as_it_was(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_failed_artifact_write_leaves_the_job_as_it_was(store):
     jobs.create(store, "job_1", kind="gan", dataset_id=None, base_model=None, params={}, total_steps=5)
     jobs.mark_running(store, "job_1", 1)
     bad = {"id": "ad_1", "name": "n", "type": "not-a-type", "base_model": "", "job_id": "job_1", "path": "p",
            "meta": {}}
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         jobs.settle(store, "job_1", status="completed", metrics={}, error=None, progress=1.0, artifact=bad)
     assert jobs.get(store, "job_1")["status"] == "running"
-    with pytest.raises(sqlite3.IntegrityError):  # no such dataset
+    with pytest.raises(IntegrityError):  # no such dataset
         jobs.create(store, "job_2", kind="text-lora", dataset_id="ds_missing", base_model=None, params={},
                     total_steps=1)
+
+
+def test_replicas_claiming_at_once_take_each_job_exactly_once(store):
+    """Four replicas (threads, each with its own connection) race for twenty queued jobs."""
+    import threading
+
+    for i in range(20):
+        jobs.create(store, f"job_{i:02d}", kind="selftest", dataset_id=None, base_model=None, params={},
+                    total_steps=1)
+    taken: dict[str, list[str]] = {f"r{i}": [] for i in range(4)}
+    start = threading.Barrier(4)
+
+    def replica(owner: str) -> None:
+        start.wait()
+        while (row := jobs.claim(store, owner, "2999-01-01T00:00:00.000Z")) is not None:
+            taken[owner].append(row["id"])
+            assert (row["status"], row["owner"]) == ("running", owner)
+
+    threads = [threading.Thread(target=replica, args=(owner,)) for owner in taken]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    claimed = [job_id for ids in taken.values() for job_id in ids]
+    assert sorted(claimed) == [f"job_{i:02d}" for i in range(20)]  # every job once, none twice
+
+
+def test_a_lapsed_lease_is_taken_over_once_and_a_live_one_never(store):
+    jobs.create(store, "job_1", kind="selftest", dataset_id=None, base_model=None, params={}, total_steps=1)
+    jobs.claim(store, "host-a:1:x", "2030-01-01T00:00:10.000Z")
+    assert not jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z",
+                              now="2030-01-01T00:00:05.000Z")  # the lease still holds
+    jobs.renew(store, "host-a:1:x", "2030-01-01T00:00:20.000Z")
+    assert not jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z",
+                              now="2030-01-01T00:00:15.000Z")  # renewed in time
+    assert jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z", now="2030-01-01T00:00:25.000Z")
+    assert not jobs.take_over(store, "job_1", "host-c:3:z", "2030-01-01T00:01:00.000Z",
+                              now="2030-01-01T00:00:25.000Z")  # taken already: b's lease holds
+    assert jobs.get(store, "job_1")["owner"] == "host-b:2:y"
+    assert jobs.request_cancel(store, "job_1") and jobs.cancel_requested(store, "host-b:2:y") == {"job_1"}
+    jobs.set_status(store, "job_1", "cancelled", from_status="running")
+    assert not jobs.request_cancel(store, "job_1") and jobs.cancel_requested(store, "host-b:2:y") == set()

@@ -10,8 +10,7 @@ def add_output(store: Store, *, kind: str = "text", model: str = "m", adapter: s
     return output_id
 
 
-def test_a_rerating_replaces_the_first_and_unrating_removes_it(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_rerating_replaces_the_first_and_unrating_removes_it(store):
     out = add_output(store)
     first = outputs.rate(store, out, "alice", "up", None)
     assert outputs.rate(store, out, "alice", "down", "meh") == first  # same row, new thumb
@@ -23,8 +22,7 @@ def test_a_rerating_replaces_the_first_and_unrating_removes_it(tmp_path):
     assert outputs.totals(store) == (1, 1, 0)
 
 
-def test_ratings_are_counted_per_version_and_filtered_by_person(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_ratings_are_counted_per_version_and_filtered_by_person(store):
     plain, tuned = add_output(store), add_output(store, adapter="ad_1")
     outputs.rate(store, plain, "alice", "up", None)
     outputs.rate(store, tuned, "alice", "down", None)

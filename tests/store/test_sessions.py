@@ -1,10 +1,9 @@
 """The sessions table: created, found while valid, deleted, swept when expired."""
 
-from studio.store import Store, sessions
+from studio.store import sessions
 
 
-def test_a_session_is_found_until_it_expires_or_is_deleted(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_a_session_is_found_until_it_expires_or_is_deleted(store):
     sessions.create(store, "h-alice", "alice", created_at="2030-01-01T00:00:00.000Z",
                     expires_at="2030-01-15T00:00:00.000Z")
     assert sessions.user_for(store, "h-alice", now="2030-01-02T00:00:00.000Z") == "alice"
@@ -15,8 +14,7 @@ def test_a_session_is_found_until_it_expires_or_is_deleted(tmp_path):
     assert sessions.user_for(store, "h-alice", now="2030-01-02T00:00:00.000Z") is None
 
 
-def test_expired_rows_are_swept_and_removed_accounts_lose_theirs(tmp_path):
-    store = Store(tmp_path / "studio.db")
+def test_expired_rows_are_swept_and_removed_accounts_lose_theirs(store):
     for token_hash, user, expires in [("h1", "alice", "2030-01-02T00:00:00.000Z"),
                                       ("h2", "alice", "2030-02-01T00:00:00.000Z"),
                                       ("h3", "bob", "2030-02-01T00:00:00.000Z"),

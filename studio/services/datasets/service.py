@@ -46,7 +46,7 @@ class DatasetService:
         self.store = store
         self.limits = config.uploads
         self.root = config.data_dir / "datasets"
-        self.scratch = Scratch(config.data_dir)
+        self.scratch = Scratch(config.data_dir, config.shared_data_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.scratch.root.mkdir(parents=True, exist_ok=True)
 
