@@ -1,11 +1,13 @@
 """The processes behind jobs: signalling a trainer's process group, telling whether it still
-lives (zombies excluded, pid reuse guarded), and reading the end of its log without secrets."""
+lives (zombies excluded, pid reuse guarded), reading the end of its log without secrets, how many
+processes a job asks for, and what its outcome and events mean for the job's row."""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 SECRETS = [
     (re.compile(r"\bhf_[A-Za-z0-9]{16,}"), "hf_***"),
@@ -96,3 +98,44 @@ def relative_paths(text: str, data_dir: Path) -> str:
 
 def _strip_root(match: re.Match) -> str:
     return "" if match.group(1) == "/" else "."
+
+
+def final_status(outcome: str | None, stop_reason: str | None, started: bool) -> str:
+    """result.json's status + why we stopped it + whether the trainer got going → the job status."""
+    if outcome == "completed":
+        return "completed"  # even if a stop request came too late to matter
+    if stop_reason == "cancel":
+        return "cancelled"
+    if stop_reason in ("external", "shutdown") or outcome == "cancelled" or (outcome is None and started):
+        return "interrupted"  # stopped by a signal we did not send as a cancel: resumable
+    return "failed"  # it raised (result "failed") or never started (bad module, bad arguments)
+
+
+def merge_metrics(metrics: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(metrics)
+    for e in events:
+        for k, v in e.items():
+            if (
+                k not in ("step", "time", "total_steps")
+                and isinstance(v, int | float)
+                and not isinstance(v, bool)
+            ):
+                out[k] = v
+    return out
+
+
+def num_processes(params: dict) -> int:
+    """The job's `num_processes` (kinds without the field train in one process)."""
+    try:
+        return max(1, int(params.get("num_processes") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def free_port() -> int:
+    """A free loopback port for the processes of one job to meet on (jobs may run side by side)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,5 +1,8 @@
 """The job runner: starts queued jobs as child processes, watches them, and settles them.
 
+(Over 450 lines because launch, watch, settle, recover and the replica duties are one state
+machine under one lock; what stands alone is in job_processes.py and job_replicas.py.)
+
 A monitor thread (one per runner, server-side, so jobs run with no browser attached) starts
 queued jobs when a slot is free as
 
@@ -48,7 +51,17 @@ from studio.config import StudioConfig
 from studio.services import job_replicas as replicas
 from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
-from studio.services.job_processes import group_alive, group_is_job, redact, signal_group, tail
+from studio.services.job_processes import (
+    final_status,
+    free_port,
+    group_alive,
+    group_is_job,
+    merge_metrics,
+    num_processes,
+    redact,
+    signal_group,
+    tail,
+)
 from studio.services.version_names import read_name
 from studio.store import Store, new_id, utcnow
 from studio.store import jobs as table
@@ -120,7 +133,7 @@ class JobRunner:
         module = self.trainer_module(kind)
         if num_processes > 1:
             # --cpu would make accelerate start one process; the trainer's Accelerator(cpu=…) picks the device
-            procs = ["--multi_gpu", "--num_processes", str(num_processes), "--main_process_port", str(_free_port())]
+            procs = ["--multi_gpu", "--num_processes", str(num_processes), "--main_process_port", str(free_port())]
         else:
             procs = ["--num_processes", "1", *(["--cpu"] if self.config.device == "cpu" else [])]
         return [
@@ -269,7 +282,7 @@ class JobRunner:
         job_id, run_dir = row["id"], self._run_dir(row["id"])
         try:
             job = run_dir.read_job()
-            cmd = self.launch_command(row["kind"], run_dir.path, _num_processes(job.params))
+            cmd = self.launch_command(row["kind"], run_dir.path, num_processes(job.params))
         except (FileNotFoundError, StudioError) as exc:
             msg = exc.message if isinstance(exc, StudioError) else f"The run folder is incomplete: {exc}"
             self.settle(job_id, "failed", error=msg)
@@ -341,7 +354,7 @@ class JobRunner:
         """Step, progress and the latest metrics from new events → the row."""
         if not events:
             return metrics, total_steps
-        metrics = _merge_metrics(metrics, events)
+        metrics = merge_metrics(metrics, events)
         for e in events:
             if isinstance(e.get("total_steps"), int) and e["total_steps"] > 0:
                 total_steps = e["total_steps"]
@@ -357,7 +370,7 @@ class JobRunner:
         self._sync_events(run)
         result = run.run_dir.read_result() or {}
         metrics = {**run.metrics, **(result.get("metrics") or {})}
-        status = _final_status(result.get("status"), run.stop_reason, run.run_dir.started_path.exists())
+        status = final_status(result.get("status"), run.stop_reason, run.run_dir.started_path.exists())
         error = None
         if status == "interrupted":
             why = "the studio shut down" if run.stop_reason == "shutdown" else "it was stopped from outside"
@@ -459,44 +472,3 @@ class JobRunner:
             if run.proc.pid == pgid:
                 run.proc.poll()
         return group_alive(pgid)
-
-
-def _final_status(outcome: str | None, stop_reason: str | None, started: bool) -> str:
-    """result.json's status + why we stopped it + whether the trainer got going → the job status."""
-    if outcome == "completed":
-        return "completed"  # even if a stop request came too late to matter
-    if stop_reason == "cancel":
-        return "cancelled"
-    if stop_reason in ("external", "shutdown") or outcome == "cancelled" or (outcome is None and started):
-        return "interrupted"  # stopped by a signal we did not send as a cancel: resumable
-    return "failed"  # it raised (result "failed") or never started (bad module, bad arguments)
-
-
-def _merge_metrics(metrics: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-    out = dict(metrics)
-    for e in events:
-        for k, v in e.items():
-            if (
-                k not in ("step", "time", "total_steps")
-                and isinstance(v, int | float)
-                and not isinstance(v, bool)
-            ):
-                out[k] = v
-    return out
-
-
-def _num_processes(params: dict) -> int:
-    """The job's `num_processes` (kinds without the field train in one process)."""
-    try:
-        return max(1, int(params.get("num_processes") or 1))
-    except (TypeError, ValueError):
-        return 1
-
-
-def _free_port() -> int:
-    """A free loopback port for the processes of one job to meet on (jobs may run side by side)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -31,7 +31,7 @@ from studio.config import StudioConfig
 from studio.services.changes import JOBS, Changes
 from studio.services.errors import Conflict, Invalid, NotFound, StudioError, only_admins
 from studio.services.job_inputs import check_base_model
-from studio.services.job_processes import relative_paths, tail
+from studio.services.job_processes import num_processes, relative_paths, tail
 from studio.services.job_runner import JobRunner
 from studio.services.scratch import Scratch
 from studio.services.version_names import check_name, write_name
@@ -211,9 +211,8 @@ class JobService:
 
     def command_for(self, job_id: str) -> list[str]:
         row = self._row(job_id)
-        params = json.loads(row["params"] or "{}")
         return self.runner.launch_command(row["kind"], self.run_dir(job_id).path,
-                                          int(params.get("num_processes") or 1))
+                                          num_processes(json.loads(row["params"] or "{}")))
 
     # -- cancel / resume -------------------------------------------------------------------------
     def cancel(self, job_id: str, user: Any = None, wait: bool = True) -> dict[str, Any]:

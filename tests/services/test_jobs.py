@@ -17,9 +17,9 @@ from engines.training import latest_checkpoint
 from studio.config import StudioConfig
 from studio.services.auth import User
 from studio.services.errors import Conflict, Forbidden, Invalid, NotFound
+from studio.services.job_processes import final_status as _final_status
 from studio.services.job_processes import group_alive as _group_alive
 from studio.services.job_processes import redact as _redact
-from studio.services.job_runner import _final_status
 from studio.services.jobs import JobService
 from studio.store import Store
 
