@@ -178,13 +178,15 @@ class JobRunner:
     def recover(self) -> None:
         """At studio start: no job stays `running` without a live owner — stop any live leftover of
         a studio that is gone, mark its jobs interrupted (or completed, if they finished unwatched)."""
-        self._sweep()
+        self._sweep(unowned=True)
         self.kick()
 
-    def _sweep(self) -> None:
-        """Settle the running jobs whose owner is gone (see job_replicas.py)."""
+    def _sweep(self, unowned: bool = False) -> None:
+        """Settle the running jobs whose owner is gone (see job_replicas.py); with `unowned`, at
+        start, also those no runner ever owned (left by a studio from before replicas)."""
         with self.lock:
-            rows = [r for r in table.running(self.store) if r["id"] not in self._runs and self._take_over(r)]
+            rows = [r for r in table.running(self.store)
+                    if r["id"] not in self._runs and (unowned or r["owner"]) and self._take_over(r)]
             if not rows:
                 return
             self._terminate_groups(self._groups_of(rows), job_ids=[r["id"] for r in rows])
