@@ -80,10 +80,20 @@ def audio_preview(studio: Studio, dataset_id: str) -> list[tuple[str, str]]:
     return [
         (
             str(studio.datasets.item_path(dataset_id, it["index"])),
-            f"#{it['index']} · {it['duration_s']} s · {_cut(it['text'], 80)}",
+            f"#{it['index']} · {it['duration_s']} s · {_cut(it['text'], 80)}" + (" · ⚠️" if it.get("issues") else ""),
         )
         for it in items
     ]
+
+
+def audio_rows(studio: Studio, dataset_id: str) -> dict:
+    """The first clips as training will hear them: duration, transcript and what is wrong with each."""
+    rows = studio.datasets.get(dataset_id)["preview"]
+    return {
+        "headers": ["#", "seconds", "transcript", "issues"],
+        "data": [[it["index"], it["duration_s"], _cut(it["text"]), "; ".join(it.get("issues") or []) or "—"]
+                 for it in rows],
+    }
 
 
 def delete(studio: Studio, dataset_id: str | None, confirmed: bool) -> str:
@@ -185,7 +195,7 @@ def build(studio: Studio):
             return ["", gr.update(visible=False), gr.update(visible=False), gr.update(visible=False), *hidden]
         summary = describe(studio, dataset_id)
         d_kind = studio.datasets.get(dataset_id)["kind"]
-        text_rows = text_preview(studio, dataset_id) if d_kind == "text" else None
+        text_rows = {"text": text_preview, "audio": audio_rows}.get(d_kind, lambda *_: None)(studio, dataset_id)
         images = image_preview(studio, dataset_id) if d_kind == "image" else []
         clips = audio_preview(studio, dataset_id) if d_kind == "audio" else []
         audio = [

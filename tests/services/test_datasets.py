@@ -671,6 +671,39 @@ def test_preview_augment_gives_training_sized_images(svc, put):
 # -- audio ----------------------------------------------------------------------------------------------
 
 
+def test_spoken_clips_are_prepared_as_training_will_hear_them(svc, put):
+    """Real speech (espeak-ng's): a quiet sentence padded with silence is trimmed and normalised; a
+    22 s recording is cut at its pauses and transcribed; noise is kept and marked."""
+    from engines.speech.espeak import Espeak, available
+    from engines.speech.intelligibility import SENTENCES
+
+    if not available():
+        pytest.skip("espeak-ng library missing")
+    engine, rate = Espeak(), 22050
+
+    def encode(wave: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        sf.write(buf, wave.astype("float32"), rate, format="WAV")
+        return buf.getvalue()
+
+    pause = np.zeros(int(0.7 * rate), np.float32)
+    quiet = np.concatenate([pause, pause, engine.say(SENTENCES[0], voice=None, speed=1.0) * 0.05, pause, pause])
+    long = np.concatenate([p for text in SENTENCES for p in (engine.say(text, voice=None, speed=1.0), pause)])
+    noise = np.random.default_rng(0).normal(0, 0.05, 2 * rate)
+    upload = zip_of({"a.wav": encode(quiet), "b.wav": encode(long), "c.wav": encode(noise),
+                     "metadata.csv": f"a.wav|{SENTENCES[0]}\nb.wav|all ten sentences\nc.wav|static\n"})
+    summary = svc.create([put("voice.zip", upload)], "audio", "speaker")
+    rows = read_jsonl(svc.path(summary["id"]) / "metadata.jsonl")
+    assert rows[0]["source"] == "voice.zip/a.wav" and rows[0]["issues"] == []
+    assert rows[0]["duration_s"] < len(quiet) / rate - 2.0  # the silences are trimmed
+    from_long = [r for r in rows if r["source"] == "voice.zip/b.wav"]
+    assert len(from_long) >= 2 and all(r["transcribed"] and r["duration_s"] <= 15.2 for r in from_long)
+    assert rows[-1]["source"] == "voice.zip/c.wav" and "no speech" in rows[-1]["issues"][0]
+    warnings = " ".join(summary["warnings"])
+    assert "1 recording longer than 15 s was cut" in warnings and "1 clip holds no speech" in warnings
+    assert summary["num_items"] == len(rows) and summary["stats"]["clips_with_issues"] == len(from_long) + 1
+
+
 def test_ljspeech_style_audio_zip(svc, put):
     upload = zip_of(
         {
@@ -697,7 +730,10 @@ def test_ljspeech_style_audio_zip(svc, put):
         "text": "Second clip.",
         "duration_s": 1.25,
         "sample_rate": 22050,
+        "source": "lj.zip/LJ/wavs/LJ002.wav",
+        "issues": ["no speech found (silero-vad): training leaves it out"],  # a sine tone is no voice
     }
+    assert "No clip holds speech" in warnings
     info = sf.info(str(folder / "000002.wav"))
     assert info.format == "WAV" and info.samplerate == 16000 and info.frames == 4000
     preview = svc.get(summary["id"])["preview"]

@@ -2,8 +2,11 @@
 
 ``metadata.csv`` has one ``file_name|transcript`` line per clip (a header line is optional; the
 LJSpeech form ``id|transcript|normalised transcript`` with names lacking ``.wav`` works too).
-The stored folder holds ``000000.wav``, … and ``metadata.jsonl`` with ``file_name``, ``text``,
-``duration_s`` and ``sample_rate``.
+The stored folder holds ``000000.wav``, … (mono) and ``metadata.jsonl`` with ``file_name``,
+``text``, ``duration_s``, ``sample_rate``, ``source`` (the uploaded file) and ``issues`` (plain
+sentences; ``transcribed`` when the words are the recogniser's). Each clip is prepared as training
+will hear it (engines/speech/prep.py): silence trimmed, loudness normalised, recordings longer
+than 15 s cut at their pauses and transcribed; a clip with no speech is kept and marked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from engines.speech.prep import MAX_CLIP_S, NO_SPEECH, prepare
 from studio.config import UploadLimits
 from studio.services.datasets.text import read_utf8
 from studio.services.datasets.uploads import Member
@@ -80,19 +84,26 @@ def build_audio_dataset(
 
     # 3. Decode, check and re-write every clip
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, e in enumerate(entries):
+    rows: list[dict] = []
+    cut = 0
+    for e in entries:
         data, rate = load_audio(e.member, limits)  # (frames, channels)
-        file_name = f"{i:06d}.wav"
-        sf.write(out_dir / file_name, np.clip(data, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
-        rows.append(
-            {
-                "file_name": file_name,
-                "text": e.text,
-                "duration_s": round(data.shape[0] / rate, 3),
-                "sample_rate": rate,
-            }
-        )
+        parts = prepare(data, rate, e.text)
+        cut += len(parts) > 1
+        for part in parts:
+            file_name = f"{len(rows):06d}.wav"
+            sf.write(out_dir / file_name, np.clip(part.audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+            rows.append(
+                {
+                    "file_name": file_name,
+                    "text": part.text,
+                    "duration_s": part.duration_s,
+                    "sample_rate": rate,
+                    "source": e.member.label,
+                    "issues": part.issues,
+                    **({"transcribed": True} if part.transcribed else {}),
+                }
+            )
     with open(out_dir / "metadata.jsonl", "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -108,7 +119,17 @@ def build_audio_dataset(
         "mean_duration_s": round(sum(durations) / len(durations), 3),
         "sample_rates": rates,
     }
+    silent = sum(NO_SPEECH in r["issues"] for r in rows)
+    stats["clips_with_issues"] = sum(bool(r["issues"]) for r in rows)
     warnings = []
+    if silent == len(rows):
+        warnings.append("No clip holds speech that silero-vad can hear: a voice cannot learn from this dataset.")
+    elif silent:
+        warnings.append(f"{silent:,} clip{_s(silent)} hold{'s' if silent == 1 else ''} no speech; "
+                        "training leaves them out.")
+    if cut:
+        warnings.append(f"{cut:,} recording{_s(cut)} longer than {MAX_CLIP_S:g} s {'was' if cut == 1 else 'were'} "
+                        "cut at the pauses and transcribed automatically (English only): check the words.")
     if untranscribed:
         shown = ", ".join(untranscribed[:3]) + (
             f" and {len(untranscribed) - 3:,} more" if len(untranscribed) > 3 else ""

@@ -33,7 +33,7 @@ from studio.store import datasets as table
 KINDS = ("text", "image", "audio")
 FORMAT_VERSION = 1
 MAX_NAME_CHARS = 100
-PREVIEW_ITEMS = {"text": 10, "image": 12, "audio": 5}
+PREVIEW_ITEMS = {"text": 10, "image": 12, "audio": 50}  # audio: the clip table; the first few are playable
 LAYOUT = {"text": "jsonl", "image": "imagefolder", "audio": "audiofolder"}
 ITEM_SUFFIX = {"image": ".png", "audio": ".wav"}
 _ID = re.compile(r"ds_[0-9a-f]{16}")  # what new_id("ds_") makes; anything else never reaches the disk
