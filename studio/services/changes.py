@@ -75,7 +75,10 @@ class Changes:
             if topic not in self._counts:
                 raise ValueError(f"Unknown change topic {topic!r}; known: {', '.join(TOPICS)}")
         if self._shared is not None:
-            table.bump(self._shared, tuple(set(topics)))
+            try:
+                table.bump(self._shared, tuple(set(topics)))
+            except Exception:  # what changed is saved already; the pages catch up at the next bump
+                log.warning("could not bump the change counters %s", topics, exc_info=True)
             self._read_at = -SHARED_TTL_S  # read again on the next look
             return
         with self._lock:

@@ -67,6 +67,14 @@ def owner_gone(owner: str | None) -> bool | None:
     return False
 
 
+def long_lapsed(lease: str | None, seconds: float) -> bool:
+    """Whether a lease ran out more than `seconds` ago (a pid alive here may be a reused one, or
+    another namespace's)."""
+    if lease is None:
+        return False
+    return lease < lease_until(-seconds)
+
+
 def lease_until(seconds: float) -> str:
     at = datetime.now(UTC) + timedelta(seconds=seconds)
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -154,8 +154,11 @@ class JobRunner:
         job_id = row["id"]
         with self.lock:
             if row["status"] == "queued":
-                self._set_status(job_id, "cancelled", from_status="queued")
-                return None
+                if self._set_status(job_id, "cancelled", from_status="queued"):
+                    return None
+                row = self._row(job_id)  # a replica claimed it meanwhile: cancel it where it runs
+                if row["status"] != "running":
+                    return None
             run = self._runs.get(job_id)
             if run is None and not self._take_over(row):  # another replica runs it: ask it, by the row
                 table.request_cancel(self.store, job_id)
@@ -206,13 +209,16 @@ class JobRunner:
         """Own a running job whose owner is gone (at once when that is known, else once its lease
         lapsed), to settle it; False while its owner lives, or when another replica took it first."""
         gone = replicas.owner_gone(row["owner"])
+        lease_s = self.config.job_lease_s
+        if gone is False:  # alive here, as far as its pid tells: unless it stopped renewing long ago
+            gone = None if replicas.long_lapsed(row["lease_until"], 10 * lease_s) else False
         if gone is False:
             return False
         now = None if gone else utcnow()
         if now is not None and row["lease_until"] is not None and row["lease_until"] >= now:
             return False
-        return table.take_over(self.store, row["id"], self.replica, replicas.lease_until(self.config.job_lease_s),
-                               now=now)
+        return table.take_over(self.store, row["id"], self.replica, replicas.lease_until(lease_s),
+                               was=row["owner"], now=now)
 
     def _groups_of(self, rows: list[sqlite3.Row]) -> list[int]:
         """The process groups of these jobs that still run here (a pid from another host means nothing here)."""
@@ -263,8 +269,13 @@ class JobRunner:
             now, lease_s = time.monotonic(), self.config.job_lease_s
             if self._runs:
                 if now - self._renewed_at >= lease_s / 3:
-                    table.renew(self.store, self.replica, replicas.lease_until(lease_s))
+                    owned = table.renew(self.store, self.replica, replicas.lease_until(lease_s))
                     self._renewed_at = now
+                    for run in self._runs.values():
+                        if run.job_id not in owned and run.stop_reason is None:  # settled elsewhere
+                            log.warning("job %s: another replica settled it (this one's lease lapsed); "
+                                        "stopping its trainer here", run.job_id)
+                            self._stop_run(run, "lost")
                 for job_id in table.cancel_requested(self.store, self.replica):  # asked on another replica
                     run = self._runs.get(job_id)
                     if run is not None and run.stop_reason is None:
@@ -411,8 +422,11 @@ class JobRunner:
         row = self._row(job_id)
         adapter = self._adapter_row(row, artifact, metrics or {}) if artifact else None
         metrics = metrics if metrics is not None else json.loads(row["metrics"] or "{}")
-        table.settle(self.store, job_id, status=status, metrics=metrics, error=error, progress=progress,
-                     artifact=adapter)
+        owner = self.replica if row["owner"] is not None else None  # a row no runner took: as it is
+        if not table.settle(self.store, job_id, status=status, metrics=metrics, error=error, progress=progress,
+                            artifact=adapter, owner=owner):
+            log.warning("job %s: not settled as %s here: another replica settled it", job_id, status)
+            return
         self.changes.bump(JOBS, *([MODELS] if adapter is not None else []))
 
     def _adapter_row(
@@ -449,9 +463,10 @@ class JobRunner:
             raise NotFound(f"No job with id '{job_id}'.")
         return row
 
-    def _set_status(self, job_id: str, status: str, *, from_status: str) -> None:
-        table.set_status(self.store, job_id, status, from_status=from_status)
+    def _set_status(self, job_id: str, status: str, *, from_status: str) -> bool:
+        moved = table.set_status(self.store, job_id, status, from_status=from_status)
         self.changes.bump(JOBS)
+        return moved
 
     def _terminate_groups(self, pgids: list[int], job_ids: list[str]) -> None:
         """SIGTERM every group, wait up to the grace period, SIGKILL what is left."""

@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,23 @@ class Scratch:
         self.tmp = Path(data_dir) / "tmp"
         self.root = scratch_root(data_dir, shared)
         self.shared = shared
+
+    def keep_alive(self, every_s: float = 3600.0) -> None:
+        """With replicas: touch this replica's root now and then, so that a replica starting
+        elsewhere never takes it for a dead one's (its age is what tells, see `_abandoned`)."""
+        if not self.shared:
+            return
+
+        def touch() -> None:
+            while True:
+                try:
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    os.utime(self.root)
+                except OSError:
+                    log.warning("could not touch %s", self.root, exc_info=True)
+                time.sleep(every_s)
+
+        threading.Thread(target=touch, name="scratch-keep-alive", daemon=True).start()
 
     def folder(self, purpose: str) -> Path:
         """A new, empty, private folder `tmp/<purpose>-<random>`; the caller removes it."""

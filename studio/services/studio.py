@@ -171,6 +171,7 @@ class Studio:
     def start(self) -> None:
         """Work done once the server is up: nothing here may load a model."""
         self.models.start_hub_probe()
+        self.scratch.keep_alive()  # with replicas: this one's scratch folder stays recognisably in use
         self.jobs.recover()  # first: a job that finished while we were down registers its artifact
         remove_orphans(self.data_dir, self.store, REPLICA_MIN_AGE_S if self.config.shared_data_dir else 0.0)
         # then, in the background, the shipped text starter when it is the default (first answer < 1 s)

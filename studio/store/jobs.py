@@ -77,21 +77,24 @@ def mark_running(store: Store, job_id: str, pid: int) -> None:
                   (pid, utcnow(), job_id))
 
 
-def renew(store: Store, owner: str, lease_until: str) -> None:
-    """Extend the leases of everything `owner` runs."""
+def renew(store: Store, owner: str, lease_until: str) -> set[str]:
+    """Extend the leases of everything `owner` runs; the ids it still owns (a job missing from them
+    was settled by another replica while this one's lease had lapsed)."""
     with store.transaction() as c:
-        c.execute("UPDATE jobs SET lease_until = ? WHERE owner = ? AND status = 'running'", (lease_until, owner))
+        rows = c.execute("UPDATE jobs SET lease_until = ? WHERE owner = ? AND status = 'running' RETURNING id",
+                         (lease_until, owner)).fetchall()
+    return {r["id"] for r in rows}
 
 
-def take_over(store: Store, job_id: str, owner: str, lease_until: str, *, now: str | None) -> bool:
-    """Become the owner of a running job whose lease lapsed before `now` (any lease when `now` is
-    None: its owner is known to be gone), to settle it; False when it moved on or another replica
-    took it first."""
+def take_over(store: Store, job_id: str, owner: str, lease_until: str, *, was: str | None, now: str | None) -> bool:
+    """Become the owner of a running job that `was`'s (the owner read before), whose lease lapsed
+    before `now` (any lease when `now` is None: that owner is known to be gone), to settle it;
+    False when it moved on or another replica took it first."""
     lapsed = " AND (lease_until IS NULL OR lease_until < ?)" if now else ""
     with store.transaction() as c:
         return c.execute(
-            "UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ? AND status = 'running'" + lapsed,
-            (owner, lease_until, job_id, *((now,) if now else ())),
+            "UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ? AND status = 'running' AND owner IS ?" + lapsed,
+            (owner, lease_until, job_id, was, *((now,) if now else ())),
         ).rowcount == 1
 
 
@@ -119,19 +122,25 @@ def record_progress(store: Store, job_id: str, *, step: int, total_steps: int, p
 
 
 def settle(store: Store, job_id: str, *, status: str, metrics: dict[str, Any], error: str | None,
-           progress: float | None, artifact: dict[str, Any] | None) -> None:
+           progress: float | None, artifact: dict[str, Any] | None, owner: str | None = None) -> bool:
     """A final status (progress kept unless given), and the `adapters` row `artifact` (the keys of
-    `adapters.add`) registered in the same transaction."""
+    `adapters.add`) registered in the same transaction. With `owner`, only while that replica still
+    owns the running job (another may have settled it when this one's lease lapsed): False, and
+    nothing written, otherwise."""
+    mine = " AND owner = ? AND status = 'running'" if owner is not None else ""
     with store.transaction() as c:
-        if artifact is not None:
-            adapters.add(c, **artifact)
-        c.execute(
+        updated = c.execute(
             "UPDATE jobs SET status = ?, progress = COALESCE(?, progress), metrics = ?, error = ?,"
             " artifact_type = ?, artifact_id = ?, pid = NULL, lease_until = NULL, cancel_requested = 0,"
-            " updated_at = ? WHERE id = ?",
+            " updated_at = ? WHERE id = ?" + mine,
             (status, progress, json.dumps(metrics), error, artifact and artifact["type"],
-             artifact and artifact["id"], utcnow(), job_id),
-        )  # fmt: skip
+             artifact and artifact["id"], utcnow(), job_id, *((owner,) if owner is not None else ())),
+        ).rowcount  # fmt: skip
+        if updated != 1:
+            return False
+        if artifact is not None:
+            adapters.add(c, **artifact)
+    return True
 
 
 def set_status(store: Store, job_id: str, status: str, *, from_status: str) -> bool:

@@ -7,7 +7,7 @@ every owner into expression objects would change each of them for no gain on SQL
 `to_postgres` translates the few things that differ, each a rule below, outside string literals:
 
     ?                 → %s          psycopg's placeholder (a literal % is doubled)
-    x IS ?            → x IS NOT DISTINCT FROM %s
+    x IS ?            → x IS NOT DISTINCT FROM %s     (IS NOT ? → IS DISTINCT FROM)
     LIKE              → ILIKE       SQLite's LIKE ignores ASCII case; the owners rely on that
     rowid             → ctid        only ever a tie-break after a timestamp in ORDER BY
     user              → "user"      a reserved word in PostgreSQL (qualified `r.user` is fine)
@@ -38,6 +38,7 @@ _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _RULES = [
     (re.compile(r"%"), "%%"),
     (re.compile(r"\?"), "%s"),
+    (re.compile(r"\bIS\s+NOT\s+%s", re.I), "IS DISTINCT FROM %s"),
     (re.compile(r"\bIS\s+%s", re.I), "IS NOT DISTINCT FROM %s"),
     (re.compile(r"\bLIKE\b"), "ILIKE"),
     (re.compile(r"\browid\b"), "ctid"),
@@ -90,6 +91,11 @@ class _Connection:
     def execute(self, sql: str, params: tuple | list | dict = ()) -> psycopg.Cursor:
         return self._conn.execute(to_postgres(sql), params if isinstance(params, dict) else tuple(params))
 
+    def executemany(self, sql: str, rows: list) -> psycopg.Cursor:
+        cursor = self._conn.cursor()
+        cursor.executemany(to_postgres(sql), [r if isinstance(r, dict) else tuple(r) for r in rows])
+        return cursor
+
 
 class PostgresStore:
     """The store's interface (see `studio.store.db.Store`) on a PostgreSQL database."""
@@ -106,7 +112,11 @@ class PostgresStore:
 
     # -- connections --------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self.url, autocommit=True, row_factory=_rows, connect_timeout=10)
+        # No prepared statements (prepare_threshold=None): a prepared `SELECT *` fails once another
+        # replica's migration adds a column. TCP keepalives: a dead server is noticed in about a minute.
+        conn = psycopg.connect(self.url, autocommit=True, row_factory=_rows, connect_timeout=10,
+                               prepare_threshold=None, keepalives=1, keepalives_idle=30,
+                               keepalives_interval=10, keepalives_count=3)
         conn.adapters.register_dumper(bool, _BoolAsInt)
         return conn
 

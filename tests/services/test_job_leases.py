@@ -57,3 +57,27 @@ def test_a_cancel_asked_by_the_row_stops_the_job_here(tmp_path):
         assert stopped["step"] < SLOW["max_steps"]
     finally:
         jobs.shutdown()
+
+
+def test_a_replica_that_lost_its_lease_stops_its_trainer_and_leaves_the_row_to_the_other(tmp_path):
+    """Its lease lapsed (a stall, a database outage) and another replica settled the job: this one
+    stops the trainer at its next renewal and does not write over the other's status."""
+    from studio.services.job_processes import group_alive
+    from tests.services.test_jobs import wait_for
+
+    jobs: JobService = make_service(tmp_path, job_lease_s=3.0)
+    try:
+        job = jobs.create("selftest", params=SLOW)
+        wait_step(jobs, job["id"], 2)
+        row = table.get(jobs.store, job["id"])
+        pid = row["pid"]
+        assert table.take_over(jobs.store, job["id"], "elsewhere:1:x", "2999-01-01T00:00:00.000Z",
+                               was=jobs.runner.replica, now="2999-01-01T00:00:00.000Z")
+        assert table.settle(jobs.store, job["id"], status="interrupted", metrics={}, error="settled elsewhere",
+                            progress=None, artifact=None, owner="elsewhere:1:x")
+        wait_for(lambda: not group_alive(pid), 20, "the trainer to stop")
+        wait_for(lambda: job["id"] not in jobs.runner._runs, 20, "the runner to let the job go")
+        settled = jobs.get(job["id"])
+        assert (settled["status"], settled["error"]) == ("interrupted", "settled elsewhere")
+    finally:
+        jobs.shutdown()

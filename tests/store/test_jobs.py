@@ -71,15 +71,24 @@ def test_replicas_claiming_at_once_take_each_job_exactly_once(store):
 def test_a_lapsed_lease_is_taken_over_once_and_a_live_one_never(store):
     jobs.create(store, "job_1", kind="selftest", dataset_id=None, base_model=None, params={}, total_steps=1)
     jobs.claim(store, "host-a:1:x", "2030-01-01T00:00:10.000Z")
-    assert not jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z",
+    a = "host-a:1:x"
+    assert not jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z", was=a,
                               now="2030-01-01T00:00:05.000Z")  # the lease still holds
-    jobs.renew(store, "host-a:1:x", "2030-01-01T00:00:20.000Z")
-    assert not jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z",
+    assert jobs.renew(store, a, "2030-01-01T00:00:20.000Z") == {"job_1"}
+    assert not jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z", was=a,
                               now="2030-01-01T00:00:15.000Z")  # renewed in time
-    assert jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z", now="2030-01-01T00:00:25.000Z")
-    assert not jobs.take_over(store, "job_1", "host-c:3:z", "2030-01-01T00:01:00.000Z",
-                              now="2030-01-01T00:00:25.000Z")  # taken already: b's lease holds
+    assert jobs.take_over(store, "job_1", "host-b:2:y", "2030-01-01T00:01:00.000Z", was=a,
+                          now="2030-01-01T00:00:25.000Z")
+    # c read the row while a owned it: it cannot take it from b, lapsed lease or known-dead owner alike
+    assert not jobs.take_over(store, "job_1", "host-c:3:z", "2030-01-01T00:01:00.000Z", was=a,
+                              now="2030-01-01T00:05:00.000Z")
+    assert not jobs.take_over(store, "job_1", "host-c:3:z", "2030-01-01T00:01:00.000Z", was=a, now=None)
     assert jobs.get(store, "job_1")["owner"] == "host-b:2:y"
+    assert jobs.renew(store, a, "2030-01-01T00:02:00.000Z") == set()  # a learns it lost the job
+    # only the owner settles it
+    assert not jobs.settle(store, "job_1", status="interrupted", metrics={}, error=None, progress=None,
+                           artifact=None, owner=a)
     assert jobs.request_cancel(store, "job_1") and jobs.cancel_requested(store, "host-b:2:y") == {"job_1"}
-    jobs.set_status(store, "job_1", "cancelled", from_status="running")
+    assert jobs.settle(store, "job_1", status="cancelled", metrics={}, error=None, progress=None, artifact=None,
+                       owner="host-b:2:y")
     assert not jobs.request_cancel(store, "job_1") and jobs.cancel_requested(store, "host-b:2:y") == set()
