@@ -21,7 +21,7 @@ def test_arms_record_outputs_and_tally_their_thumbs(store):
     experiments.record_outputs(store, exp, 0, [o for a, o in ids if a == 0])  # a batch of two at once
     experiments.record_outputs(store, exp, 1, [o for a, o in ids if a == 1])
     assert experiments.arm_of(store, ids[2][1]) == (exp, 1)
-    for (arm, output_id), thumb in zip(ids, ("up", "down", "up"), strict=True):
+    for (_arm, output_id), thumb in zip(ids, ("up", "down", "up"), strict=True):
         outputs.rate(store, output_id, "bob", thumb, None)
     assert experiments.tallies(store, exp) == {0: (2, 1), 1: (1, 1)}
     assert [r for _, r in experiments.history(store, exp)] == ["up", "down", "up"]
