@@ -41,6 +41,7 @@ class Changes:
         self._read_at = -SHARED_TTL_S
         self._watchers: list[tuple[str, Callable[[], None]]] = []
         self._watching: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def watch(self, topic: str, callback: Callable[[], None]) -> None:
         """Call `callback` when another replica bumps `topic` (checked every second; in memory
@@ -52,10 +53,13 @@ class Changes:
             self._watching = threading.Thread(target=self._watch, name="changes-watch", daemon=True)
             self._watching.start()
 
+    def close(self) -> None:
+        """Stop watching (the studio closes)."""
+        self._closed.set()
+
     def _watch(self) -> None:
         seen = self.version()
-        while True:
-            time.sleep(1.0)
+        while not self._closed.wait(1.0):
             try:
                 now = self.version()
             except Exception:  # a database restart: try again next second
@@ -69,6 +73,7 @@ class Changes:
                         callback()
                     except Exception:
                         log.exception("a change watcher failed")
+        self._shared.close()  # this thread's connection
 
     def bump(self, *topics: str) -> None:
         for topic in topics:

@@ -187,4 +187,5 @@ class Studio:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.shutdown()
+        self.changes.close()
         self.store.close()
