@@ -11,21 +11,12 @@ import httpx
 import pytest
 
 from tests.conftest import start_studio
+from tests.services.test_jobs import wait_for
 
 pytestmark = pytest.mark.slow
 
 ADMIN = ("admin", "replica-pass-1")
 SLOW_JOB = {"kind": "selftest", "params": {"max_steps": 400, "save_every": 5, "step_delay_s": 0.05}}
-
-
-def wait_for(check, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
