@@ -91,7 +91,7 @@ def audio_rows(studio: Studio, dataset_id: str) -> dict:
     rows = studio.datasets.get(dataset_id)["preview"]
     return {
         "headers": ["#", "seconds", "transcript", "issues"],
-        "data": [[it["index"], it["duration_s"], _cut(it["text"]), "; ".join(it.get("issues") or []) or "—"]
+        "data": [[it["index"], it["duration_s"], _cut(it["text"], 60), "; ".join(it.get("issues") or []) or "—"]
                  for it in rows],
     }
 
@@ -208,7 +208,8 @@ def build(studio: Studio):
         ]
         return [
             summary,
-            gr.update(visible=text_rows is not None, value=text_rows or None),
+            gr.update(visible=text_rows is not None, value=text_rows or None,
+                      label="Clips as training hears them" if d_kind == "audio" else "First rows"),
             gr.update(visible=bool(images), value=images or None),
             gr.update(visible=d_kind == "image"),
             *audio,

@@ -126,7 +126,7 @@ def build_audio_dataset(
         warnings.append("No clip holds speech that silero-vad can hear: a voice cannot learn from this dataset.")
     elif silent:
         warnings.append(f"{silent:,} clip{_s(silent)} hold{'s' if silent == 1 else ''} no speech; "
-                        "training leaves them out.")
+                        f"training leaves {'it' if silent == 1 else 'them'} out.")
     if cut:
         warnings.append(f"{cut:,} recording{_s(cut)} longer than {MAX_CLIP_S:g} s {'was' if cut == 1 else 'were'} "
                         "cut at the pauses and transcribed automatically (English only): check the words.")
