@@ -136,7 +136,7 @@ def open_store(database_url: str | None, default_path: Path) -> Store:
     if database_url.startswith(("postgresql://", "postgres://")):
         from studio.store.postgres import PostgresStore
 
-        return PostgresStore(database_url)  # type: ignore[return-value]
+        return PostgresStore(database_url)
     raise ValueError(
         "--database-url takes postgresql://user:password@host:port/dbname or sqlite:///path/to/studio.db."
     )

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Dumper
 
+from studio.store.db import Store, _split_sql
 from studio.store.migrations import MIGRATIONS
 
 MIGRATION_LOCK = 7_867_301  # pg_advisory_xact_lock key: one migrator at a time
@@ -97,8 +98,9 @@ class _Connection:
         return cursor
 
 
-class PostgresStore:
-    """The store's interface (see `studio.store.db.Store`) on a PostgreSQL database."""
+class PostgresStore(Store):
+    """The store on a PostgreSQL database: `query`, `query_one` and `close` are Store's, over the
+    connection and transaction below."""
 
     dialect = "postgresql"
 
@@ -139,18 +141,6 @@ class PostgresStore:
         with conn.transaction():
             yield _Connection(conn)
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
-
-    def query_one(self, sql: str, params: tuple | dict = ()) -> Row | None:
-        return self.conn.execute(sql, params).fetchone()
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
     # -- schema -------------------------------------------------------------------------------
     @property
     def schema_version(self) -> int:
@@ -166,8 +156,6 @@ class PostgresStore:
             conn.execute("CREATE TABLE IF NOT EXISTS studio_schema (version INTEGER NOT NULL)")
             if conn.execute("SELECT version FROM studio_schema").fetchone() is None:
                 conn.execute("INSERT INTO studio_schema (version) VALUES (0)")
-        from studio.store.db import _split_sql
-
         while True:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
