@@ -1,9 +1,12 @@
 """Text to speech for any length of text: VITS / MMS-TTS (and SpeechT5) through transformers.
 
 The model's `config.json` decides the family: `vits` → `VitsModel` + its character tokenizer;
-`speecht5` → `SpeechT5ForTextToSpeech` + the HiFi-GAN vocoder + a speaker embedding (the voices).
-Both families sit behind one small backend interface (`can_say`, `say`), so chunking, seeding and
-joining live here once.
+`speecht5` → `SpeechT5ForTextToSpeech` + the HiFi-GAN vocoder + a speaker embedding (the voices), or, for
+a voice trained here (engines/speech/voice.py), its own speakers and Griffin-Lim; `espeak-ng` → the
+classic engine. The families sit behind one small backend interface (`can_say`, `say`), so chunking,
+seeding and joining live here once.
+
+A little over ~450 lines: the backends are small and belong with the chunking and joining they share.
 """
 
 from __future__ import annotations
@@ -84,7 +87,10 @@ def available_voices(location: str | Path, voices_dir: Path | None = None) -> li
     """The voices a model offers, from its config alone (no weights loaded); [] for single-voice models."""
     config = _config(location)
     if model_family(location) == "speecht5":
-        return _SpeechT5.voice_names(voices_dir)
+        from engines.speech.voice import is_voice_folder
+
+        folder = Path(location)
+        return _SpeechT5.voice_names(voices_dir, folder if is_voice_folder(folder) else None)
     if model_family(location) == espeak.FAMILY:
         return espeak.voices()
     n = int(config.get("num_speakers", 1))
@@ -159,30 +165,42 @@ class _SpeechT5:
         import torch
         from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Processor
 
-        self.offline = offline  # the vocoder and the x-vectors come from the hub cache only
+        from engines.speech import voice as own_voice
 
+        self.offline = offline  # the vocoder and the x-vectors come from the hub cache only
         self.processor = SpeechT5Processor.from_pretrained(location)
         wanted = load_dtype(precision, device)
         model = SpeechT5ForTextToSpeech.from_pretrained(location, dtype=wanted or torch.float32)
-        local_vocoder = Path(location) / "vocoder"
-        vocoder_from = str(local_vocoder) if local_vocoder.is_dir() else self.VOCODER
-        vocoder = SpeechT5HifiGan.from_pretrained(vocoder_from, dtype=wanted or torch.float32,
-                                                  local_files_only=offline)
-        self.dtype = wanted or resolve_precision(precision, device, num_params=count_params(model, vocoder))
+        folder = Path(location)
+        local_vocoder = folder / "vocoder"
+        # a voice trained here (engines/speech/voice.py) ships its speakers, and Griffin-Lim in place of HiFi-GAN
+        self.own_folder = folder if own_voice.is_voice_folder(folder) else None
+        vocoder = None
+        if local_vocoder.is_dir() or self.own_folder is None:
+            vocoder_from = str(local_vocoder) if local_vocoder.is_dir() else self.VOCODER
+            vocoder = SpeechT5HifiGan.from_pretrained(vocoder_from, dtype=wanted or torch.float32,
+                                                      local_files_only=offline)
+        self.dtype = wanted or resolve_precision(precision, device, num_params=count_params(
+            model, *([vocoder] if vocoder is not None else [])))
         self.model = model.to(device=device, dtype=self.dtype).eval()
-        self.vocoder = vocoder.to(device=device, dtype=self.dtype).eval()
+        self.vocoder = vocoder.to(device=device, dtype=self.dtype).eval() if vocoder is not None else None
         self.device = device
-        self.sample_rate = int(self.vocoder.config.sampling_rate)
+        self.sample_rate = int(self.vocoder.config.sampling_rate) if self.vocoder is not None else own_voice.SAMPLE_RATE
         self.default_noise_scale = None
         self.language = "eng"
         self.voices_dir = voices_dir
-        self.voices = self.voice_names(voices_dir)
+        self.voices = self.voice_names(voices_dir, self.own_folder)
         self._embeddings: dict[str, Any] = {}
         self._sayable: dict[str, bool] = {}
 
     @classmethod
-    def voice_names(cls, voices_dir: Path | None) -> list[str]:
-        """x-vectors dropped into `voices_dir` as <name>.npy, then the CMU ARCTIC speakers."""
+    def voice_names(cls, voices_dir: Path | None, own_folder: Path | None = None) -> list[str]:
+        """A voice trained here: its own speakers. Else x-vectors dropped into `voices_dir` as <name>.npy,
+        then the CMU ARCTIC speakers."""
+        if own_folder is not None:
+            from engines.speech.voice import voice_names
+
+            return voice_names(own_folder)
         own = sorted(p.stem for p in voices_dir.glob("*.npy")) if voices_dir and voices_dir.is_dir() else []
         return own + [v for v in cls.SPEAKERS if v not in own]
 
@@ -198,7 +216,11 @@ class _SpeechT5:
 
         if voice not in self._embeddings:
             own = self.voices_dir / f"{voice}.npy" if self.voices_dir else None
-            if own is not None and own.is_file():
+            if self.own_folder is not None:
+                from engines.speech.voice import speaker_vector
+
+                vector = speaker_vector(self.own_folder, voice)
+            elif own is not None and own.is_file():
                 vector = np.load(own)
             else:  # a CMU ARCTIC speaker: the first of their utterances in the x-vector archive
                 import zipfile
@@ -214,10 +236,10 @@ class _SpeechT5:
         return self._embeddings[voice].to(device=self.device, dtype=self.dtype)
 
     def say(self, text: str, *, voice: str | None, speed: float, noise_scale: float | None):
-        inputs = self.processor(text=text, return_tensors="pt")
-        speaker = self._embedding(voice or "slt")
-        wave = self.model.generate_speech(inputs["input_ids"].to(self.device), speaker, vocoder=self.vocoder)
-        return wave.float().cpu().numpy()  # (samples,)
+        from engines.speech.voice import synthesize
+
+        speaker = self._embedding(voice or (self.voices[0] if self.own_folder is not None else "slt"))
+        return synthesize(self.model, self.processor, text, speaker, vocoder=self.vocoder)  # (samples,)
 
 
 # -- joining ------------------------------------------------------------------------------------------

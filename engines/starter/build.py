@@ -240,7 +240,14 @@ def _build_image(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return build_image(*args, **kwargs)
 
 
-BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {"text": build_text, "image": _build_image}
+def _build_speech(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    from engines.starter.build_speech import build_speech
+
+    return build_speech(*args, **kwargs)
+
+
+BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {"text": build_text, "image": _build_image,
+                                                      "speech": _build_speech}
 
 
 def main(argv: list[str] | None = None) -> int:

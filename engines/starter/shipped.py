@@ -27,7 +27,10 @@ TINY_ENV = "AIGC_STUDIO_TINY_STARTERS"
 
 TRAINED_TEXT = "starter/gpt2-stories"
 TRAINED_IMAGE = "starter/sd-shapes"
-TRAINED_IDS: dict[str, str] = {"text": TRAINED_TEXT, "image": TRAINED_IMAGE}
+# The starter voice (engines/starter/build_speech.py): a SpeechT5 trained on espeak-ng's speech, the base a
+# `speech-finetune` job starts from; listed after the classic engine, which stays the default voice
+TRAINED_SPEECH_VOICE = "starter/speecht5-espeak"
+TRAINED_IDS: dict[str, str] = {"text": TRAINED_TEXT, "image": TRAINED_IMAGE, "speech": TRAINED_SPEECH_VOICE}
 # A classic engine that needs no training: espeak-ng's formant synthesis (engines/speech/espeak.py),
 # listed for speech before the random-weight VITS starter (which stays listed, labelled random weights).
 CLASSIC_SPEECH = "starter/espeak-ng"
@@ -43,6 +46,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
         "tokenizer/tokenizer_config.json",
         "scheduler/scheduler_config.json",
     ),
+    TRAINED_SPEECH_VOICE: ("config.json", "model.safetensors", "spm_char.model", "voices/default.npy", "vocoder.json"),
     CLASSIC_SPEECH: ("config.json",),  # {"model_type": "espeak-ng"}: the library comes from espeakng-loader
 }
 
@@ -86,8 +90,8 @@ def listed_starters(kind: str) -> list[str]:
     classic = [classic_id] if classic_id and is_shipped(classic_id) else []
     if tiny_first():
         return [i for i in (random_id, *trained, *classic) if i]
-    if classic:  # the classic engine speaks; the random starter stays listed (to train from)
-        return [*trained, *classic, *([random_id] if random_id else [])]
+    if classic:  # the classic engine speaks first; the trained voice and the random starter stay listed (to train from)
+        return [*classic, *trained, *([random_id] if random_id else [])]
     return trained or ([random_id] if random_id else [])
 
 

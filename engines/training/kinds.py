@@ -25,6 +25,7 @@ TRAINERS: dict[str, str] = {
     "image-scratch": "engines.image.scratch",
     "export": "engines.text.export",
     "image-export": "engines.image.export",
+    "speech-finetune": "engines.speech.train",
 }
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from studio.api.deps import get_studio, require_admin, require_user
@@ -21,7 +21,8 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="text-lora | image-lora | gan | text-feedback | selftest", max_length=64)
+    kind: str = Field(description="text-lora | image-lora | image-scratch | gan | text-feedback | reward | "
+                                  "speech-finetune | export | image-export | selftest (GET /jobs/kinds)", max_length=64)
     dataset_id: str | None = Field(default=None, max_length=64)
     base_model: str | None = Field(default=None, max_length=300)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -77,6 +78,16 @@ def job_log(
 ) -> PlainTextResponse:
     """The end of the trainer's train.log (stdout and stderr); admins only, paths relative to the data dir."""
     return PlainTextResponse(studio.jobs.log_tail(job_id, lines, user=user))
+
+
+@router.get("/jobs/{job_id}/samples/{name}", response_class=FileResponse,
+            responses={200: {"content": {"image/png": {}, "audio/wav": {}}}})
+def job_sample(job_id: str, name: str, studio: Studio = Depends(get_studio),
+               user: User = Depends(require_user)) -> FileResponse:
+    """A sample an event names (`samples/step-80-0.wav` → `name` = `step-80-0.wav`): a picture, or a sentence
+    spoken by the voice being trained; admins only."""
+    path = studio.jobs.sample_file(job_id, name, user=user)
+    return FileResponse(path, media_type="audio/wav" if path.suffix == ".wav" else "image/png")
 
 
 @router.post("/jobs/{job_id}/cancel")

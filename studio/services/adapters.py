@@ -55,7 +55,7 @@ from studio.store import Store, new_id
 from studio.store import adapters as table
 from studio.store import jobs as job_rows
 
-LISTED_TYPES = ("text_adapter", "text_model", "image_lora", "image_model")
+LISTED_TYPES = ("text_adapter", "text_model", "image_lora", "image_model", "speech_model")
 MAX_NAME_CHARS = 100
 EXPORT_TTL_S = 3600  # export zips older than this are swept on the next export
 _ID = re.compile(r"^ad_[0-9a-f]{16}$")
@@ -372,7 +372,7 @@ class AdapterService:
     def _forget_loaded(self, row: sqlite3.Row) -> None:
         """Unload what a deleted row left in memory: its model, or the base that has it attached."""
         memory = self.models.__dict__.get("memory")
-        if row["type"] in ("text_model", "image_model"):
+        if row["type"] in ("text_model", "image_model", "speech_model"):
             self.models.registry.unregister(row["id"])
             if memory is not None:
                 memory.evict(f"{MODEL_TYPES[row['type']]}:{row['id']}")

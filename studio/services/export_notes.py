@@ -30,6 +30,12 @@ CONTENTS: dict[str, tuple[str, str, str]] = {
         "`StableDiffusionPipeline.from_pretrained(folder)`",
         "the optimizer state, the training checkpoints and the sample grids",
     ),
+    "speech_model": (
+        "the whole voice: SpeechT5 weights (safetensors), `config.json`, the character tokenizer, the mel "
+        "settings and the speaker vector (`voices/default.npy`)",
+        "`SpeechT5ForTextToSpeech.from_pretrained(folder)` with `SpeechT5Processor.from_pretrained(folder)`",
+        "the optimizer state, the training checkpoints and the spoken samples",
+    ),
     "reward_model": (
         "the reward model's weights (safetensors), config and tokenizer",
         "`AutoModelForSequenceClassification.from_pretrained(folder)` (on its base, BASE, for a LoRA head)",

@@ -14,7 +14,8 @@ from studio.services.errors import Invalid
 # job kind → the kind of model it starts from; kinds not listed train from scratch
 # (image-scratch trains from scratch but may reuse the VAE of the image model given as its base)
 BASE_MODEL_KIND = {"text-lora": "text", "text-feedback": "text", "reward": "text", "image-lora": "image",
-                   "image-scratch": "image", "export": "text", "image-export": "image"}
+                   "image-scratch": "image", "export": "text", "image-export": "image",
+                   "speech-finetune": "speech"}
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -70,7 +70,8 @@ log = logging.getLogger("studio.jobs")
 
 POLL_S = 0.5
 ERROR_LOG_LINES = 20
-ADAPTER_TYPES = ("text_adapter", "text_model", "image_lora", "image_model", "gan", "reward_model")
+ADAPTER_TYPES = ("text_adapter", "text_model", "image_lora", "image_model", "gan", "reward_model",
+                 "speech_model")
 
 
 @dataclass

@@ -42,6 +42,7 @@ log = logging.getLogger("studio.jobs")
 
 RESUMABLE = ("interrupted", "cancelled")
 _JOB_ID = re.compile(r"^job_[0-9a-f]{16}$")
+_SAMPLE = re.compile(r"^step-\d{1,9}(-\d{1,3})?\.(png|wav)$")
 _DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -199,6 +200,16 @@ class JobService:
         _require_admin(user, "read job logs")
         self._row(job_id)
         return relative_paths(tail(self.run_dir(job_id).log_path, n), self.config.data_dir)
+
+    def sample_file(self, job_id: str, name: str, user: Any = None) -> Path:
+        """A sample the job made (`step-<N>[-<k>].png|wav` in its samples/ folder); admins only, like the log:
+        a speech job's samples are the voice of the person whose recordings it learns from."""
+        _require_admin(user, "read job samples")
+        self._row(job_id)
+        path = self.run_dir(job_id).samples_dir / str(name)
+        if not _SAMPLE.match(str(name)) or not path.is_file():
+            raise NotFound(f"Job '{job_id}' has no sample '{str(name)[:80]}'. Its events name its samples.")
+        return path
 
     def run_dir(self, job_id: str) -> RunDir:
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):

@@ -22,7 +22,7 @@ from studio.store import adapters as adapter_rows
 log = logging.getLogger("studio.models")
 
 ADAPTER_TYPES_LISTED = {"text_adapter": "text_adapters", "image_lora": "image_loras", "reward_model": "reward_models"}
-MODEL_TYPES = {"text_model": "text", "image_model": "image", "gan": "gan"}
+MODEL_TYPES = {"text_model": "text", "image_model": "image", "gan": "gan", "speech_model": "speech"}
 
 
 class ModelService:

@@ -54,6 +54,22 @@ class SpeechService:
         except UnknownModel as exc:
             raise NotFound(str(exc), code="unknown_model") from exc
 
+    def trainable_base(self, model: str | None) -> str:
+        """The voice a `speech-finetune` job starts from (the starter voice when None); 422 unless it is a
+        SpeechT5 voice that trains offline (engines/speech/voice.py)."""
+        from engines.speech.voice import is_voice_folder
+        from engines.starter.shipped import TRAINED_SPEECH_VOICE
+
+        try:
+            spec = self.models.resolve(model or TRAINED_SPEECH_VOICE, "speech")
+        except UnknownModel as exc:
+            raise Invalid(f"{exc} The starter voice ships with the studio; reinstall it if it is missing.") from exc
+        if not is_voice_folder(Path(self.models.registry.location(spec))):
+            raise Invalid(f"A speech-finetune job trains a SpeechT5 voice; '{spec.id}' is not one. Pick "
+                          f"{TRAINED_SPEECH_VOICE} (the starter voice) or a voice trained here.",
+                          code="unknown_model")  # fmt: skip
+        return spec.id
+
     def is_loaded(self, model: str | None) -> bool:
         return self.models.memory.is_loaded(f"speech:{self.resolve(model).id}")
 

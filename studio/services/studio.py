@@ -65,6 +65,7 @@ class Studio:
             base, params, folder)
         jobs.preparers["export"] = lambda base, params, folder: self.exports.prepare(base, params, folder)
         jobs.preparers["image-export"] = lambda base, params, folder: self.image_exports.prepare(base, params, folder)
+        jobs.preparers["speech-finetune"] = lambda base, params, folder: self.speech.trainable_base(base)
         return jobs
 
     @cached_property
@@ -86,8 +87,9 @@ class Studio:
         return FeedbackTrainingService(self.store, self.text, self.data_dir)
 
     def _trained_model_path(self, model_id: str) -> Path | None:
-        """The folder of a trained full model (a `text_model`, `image_model` or `gan` artifact), else None."""
-        row = adapter_rows.get(self.store, model_id, "text_model", "image_model", "gan")
+        """The folder of a trained full model (a `text_model`, `image_model`, `gan` or `speech_model` artifact),
+        else None."""
+        row = adapter_rows.get(self.store, model_id, "text_model", "image_model", "gan", "speech_model")
         return self.data_dir / row["path"] if row else None
 
     @cached_property

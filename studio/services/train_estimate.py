@@ -181,6 +181,10 @@ def _memory(studio: Any, kind: str, config: Any, base_model: str | None, out: Es
         out.memory_basis = "not estimated for a model trained from scratch" if model_kind is None else \
             "about the model's own size (nothing is trained)"
         return
+    if kind == "speech-finetune" and not base_model:  # its default base is the starter voice, not the default voice
+        from engines.starter.shipped import TRAINED_SPEECH_VOICE
+
+        base_model = TRAINED_SPEECH_VOICE
     try:
         spec = studio.models.resolve(base_model or None, model_kind)
         location = studio.models.registry.location(spec)
@@ -189,7 +193,8 @@ def _memory(studio: Any, kind: str, config: Any, base_model: str | None, out: Es
         return
     n_params, shape, side = _footprint(str(location))
     method = getattr(config, "method", "lora") or "auto"
-    full = method == "full" or (method == "auto" and kind == "text-lora" and spec.is_starter)
+    full = method == "full" or (method == "auto" and kind == "text-lora" and spec.is_starter) \
+        or kind == "speech-finetune"  # every weight of a voice trains
     out.memory_bytes, out.memory_basis = training_memory(kind, config, n_params, shape, full, side)
 
 

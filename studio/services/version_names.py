@@ -18,9 +18,11 @@ MAX_NAME = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # How an artifact's type reads when its job kind is unknown (imported, mixed).
 TYPE_WORDS = {"text_adapter": "adapter", "text_model": "full fine-tune", "image_lora": "LoRA",
-              "image_model": "image model", "gan": "gan", "reward_model": "reward model"}
+              "image_model": "image model", "gan": "gan", "reward_model": "reward model",
+              "speech_model": "voice"}
 KIND_WORDS = {"text-lora": "text", "text-feedback": "from ratings", "image-lora": "LoRA",
-              "image-scratch": "image from scratch", "reward": "reward model"}
+              "image-scratch": "image from scratch", "reward": "reward model",
+              "speech-finetune": "voice"}
 
 
 def default_name(dataset_name: str | None, kind: str | None, when: datetime | None = None) -> str:

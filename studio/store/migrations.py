@@ -218,4 +218,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX signin_failures_last ON signin_failures (scope, last);
     """,
+    # 11 — trained voices (a `speech-finetune` job's artifact: a SpeechT5 voice folder)
+    """
+    CREATE TABLE adapters_new (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        type        TEXT NOT NULL CHECK (type IN ('text_adapter', 'text_model', 'image_lora', 'image_model',
+                                                  'gan', 'reward_model', 'speech_model')),
+        base_model  TEXT NOT NULL,
+        job_id      TEXT REFERENCES jobs (id) ON DELETE SET NULL,
+        path        TEXT NOT NULL,
+        meta        TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL
+    );
+    INSERT INTO adapters_new (id, name, type, base_model, job_id, path, meta, created_at)
+        SELECT id, name, type, base_model, job_id, path, meta, created_at FROM adapters;
+    DROP TABLE adapters;
+    ALTER TABLE adapters_new RENAME TO adapters;
+    """,
 ]

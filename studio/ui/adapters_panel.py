@@ -19,7 +19,7 @@ NO_DATASET = "(don't score)"
 MIX_TYPE_INFO = ("linear/ties/dare/magnitude_prune need adapters of one rank; cat, svd and the *_svd types take "
                  "any ranks. ties and dare prune each adapter to the density first.")
 TYPE_LABELS = {"text_adapter": "text adapter", "text_model": "text model", "image_lora": "image LoRA",
-               "image_model": "image model"}
+               "image_model": "image model", "speech_model": "voice"}
 
 
 def table_rows(adapters: list[dict]) -> list[list]:

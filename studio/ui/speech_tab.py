@@ -16,6 +16,7 @@ from studio.ui.common import (
     api_endpoint,
     api_id_input,
     rate_buttons,
+    share,
     shows_errors,
     user_for,
 )
@@ -122,7 +123,7 @@ def build(studio: Studio):
                 download = gr.DownloadButton("Download", size="sm", visible=False, elem_id="speech-download")
                 rated = gr.Markdown(elem_id="speech-rated")
         with gr.Column(scale=2):
-            model = gr.Dropdown(label="Model", choices=[], elem_id="speech-model")
+            model = share("speech.model", gr.Dropdown(label="Model", choices=[], elem_id="speech-model"))
             language = gr.Dropdown(label="Language (MMS-TTS)", choices=[], elem_id="speech-language",
                                    info="Picks the MMS-TTS model for that language.")
             voice = gr.Dropdown(label="Voice", choices=[], interactive=False, elem_id="speech-voice")

@@ -30,6 +30,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("export", "precision"): ("fp32", "bf16", "fp16"),
     ("image-export", "precision"): ("fp16", "bf16", "fp32"),
     ("gan", "upsample"): ("resize", "transpose"),
+    ("speech-finetune", "lr_scheduler"): ("constant", "linear", "cosine"),
 }
 PRESET_NAMES = ("quick", "balanced", "quality")
 # quick: a first look in minutes; balanced: the trainer's own defaults; quality: longer, larger.
@@ -53,6 +54,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                                   "save_every": 1000}},
     "image-export": {"quick": {"check_steps": 1, "check_size": 32},
                      "quality": {"check_steps": 8, "check_size": 128}},
+    "speech-finetune": {"quick": {"max_steps": 120, "save_every": 40},
+                        "quality": {"max_steps": 800, "save_every": 200, "lr_scheduler": "cosine"}},
     "export": {"quick": {"speed_reps": 1, "max_eval_examples": 16},
                "quality": {"speed_reps": 5, "max_eval_examples": 256}},
 }

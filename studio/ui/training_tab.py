@@ -25,10 +25,10 @@ from studio.services.version_names import default_name
 from studio.ui import train_form, use_in
 from studio.ui.common import share, shows_errors, user_for
 from studio.ui.live import keep_or, poke
+from studio.ui.train_samples import SPOKEN_PLAYERS, sample_paths, spoken_samples
 
 ACTIVE = ("queued", "running")
 NO_DATASET = ""
-MAX_SAMPLES = 8
 NEW_JOB_S = 15  # a job this new takes the live view from a finished one
 HISTORY_COLUMNS = ["job", "kind", "status", "progress", "step", "loss", "created"]
 
@@ -95,24 +95,6 @@ def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     # Typed even when empty: the chart takes its axes' kinds from the columns' types, and object
     # columns (an empty frame's) become label axes that draw no line.
     return frame.astype({"step": "int64", "series": "string", "value": "float64"})
-
-
-def sample_paths(run_dir: Path, events: list[dict[str, Any]]) -> list[str]:
-    """The newest sample images named by events, resolved inside the run folder only."""
-    root = run_dir.resolve()
-    out: list[str] = []
-    for event in reversed(events):
-        for rel in reversed(event.get("samples") or []):
-            path = (root / str(rel)).resolve()
-            if (
-                path.is_relative_to(root)
-                and path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
-                and path.is_file()
-            ):
-                out.append(str(path))
-            if len(out) >= MAX_SAMPLES:
-                return out
-    return out
 
 
 def history_frame(jobs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -261,6 +243,9 @@ def build(studio: Studio):
             gallery = gr.Gallery(
                 label="Latest samples", columns=4, height=200, object_fit="contain", elem_id="train-samples"
             )
+            with gr.Row():  # a speech job's held-out sentences, spoken by the voice as it is at each save point
+                players = [gr.Audio(label="Spoken sample", type="filepath", interactive=False, visible=False,
+                                    elem_id=f"train-spoken-{k}") for k in range(SPOKEN_PLAYERS)]
             log = gr.Textbox(
                 label="Log (last lines)",
                 lines=10,
@@ -276,6 +261,7 @@ def build(studio: Studio):
     with gr.Accordion("History", open=True):
         history = gr.Dataframe(history_frame([]), interactive=False, wrap=True, elem_id="train-history")
     seen = gr.State(None)  # what this page last drew, so an idle tick sends nothing
+    heard = gr.State(None)  # the spoken samples the players hold: a player reloads only for new ones
     changed = gr.State(None)  # set by a tick when what the view would show differs from `seen`
     poked = poke()  # clicked by the page's script when a job moved (studio/ui/live.py)
 
@@ -372,7 +358,7 @@ def build(studio: Studio):
         drawn = looked(job_id)[0]
         return gr.skip() if drawn == last else drawn
 
-    def refresh(job_id: str | None, last: dict | None, request: gr.Request):
+    def refresh(job_id: str | None, last: dict | None, held: list | None, request: gr.Request):
         user = user_for(studio, request)
         if not user.is_admin:  # the tab is an admin's: its log shows commands, paths and tracebacks
             return (gr.skip(),) * len(live)
@@ -386,6 +372,12 @@ def build(studio: Studio):
             else gr.skip()
         )
         events = jobs.events(job_id) if job_id else []
+        spoken = spoken_samples(jobs.run_dir(job_id).path, events) if job_id else []
+        if spoken == [tuple(x) for x in held or []]:
+            sounds = [gr.skip()] * SPOKEN_PLAYERS
+        else:
+            sounds = [gr.update(value=spoken[k][0], label=spoken[k][1], visible=True) if k < len(spoken)
+                      else gr.update(value=None, visible=False) for k in range(SPOKEN_PLAYERS)]
         return (
             pick,
             progress_html(job, events),
@@ -394,6 +386,8 @@ def build(studio: Studio):
             readable_log(jobs.log_tail(job_id, 60, user=user)) if job_id else "",
             history_frame(listing),
             drawn,
+            *sounds,
+            spoken,
         )
 
     @shows_errors
@@ -405,8 +399,9 @@ def build(studio: Studio):
                 gr.update(choices=bases, **keep_or(base, [v for _, v in bases], "")))
 
     # -- wiring --------------------------------------------------------------------------------
-    live = [job_pick, status, plot, gallery, log, history, seen]
-    redraw = {"job_id": job_pick, "last": gr.State(None)}  # draw the whole view, whatever was drawn before
+    live = [job_pick, status, plot, gallery, log, history, seen, *players, heard]
+    # draw the whole view, whatever was drawn before
+    redraw = {"job_id": job_pick, "last": gr.State(None), "held": gr.State(None)}
     kind.change(on_kind, inputs_kwargs={"kind_name": kind, "dataset_id": dataset},
                 outputs=[reference, dataset, base_model],
                 api_visibility="private")
@@ -428,7 +423,7 @@ def build(studio: Studio):
     job_pick.input(refresh, inputs_kwargs=redraw, outputs=live, api_visibility="private")
     poked.click(on_poke, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=[changed], show_progress="hidden",
                trigger_mode="always_last", api_visibility="private")
-    changed.change(refresh, inputs_kwargs={"job_id": job_pick, "last": seen}, outputs=live, show_progress="hidden",
+    changed.change(refresh, inputs_kwargs={"job_id": job_pick, "last": seen, "held": heard}, outputs=live, show_progress="hidden",
                    trigger_mode="always_last", api_visibility="private")
     return on_load, [dataset, kind, base_model], [dataset, base_model]
 
@@ -440,4 +435,4 @@ def _size(path: Path) -> int:
         return 0
 
 
-__all__ = ["build", "progress_html", "loss_frame", "sample_paths", "history_frame", "eta_s", "default_job"]
+__all__ = ["build", "progress_html", "loss_frame", "history_frame", "eta_s", "default_job"]

@@ -19,8 +19,9 @@ TARGETS = {
     "image_lora": ("image", "image.model", "image.lora"),
     "image_model": ("image", "image.model", None),
     "gan": ("gan", "gan.model", None),
+    "speech_model": ("speech", "speech.model", None),
 }
-TAB_NAMES = {"text": "Text", "image": "Image", "gan": "GAN"}
+TAB_NAMES = {"text": "Text", "image": "Image", "gan": "GAN", "speech": "Speech"}
 
 
 def button() -> gr.Button:
@@ -46,8 +47,9 @@ def wire(studio: Studio, parts: dict[str, Any], tabs: gr.Tabs) -> None:
     use, job_pick, note = parts.get("train.use"), parts.get("train.job"), parts.get("train.note")
     if use is None or job_pick is None:
         return
-    pickers = [parts[name] for name in ("text.model", "text.adapter", "image.model", "image.lora", "gan.model")]
-    names = ["text.model", "text.adapter", "image.model", "image.lora", "gan.model"]
+    pickers = [parts[name] for name in ("text.model", "text.adapter", "image.model", "image.lora", "gan.model",
+                                             "speech.model")]
+    names = ["text.model", "text.adapter", "image.model", "image.lora", "gan.model", "speech.model"]
 
     @shows_errors
     def go(job_id: str | None, request: gr.Request):
@@ -67,7 +69,7 @@ def wire(studio: Studio, parts: dict[str, Any], tabs: gr.Tabs) -> None:
 
 
 def _choices(studio: Studio, part: str, model: str | None = None) -> list[tuple[str, str]]:
-    from studio.ui import gan_tab, image_tab, text_tab
+    from studio.ui import gan_tab, image_tab, speech_tab, text_tab
 
     if part == "text.model":
         return text_tab.model_choices(studio)[0]
@@ -77,6 +79,8 @@ def _choices(studio: Studio, part: str, model: str | None = None) -> list[tuple[
         return image_tab.model_choices(studio)[0]
     if part == "image.lora":
         return image_tab.lora_choices(studio, model)
+    if part == "speech.model":
+        return [(c, c) if isinstance(c, str) else c for c in speech_tab.model_choices(studio)[0]]
     return gan_tab.model_choices(studio)
 
 

@@ -17,7 +17,7 @@ def test_models_lists_the_three_starter_models_offline(api_client):
     ids = {kind: [m["id"] for m in body[kind]] for kind in ("text", "image", "speech")}
     # the test fixtures first (conftest), then the shipped trained starter with its card
     assert ids == {"text": ["starter/gpt2-tiny", "starter/gpt2-stories"], "image": ["starter/sd-tiny"],
-                   "speech": ["starter/vits-tiny", "starter/espeak-ng"]}
+                   "speech": ["starter/vits-tiny", "starter/speecht5-espeak", "starter/espeak-ng"]}
     for m in body["text"]:
         assert m["source"] == "starter" and m["loaded"] is False
     assert "card" not in body["text"][0] and body["text"][1]["card"]["measures"]["english_word_share"] >= 0.9

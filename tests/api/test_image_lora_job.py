@@ -114,7 +114,7 @@ def image(api, seed: int, **body) -> np.ndarray:
 
 
 def test_an_image_lora_job_trains_shows_samples_and_its_lora_changes_generation(api):
-    from studio.ui.training_tab import sample_paths
+    from studio.ui.train_samples import sample_paths
 
     kinds = {k["kind"]: k for k in api.get("/api/v1/jobs/kinds").json()}
     assert {"resolution", "augment", "lora_rank", "instance_prompt"} <= set(kinds["image-lora"]["defaults"])

@@ -146,7 +146,7 @@ def test_the_page_shows_people_only_their_own_ratings_and_admins_the_logs(client
     assert list(bobs["user"]) == ["bob"] and "cy says hi" not in bobs.to_string()
     assert set(dashboard("", "", "", gr.Request(username="ada"))[3]["user"]) == {"bob", "cy"}
     refresh = fns[("studio.ui.training_tab", "refresh")]
-    assert all(update is gr.skip() or update == gr.skip() for update in refresh(None, None, gr.Request(username="bob")))
+    assert all(update is gr.skip() or update == gr.skip() for update in refresh(None, None, None, gr.Request(username="bob")))
 
 
 def test_the_image_history_shows_people_their_own_images_searchable_by_prompt(client):

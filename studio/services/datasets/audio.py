@@ -27,6 +27,7 @@ from studio.services.datasets.uploads import Member
 from studio.services.errors import Invalid, TooLarge, UnsupportedType
 
 METADATA_CSV = "metadata.csv"
+OTHER_AUDIO = (".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".webm")  # named, not read
 SHORT_CLIP_S = 0.5  # clips shorter than this get a warning
 _WAVE_EXTENSIBLE = 0xFFFE
 _PCM_ENCODINGS = {1, 3, 6, 7}  # PCM, IEEE float, A-law, µ-law: one block per frame
@@ -41,9 +42,10 @@ class _Entry:
 
 
 def build_audio_dataset(
-    members: list[Member], out_dir: Path, limits: UploadLimits
+    members: list[Member], out_dir: Path, limits: UploadLimits, *, ignored: list[str] = ()
 ) -> tuple[int, dict, list[str]]:
-    """Write the normalised audio folder; return (num_items, stats, warnings)."""
+    """Write the normalised audio folder; return (num_items, stats, warnings). `ignored`: the upload's
+    files of types no dataset reads (an MP3 among them gets a message of its own)."""
     # 1. Sort the members into clips and metadata
     clips: dict[tuple[str, str], Member] = {}
     metadata: list[Member] = []
@@ -61,6 +63,14 @@ def build_audio_dataset(
         else:
             unused.append(m.label)
     if not clips:
+        other = [label for label in [*unused, *ignored] if posixpath.splitext(label)[1].lower() in OTHER_AUDIO]
+        if other:
+            raise Invalid(
+                f"{other[0]}{f' and {len(other) - 1:,} more' if len(other) > 1 else ''}: "
+                f"{posixpath.splitext(other[0])[1].lower()} audio is not read here. Convert the clips to .wav or "
+                ".flac (e.g. `ffmpeg -i clip.mp3 clip.wav`) and upload them with the metadata.csv.",
+                code="unsupported_audio_format",
+            )
         raise Invalid(
             "The upload has no audio clips. Upload a .zip of .wav or .flac files with a metadata.csv.",
             code="empty_dataset",

@@ -111,7 +111,7 @@ class DatasetService:
         if kind == "image":
             return build_image_dataset(unpacked.members, out_dir, self.limits)
         if kind == "audio":
-            return build_audio_dataset(unpacked.members, out_dir, self.limits)
+            return build_audio_dataset(unpacked.members, out_dir, self.limits, ignored=unpacked.ignored)
         rows, stats, warnings = filter_and_describe(
             read_text_members(unpacked.members, self.limits), dedupe=dedupe, min_chars=min_chars
         )
