@@ -181,9 +181,10 @@ def run(config: SpeechFinetuneConfig, run_dir: RunDir) -> dict[str, Any]:
     # 2. Resume: weights, optimizer, schedule, RNG and what was measured before training.
     before: dict[str, Any] = {}
     elapsed_before = 0.0
-    ckpt = load_latest(run_dir, device=str(device)) if job.resume else None
+    # read on the CPU: the RNG state must stay a CPU tensor; the weights and optimizer state move to the model
+    ckpt = load_latest(run_dir) if job.resume else None
     if ckpt is not None:
-        model.load_state_dict(ckpt.tensors, strict=False)
+        model.load_state_dict(ckpt.tensors)  # the whole model: a checkpoint of another voice is refused
         optimizer.load_state_dict(ckpt.extra_state["optimizer"])
         scheduler.load_state_dict(ckpt.extra_state["scheduler"])
         restore_rng(ckpt.extra_state)
