@@ -22,6 +22,7 @@ from PIL import Image
 from engines.training import latest_checkpoint
 from studio.app import build_app
 from studio.config import StudioConfig
+from tests.waiting import wait_for
 
 # Small enough to finish in seconds on two busy cores, long enough to be killed half-way.
 JOB_PARAMS = {
@@ -35,16 +36,6 @@ JOB_PARAMS = {
     "quality_samples": 32,
     "log_every": 5,
 }
-
-
-def wait_for(check, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import signal
-import time
 import zipfile
 
 import pytest
@@ -18,20 +17,11 @@ from PIL import Image
 from engines.training import latest_checkpoint
 from studio.app import build_app
 from studio.config import StudioConfig
+from tests.waiting import wait_for
 
 # 32 px and tiny step counts: seconds of training, long enough to be killed after the first checkpoint
 PARAMS = {"resolution": 32, "vae_steps": 4, "unet_steps": 6, "batch_size": 4, "vae_batch_size": 4,
           "save_every": 2, "sample_seeds": 1, "sample_steps": 2}  # fmt: skip
-
-
-def wait_for(check, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

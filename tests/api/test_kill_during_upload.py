@@ -6,22 +6,13 @@ from __future__ import annotations
 import http.client
 import signal
 import sqlite3
-import time
 
 import httpx
 import pytest
 
+from tests.waiting import wait_for
+
 BOUNDARY = "studio-test-boundary"
-
-
-def wait_for(check, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def form_head(name: str) -> bytes:

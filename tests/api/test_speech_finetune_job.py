@@ -23,20 +23,11 @@ from engines.starter.shipped import TRAINED_SPEECH_VOICE, is_shipped
 from engines.training import latest_checkpoint
 from studio.app import build_app
 from studio.config import StudioConfig
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 # espeak-ng's fourth female variant, pitch 75 and 0.85× the pace: ~235 Hz against the starter voice's ~100 Hz
 SPEAKER = {"voice": "en-us+f4", "pitch": 75, "speed": 0.85}
-
-
-def wait_for(check, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -22,19 +21,10 @@ from studio.services.job_processes import group_alive as _group_alive
 from studio.services.job_processes import redact as _redact
 from studio.services.jobs import JobService
 from studio.store import Store
+from tests.waiting import wait_for
 
 GRACE_S = 5.0
 SLOW = {"max_steps": 400, "save_every": 5, "step_delay_s": 0.1}  # ~40 s unless stopped
-
-
-def wait_for(check: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def make_service(tmp_path, **overrides) -> JobService:
