@@ -141,6 +141,16 @@ def batch_indices(n: int, batch_size: int, generator: Any) -> Any:
     return torch.randint(0, n, (batch_size,), generator=generator)
 
 
+def random_crops(x: Any, size: int, generator: Any) -> Any:
+    """(b, 3, size, size): a random `size`-pixel square of each image (offsets from `generator`)."""
+    import torch
+
+    b, _, h, w = x.shape
+    ys = torch.randint(0, h - size + 1, (b,), generator=generator).tolist()
+    xs = torch.randint(0, w - size + 1, (b,), generator=generator).tolist()
+    return torch.stack([img[:, y : y + size, x0 : x0 + size] for img, y, x0 in zip(x, ys, xs, strict=True)])
+
+
 @dataclass
 class LatentSet:
     """The VAE's posterior of every image, encoded once with the trained VAE; scaled."""

@@ -17,7 +17,8 @@ from engines.image.scratch_data import check_dataset as dataset_rows
 from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
 
 # 32 px, 3 VAE + 4 UNet steps: seconds on a busy 2-core machine, both phases and a boundary checkpoint
-TINY = {"resolution": 32, "vae_steps": 3, "unet_steps": 4, "batch_size": 4, "vae_batch_size": 4,
+# (the VAE on 16-px crops)
+TINY = {"resolution": 32, "vae_steps": 3, "unet_steps": 4, "batch_size": 4, "vae_batch_size": 4, "vae_crop": 16,
         "save_every": 2, "sample_seeds": 2, "sample_steps": 2}  # fmt: skip
 
 
@@ -76,6 +77,8 @@ def test_a_run_trains_the_vae_then_the_unet_with_samples_along_the_way(trained):
     assert [e["step"] for e in events] == list(range(1, 8))
     assert [e["phase"] for e in events] == ["vae"] * 3 + ["unet"] * 4
     assert all(e["total_steps"] == 7 and e["loss"] > 0 for e in events)
+    vae_lr = [e["lr"] for e in events[:3]]  # the VAE's learning rate decays (cosine) over its phase
+    assert vae_lr[0] == pytest.approx(1e-3) and vae_lr[0] > vae_lr[1] > vae_lr[2] > 0
     # a grid at every save point and at the end of the VAE phase
     assert {e["step"]: e["samples"] for e in events if "samples" in e} == {
         s: [f"samples/step-{s}.png"] for s in (2, 3, 4, 6, 7)
@@ -146,6 +149,10 @@ def test_params_are_checked():
         resolve_params(ImageScratchConfig, {"resolution": 48})
     with pytest.raises(ValueError, match="'unet_size' must be one of"):
         resolve_params(ImageScratchConfig, {"unet_size": "huge"})
+    with pytest.raises(ValueError, match="'vae_crop' must be 0 or a multiple of 4 from 16 to 64"):
+        resolve_params(ImageScratchConfig, {"vae_crop": 30})
+    with pytest.raises(ValueError, match="'vae_crop'"):
+        resolve_params(ImageScratchConfig, {"vae_crop": 128})
     with pytest.raises(ValueError, match="cfg_dropout"):
         resolve_params(ImageScratchConfig, {"cfg_dropout": 1.0})
 
