@@ -8,7 +8,8 @@ queued jobs when a slot is free as
 
     python -m accelerate.commands.launch … -m engines.<kind>.train --run-dir runs/<job-id>
 
-in its own process group, with output in `train.log`. It then tails `events.jsonl` into the
+(for one process, what that launcher would run is prepared here and started directly: the same
+command and environment, one interpreter fewer; job_processes.direct_launch) in its own process group, with output in `train.log`. It then tails `events.jsonl` into the
 row (with the engine's EventTail) and, once the whole process group is gone, settles the status
 from `result.json`:
 
@@ -52,6 +53,7 @@ from studio.services import job_replicas as replicas
 from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
 from studio.services.job_processes import (
+    direct_launch,
     final_status,
     free_port,
     group_alive,
@@ -128,8 +130,9 @@ class JobRunner:
         )
 
     def launch_command(self, kind: str, run_dir: Path, num_processes: int = 1) -> list[str]:
-        """The exact child command (no shell): `accelerate launch -m <trainer> --run-dir DIR`.
-        Several processes: accelerate's multi-process launch (torch.distributed; on a machine without
+        """The job's command (no shell): `accelerate launch -m <trainer> --run-dir DIR`. One process:
+        `_launch` starts the trainer of that command directly, in the environment accelerate prepares
+        (job_processes.direct_launch). Several processes: accelerate's multi-process launch (torch.distributed; on a machine without
         GPUs, or with `--device cpu`, the processes train on the CPU over gloo)."""
         module = self.trainer_module(kind)
         if num_processes > 1:
@@ -311,8 +314,11 @@ class JobRunner:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         if self.offline():  # the child's own environment; this process's is left alone
             env["HF_HUB_OFFLINE"] = "1"
+        cmd, env, said = direct_launch(cmd, env) or (cmd, env, "")  # one process: accelerate's launch, prepared here
         with open(run_dir.log_path, "ab") as logf:
             logf.write(f"--- {utcnow()} {'resume' if job.resume else 'start'}: {shlex.join(cmd)}\n".encode())
+            if said:
+                logf.write(f"{said}\n".encode())
             logf.flush()
             try:
                 # DO NOT use shell=True. A new session makes the child a process-group leader.

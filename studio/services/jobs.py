@@ -217,7 +217,8 @@ class JobService:
         return RunDir(self.runs_dir / job_id)
 
     def launch_command(self, kind: str, run_dir: Path) -> list[str]:
-        """The exact child command (no shell): `accelerate launch -m <trainer> --run-dir DIR`."""
+        """The job's command, as one would type it: `accelerate launch -m <trainer> --run-dir DIR` (the
+        runner starts the same trainer, in the environment accelerate prepares for it)."""
         return self.runner.launch_command(kind, run_dir)
 
     def command_for(self, job_id: str) -> list[str]:

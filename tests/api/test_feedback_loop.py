@@ -59,9 +59,10 @@ def share(outputs: list[dict], wanted: str) -> float:
     return sum(s == wanted for s in styles) / len(styles)
 
 
-@pytest.mark.slow
-def test_ratings_make_the_preferred_style_more_common(client):
-    # 1. A model that writes both styles (full fine-tune: the starter's default method)
+@pytest.fixture(scope="module")
+def two_styles(client) -> str:
+    """A model that writes both styles (full fine-tune: the starter's default method), trained once for
+    the tests below; before anyone rates it, a feedback job is refused clearly and nothing is queued."""
     r = client.post("/api/v1/datasets", files=[("file", ("styles.jsonl", corpus().encode()))],
                     data={"kind": "text", "name": "two styles"})
     assert r.status_code == 201, r.text
@@ -71,10 +72,17 @@ def test_ratings_make_the_preferred_style_more_common(client):
     job = wait_job(client, r.json()["id"], timeout=300)
     assert job["status"] == "completed", job["error"]
     model = job["artifact"]["id"]
-
-    # 2. Not enough feedback yet → a clear refusal, and nothing queued
+    jobs_before = client.get("/api/v1/jobs").json()
     r = client.post("/api/v1/jobs", json={"kind": "text-feedback", "base_model": model, "params": {}})
     assert r.status_code == 422 and "Rate more" in r.json()["error"]["message"]
+    assert client.get("/api/v1/jobs").json() == jobs_before
+    return model
+
+
+@pytest.mark.slow
+def test_ratings_make_the_preferred_style_more_common(client, two_styles):
+    # 1-2. A model that writes both styles, not rated yet (the fixture: a feedback job was refused)
+    model = two_styles
 
     # 3. People rate: cat stories up, dog stories down
     before = generate(client, seeds=[1, 2, 3], model=model)
@@ -138,15 +146,9 @@ def test_votes_train_with_dpo(client):
 
 
 @pytest.mark.slow
-def test_a_reward_model_judges_and_best_of_n_picks_the_preferred_style(client):
+def test_a_reward_model_judges_and_best_of_n_picks_the_preferred_style(client, two_styles):
     # 1. A model that writes both styles, and people's thumbs: cat stories up, dog stories down
-    r = client.post("/api/v1/datasets", files=[("file", ("styles.jsonl", corpus().encode()))],
-                    data={"kind": "text", "name": "two styles"})
-    r = client.post("/api/v1/jobs", json={"kind": "text-lora", "dataset_id": r.json()["id"],
-                                          "base_model": "starter/gpt2-tiny",
-                                          "params": {"max_steps": 200, "block_size": 64, "save_every": 200}})
-    job = wait_job(client, r.json()["id"], timeout=300)
-    model = job["artifact"]["id"]
+    model = two_styles
     rated = 0
     for o in generate(client, seeds=range(11, 19), model=model):
         cat, dog = ("cat" in o["text"] or "mat" in o["text"]), ("dog" in o["text"] or "park" in o["text"])

@@ -34,7 +34,7 @@ SPEAKER = {"voice": "en-us+f4", "pitch": 75, "speed": 0.85}
 def client(tmp_path_factory):
     assert is_shipped(TRAINED_SPEECH_VOICE), "the starter voice ships in assets/starter/speecht5-espeak"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")  # the trainer shares two cores with the test process
+        mp.setenv("OMP_NUM_THREADS", "2")  # the trainer has both cores: the test process only polls it
         config = StudioConfig(data_dir=tmp_path_factory.mktemp("voice") / "data", offline=True, device="cpu",
                               job_grace_s=5)  # fmt: skip
         app = build_app(config, ui=False)

@@ -1,4 +1,4 @@
-"""JobService with real child processes (`accelerate launch` of the selftest trainer).
+"""JobService with real child processes (the selftest trainer, started as `accelerate launch` would start it).
 
 No HTTP client or browser is attached: the service's own monitor thread runs every job.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -260,3 +261,19 @@ def test_final_status_rules():
 def test_error_text_is_redacted():
     text = _redact("token=abc123 and hf_abcdefghijklmnopqrstu and password: hunter2")
     assert "abc123" not in text and "hf_abcdefghijklmnop" not in text and "hunter2" not in text
+
+
+def test_one_process_starts_the_trainer_as_accelerate_would_without_its_launcher(jobs):
+    from studio.services.job_processes import direct_launch
+
+    run_dir = jobs.runs_dir / "job_x"
+    cmd = jobs.runner.launch_command("selftest", run_dir)
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
+    child, env, said = direct_launch(cmd, {"PYTHONPATH": "/somewhere", "HF_HUB_OFFLINE": "1"})
+    assert child == [sys.executable, "-m", "engines.selftest.train", "--run-dir", str(run_dir)]
+    assert env["PYTHONPATH"] == "/somewhere" and env["HF_HUB_OFFLINE"] == "1"  # the job's own environment kept
+    assert env["ACCELERATE_USE_CPU"] == str(jobs.runner.config.device == "cpu")
+    assert env["ACCELERATE_MIXED_PRECISION"] == "no"
+    # several processes, or a command that is not accelerate's launch: the launcher runs as it is
+    assert direct_launch(jobs.runner.launch_command("selftest", run_dir, 2), {}) is None
+    assert direct_launch([sys.executable, "-m", "engines.selftest.train"], {}) is None
