@@ -144,6 +144,16 @@ def test_a_base_model_lends_its_vae_and_the_run_trains_only_the_unet(tmp_path, d
     assert result["metrics"]["scaling_factor"] == pytest.approx(trained[1]["metrics"]["scaling_factor"])
 
 
+def test_the_vae_learns_with_l1_unless_asked_for_mse(tmp_path, dataset, trained):
+    run_dir, config = make_run(tmp_path, dataset, **{**TINY, "vae_reconstruction": "mse"})
+    run_dir.stop = StopAfter(run_dir, 1)
+    assert run(config, run_dir)["status"] == "cancelled"
+    mse = run_dir.events()[0]["rec_loss"]
+    l1 = trained[0].events()[0]["rec_loss"]  # the default; the same weights and batch at step 1
+    assert config.vae_reconstruction == "mse" and ImageScratchConfig().vae_reconstruction == "l1"
+    assert 0 < mse < l1 <= mse**0.5 + 1e-6  # mean |e| lies between mean e² and its square root
+
+
 def test_params_are_checked():
     with pytest.raises(ValueError, match="'resolution' must be 32 or 64"):
         resolve_params(ImageScratchConfig, {"resolution": 48})
@@ -155,6 +165,8 @@ def test_params_are_checked():
         resolve_params(ImageScratchConfig, {"vae_crop": 128})
     with pytest.raises(ValueError, match="cfg_dropout"):
         resolve_params(ImageScratchConfig, {"cfg_dropout": 1.0})
+    with pytest.raises(ValueError, match="vae_reconstruction"):
+        resolve_params(ImageScratchConfig, {"vae_reconstruction": "l2"})
 
 
 def test_datasets_it_cannot_learn_from_are_refused_with_the_fix(tmp_path, dataset):
