@@ -177,7 +177,7 @@ def direct_launch(cmd: list[str], env: dict[str, str]) -> tuple[list[str], dict[
         if (getattr(args, "num_processes", 1) or 1) > 1:
             return None
         child, child_env = prepare_simple_launcher_cmd_env(args)
-    except Exception:  # another accelerate than the one this was written against: launch as it is
+    except (Exception, SystemExit):  # another accelerate than this was written for (argparse exits): as it is
         return None
     # accelerate starts from this process's environment; keep the job's own on top of what it adds
     added = {k: v for k, v in child_env.items() if os.environ.get(k) != v}
