@@ -9,7 +9,7 @@ The same components as a real SD 1.x — `AutoencoderKL`, `UNet2DConditionModel`
   1. the VAE (`vae_steps`): reconstruction MSE + a small KL term, Adam with a short warm-up and a
      cosine decay (the last steps at a small learning rate take the reconstructions from grainy to
      flat). With `vae_crop` it trains on random crops, then on whole images for the last
-     VAE_WHOLE_SHARE of its steps: the VAE is convolutional, so crops teach it the same local work
+     `vae_whole_share` of its steps: the VAE is convolutional, so crops teach it the same local work
      at a fraction of the cost (32-px crops of 64-px images: 0.2 s a step instead of 1 s), but its
      GroupNorm layers see other statistics on a crop than on a whole image, and a VAE trained on
      crops alone reconstructs whole images badly (measured: MSE 0.022 on whole images after 3000
@@ -76,7 +76,6 @@ from engines.training import (
 )
 
 LOSS_WINDOW = 20  # the reported losses: mean over this many last steps of a phase
-VAE_WHOLE_SHARE = 0.25  # with vae_crop: this share of the VAE steps, at the end, sees whole images
 
 
 @dataclass
@@ -91,7 +90,8 @@ class ImageScratchConfig:
     vae_batch_size: int = 16  # images per VAE step
     learning_rate: float = 5e-4  # AdamW learning rate of the UNet and the text encoder
     vae_learning_rate: float = 1e-3  # Adam learning rate of the VAE (warm-up, then cosine decay)
-    vae_crop: int = 32  # VAE phase: random crops of this many pixels, whole images in its last quarter (0: off)
+    vae_crop: int = 32  # VAE phase: random crops of this many pixels, then whole images (0: off)
+    vae_whole_share: float = 0.25  # with vae_crop: the share of the VAE steps, at the end, on whole images
     warmup_steps: int = 100  # UNet phase: linear learning-rate warm-up, then cosine decay
     vae_kl_weight: float = 1e-6  # weight of the KL term (per image) next to the reconstruction loss
     vae_reconstruction: Literal["l1", "mse"] = "l1"  # VAE reconstruction loss: L1 (as SD's autoencoder; flatter plain areas) or MSE
@@ -127,6 +127,8 @@ class ImageScratchConfig:
         for name in ("learning_rate", "vae_learning_rate"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"'{name}' must be between 0 and 1.")
+        if not 0 < self.vae_whole_share <= 1:
+            raise ValueError("'vae_whole_share' must be above 0 and at most 1.")
         if self.vae_kl_weight < 0 or self.max_grad_norm < 0:
             raise ValueError("'vae_kl_weight' and 'max_grad_norm' must not be negative.")
         if not 0 <= self.cfg_dropout < 1:
@@ -225,7 +227,7 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
         warmup_steps=min(config.warmup_steps, config.unet_steps // 10), total_steps=config.unet_steps,
     )  # fmt: skip
     total_steps = vae_steps + config.unet_steps
-    crop_until = vae_steps - max(1, round(vae_steps * VAE_WHOLE_SHARE))  # then whole images
+    crop_until = vae_steps - max(1, round(vae_steps * config.vae_whole_share))  # then whole images
     sizes = {name: sum(p.numel() for p in m.parameters()) for name, m in
              (("vae", vae), ("unet", unet), ("text_encoder", text_encoder))}  # fmt: skip
 

@@ -44,11 +44,13 @@ IMAGE_RECIPE: dict[str, Any] = {
     "trainer": {
         "resolution": 64,
         "latent_factor": 4,
-        "vae_steps": 2400,
+        "vae_steps": 3200,
         "unet_steps": 6000,
         "batch_size": 32,
         "vae_batch_size": 16,
-        "vae_crop": 32,  # three quarters of the VAE steps on 32-px crops, then whole images
+        "vae_crop": 32,  # half the VAE steps on 32-px crops, then whole images
+        "vae_whole_share": 0.5,
+        "vae_reconstruction": "l1",
         "vae_learning_rate": 2e-3,
         "learning_rate": 5e-4,
         "warmup_steps": 100,

@@ -167,6 +167,9 @@ def test_params_are_checked():
         resolve_params(ImageScratchConfig, {"cfg_dropout": 1.0})
     with pytest.raises(ValueError, match="vae_reconstruction"):
         resolve_params(ImageScratchConfig, {"vae_reconstruction": "l2"})
+    for share in (0, 1.5):
+        with pytest.raises(ValueError, match="'vae_whole_share' must be above 0 and at most 1"):
+            resolve_params(ImageScratchConfig, {"vae_whole_share": share})
 
 
 def test_datasets_it_cannot_learn_from_are_refused_with_the_fix(tmp_path, dataset):
