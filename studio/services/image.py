@@ -19,6 +19,7 @@ import base64
 import binascii
 import dataclasses
 import io
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from studio.store import adapters as adapter_rows
 MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_INIT_IMAGE_PIXELS = 4096 * 4096
 MAX_PNG_INFO_BYTES = 50 * 1024 * 1024
+
+log = logging.getLogger("studio.image")
 
 
 class ImageGenerateParams(BaseModel):
@@ -157,6 +160,16 @@ class ImageService:
         scale = max(scale, d.min_size / max(1, min(width, height)))
         w, h = (min(d.max_size, max(d.min_size, int(v * scale) // 8 * 8)) for v in (width, height))
         return w, h
+
+    def warm_default(self) -> None:
+        """Load the default image model ahead of the first request when it is a shipped trained starter
+        (small and on disk: the first image then pays no import or load). Anything else loads on use."""
+        try:
+            spec, lora = self.resolve(None)
+            if spec.is_starter and not spec.is_random_starter and lora is None:
+                self.engine(spec)
+        except Exception:  # a warm-up never breaks the studio: the first request loads and reports
+            log.debug("image warm-up skipped", exc_info=True)
 
     def is_loaded(self, model: str | None) -> bool:
         spec, _ = self.resolve(model)

@@ -38,6 +38,7 @@ class Studio:
         self.auth = AuthService(config.accounts, config.guest_access, self.store)
         self.gate = RequestGate(config.max_running, config.max_per_user, config.max_queue)
         self.admission = Admission(config.limits, self.gate)  # every generation passes here
+        self._warming: threading.Thread | None = None
 
     # Services are built on first use so that startup stays light.
     @cached_property
@@ -176,8 +177,22 @@ class Studio:
         self.scratch.keep_alive()  # with replicas: this one's scratch folder stays recognisably in use
         self.jobs.recover()  # first: a job that finished while we were down registers its artifact
         remove_orphans(self.data_dir, self.store, REPLICA_MIN_AGE_S if self.config.shared_data_dir else 0.0)
-        # then, in the background, the shipped text starter when it is the default (first answer < 1 s)
-        threading.Thread(target=self.text.warm_default, name="text-warm-up", daemon=True).start()
+        self.warm_up()  # started as the app was built, where it was
+
+    def warm_up(self) -> None:
+        """Once, in the background: the default text and image models when they are shipped trained
+        starters (small, on disk), so that the first text answer and the first image pay no import or
+        load. `build_app` starts it before building the page, so the loads overlap that work."""
+        if self._warming is not None:
+            return
+        text, image = self.text, self.image  # built here, in the caller's thread
+
+        def warm() -> None:
+            text.warm_default()
+            image.warm_default()
+
+        self._warming = threading.Thread(target=warm, name="warm-up", daemon=True)
+        self._warming.start()
 
     def _sweep_tmp(self) -> None:
         """Uploads, exports and builds in flight when an earlier studio died leave scratch folders
