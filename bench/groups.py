@@ -27,7 +27,8 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "speech": ("bench.speech:run", ("speech.generate",)),
     "train-text": ("bench.training:run_text_lora", ("train.text_lora",)),
     "train-gan": ("bench.training:run_gan", ("train.gan",)),
-    "service": ("bench.service:run", ("service.overhead_ms", "service.startup_s")),
+    "service": ("bench.service:run", ("service.overhead_ms", "service.startup_s", "service.first_text_s",
+                                             "service.first_image_s")),
     "memory": ("bench.memory:run", ("memory.idle_rss_mb", "memory.text_rss_mb", "memory.image_rss_mb",
                                     "memory.speech_rss_mb", "memory.gan_rss_mb")),
 }
@@ -59,7 +60,7 @@ def unknown(only: list[str]) -> list[str]:
 
 def failed(names: set[str], group: str, why: str) -> list[Figure]:
     unit = "ms" if group == "service" else UNITS.get(group, "")
-    return [Figure(n, None, "s" if n == "service.startup_s" else unit, note=why) for n in sorted(names)]
+    return [Figure(n, None, "s" if n.endswith("_s") else unit, note=why) for n in sorted(names)]
 
 
 def run_group(group: str, names: set[str], ctx: Context) -> list[Figure]:

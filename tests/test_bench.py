@@ -15,6 +15,7 @@ FIGURES = {
     "text.int8.perplexity_delta_pct",
     "text.variations.batched_vs_sequential", "text.perplexity.reduced_precision_delta_pct", "image.generate",
     "speech.generate", "train.text_lora", "train.gan", "service.overhead_ms", "service.startup_s",
+    "service.first_text_s", "service.first_image_s",
     "memory.idle_rss_mb", "memory.text_rss_mb", "memory.image_rss_mb", "memory.speech_rss_mb", "memory.gan_rss_mb",
 }
 
