@@ -47,14 +47,13 @@ class SameOriginWrites:
 
 
 def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
-    """The ASGI app. Nothing heavy happens here: models load on first use, except the shipped trained
-    starters that are the defaults, which a background thread loads while the page is built
-    (`Studio.warm_up`). The process is left as it
+    """The ASGI app. Nothing heavy happens here: models load on first use (the shipped trained
+    starters that are the defaults: in the background once the server is up, `Studio.warm_up`). The
+    process is left as it
     was — no environment variable, no `tempfile` folder: the studio's own temporary files go through
     `studio.scratch`, and Gradio's cache folder is the one setting Gradio reads from the environment
     only, which `studio.cli` sets (`gradio_cache_dir`)."""
     studio = Studio(config)
-    studio.warm_up()
 
     from studio.api.app import create_api
 
