@@ -20,7 +20,10 @@ The same components as a real SD 1.x — `AutoencoderKL`, `UNet2DConditionModel`
   2. the UNet together with a text encoder trained from scratch (`unet_steps`), on the latents of
      the training images encoded once by the VAE. The latent scaling factor (SD's 0.18215) is
      measured from those latents — 1 / their std — and stored in the VAE config. `cfg_dropout` of
-     the captions are replaced by "" so that classifier-free guidance works when drawing.
+     the captions are replaced by "" so that classifier-free guidance works when drawing. With
+     `prediction_type` "v_prediction" the UNet predicts v = √ᾱ·ε − √(1−ᾱ)·x₀ instead of the noise
+     ε; `zero_terminal_snr` rescales SD's betas so that the last timestep is pure noise, and the
+     saved DDIM draws from there ("trailing" timesteps; scratch_model._schedule says why).
 
 The tokenizer is a CLIP-style BPE trained on the dataset's captions (engines.starter.train_clip_bpe).
 
@@ -34,7 +37,7 @@ thread) and the second half on whole images (`vae_whole_share` 0.5; 1.5 s a step
 RMS 6.6 and 98 % of 54 held-out reconstructions read fully right (the image starter's VAE; 49 min).
 
 Events: one per step, `phase` "vae" (loss = reconstruction loss + KL term, `rec_loss`, `kl`) or
-"unet" (loss = noise-prediction MSE). Every `save_every` steps, at the end of the VAE phase and at
+"unet" (loss = MSE of the predicted noise, or of v). Every `save_every` steps, at the end of the VAE phase and at
 the end: a checkpoint and a sample grid in `samples/` (VAE phase: originals above their
 reconstructions; UNet phase: one row per sample prompt, `sample_seeds` images each, same noise
 every time). Resume is exact: every random choice of a step depends only on (seed, step), and
@@ -102,6 +105,8 @@ class ImageScratchConfig:
     vae_size: Literal["tiny", "small"] = "tiny"  # VAE widths 32-64-64 or 64-128-128
     text_encoder_size: Literal["tiny", "small", "base"] = "tiny"  # text encoder: 64×2, 128×4, 256×6 layers
     cfg_dropout: float = 0.1  # share of captions replaced by "" so classifier-free guidance works
+    prediction_type: Literal["epsilon", "v_prediction"] = "v_prediction"  # what the UNet predicts: v, or the noise
+    zero_terminal_snr: bool = True  # rescale the betas so the last timestep is pure noise (needs v_prediction)
     max_grad_norm: float = 1.0  # gradient-norm clipping (0: off)
     seed: int = 0  # seeds the weights, every batch, the noise and the samples
     save_every: int = 500  # steps between checkpoints and sample grids (0: at the end of each phase only)
@@ -134,6 +139,11 @@ class ImageScratchConfig:
             raise ValueError("'vae_whole_share' must be above 0 and at most 1.")
         if self.vae_kl_weight < 0 or self.max_grad_norm < 0:
             raise ValueError("'vae_kl_weight' and 'max_grad_norm' must not be negative.")
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise ValueError("'prediction_type' must be 'epsilon' or 'v_prediction'.")
+        if self.zero_terminal_snr and self.prediction_type != "v_prediction":
+            raise ValueError("'zero_terminal_snr' needs 'prediction_type' 'v_prediction': at the last timestep "
+                             "the noise is the whole input, so there is nothing to predict.")
         if not 0 <= self.cfg_dropout < 1:
             raise ValueError("'cfg_dropout' must be at least 0 and below 1.")
         if not 1 <= self.sample_steps <= 150:
@@ -218,7 +228,7 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
     for module in (vae, text_encoder, unet):
         module.to(device).train()
     caption_ids = sm.tokenize(tokenizer, [*data.captions, ""]).to(device)  # (C + 1, T); the last is ""
-    noise_scheduler = sm.noise_scheduler()
+    noise_scheduler = sm.noise_scheduler(config.prediction_type, config.zero_terminal_snr)
     num_timesteps = noise_scheduler.config.num_train_timesteps
     unet_params = [*unet.parameters(), *text_encoder.parameters()]
     opt_vae, sched_vae = adamw_with_schedule(
@@ -269,7 +279,8 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
     if start_step >= vae_steps:
         latents = cache_latents()
     shown = data.pixels(torch.arange(min(8, len(data)))).to(device)  # the reconstruction grid's originals
-    pipe = sm.pipeline(vae, text_encoder, tokenizer, unet)
+    pipe = sm.pipeline(vae, text_encoder, tokenizer, unet,
+                       sm.inference_scheduler(config.prediction_type, config.zero_terminal_snr))
 
     def write_grid(step: int, phase: str) -> str:
         run_dir.samples_dir.mkdir(parents=True, exist_ok=True)
@@ -342,7 +353,8 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
                 ids = caption_ids[torch.where(rows < 0, len(data.captions), rows)]  # (b, T)
                 emb = text_encoder(ids)[0]  # (b, T, D)
                 pred = unet(noise_scheduler.add_noise(z, noise, t), t, encoder_hidden_states=emb).sample
-                loss = F.mse_loss(pred, noise)
+                v = config.prediction_type == "v_prediction"
+                loss = F.mse_loss(pred, noise_scheduler.get_velocity(z, noise, t) if v else noise)
                 fields = {"lr": sched_unet.get_last_lr()[0]}
                 _optimizer_step(loss, unet_params, opt_unet, sched_unet, config.max_grad_norm)
             step_time[phase] += time.perf_counter() - t0

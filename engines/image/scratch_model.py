@@ -103,19 +103,31 @@ def build_text_encoder(preset: str, tokenizer: Any) -> Any:
     return CLIPTextModel(config)
 
 
-def noise_scheduler() -> Any:
+def _schedule(prediction_type: str, zero_terminal_snr: bool) -> dict[str, Any]:
+    """The noise schedule both schedulers share. With `zero_terminal_snr` the betas are rescaled so
+    that the last timestep is pure noise (Lin et al. 2024, "Common Diffusion Noise Schedules and
+    Sample Steps are Flawed"), and drawing starts there ("trailing" timesteps). SD 1.x's schedule
+    leaves sqrt(alpha_bar) = 0.068 of the image in its last step: the UNet learns to read an image's
+    plain background colour from that leak, and at drawing time it reads it from the random noise
+    instead of from the prompt. Zero terminal SNR needs v-prediction (epsilon carries no signal there)."""
+    return {"num_train_timesteps": NUM_TRAIN_TIMESTEPS, "clip_sample": False, "prediction_type": prediction_type,
+            "rescale_betas_zero_snr": zero_terminal_snr,
+            "timestep_spacing": "trailing" if zero_terminal_snr else "leading", **BETAS}  # fmt: skip
+
+
+def noise_scheduler(prediction_type: str = "epsilon", zero_terminal_snr: bool = False) -> Any:
     """DDPM: the forward process the UNet learns to undo."""
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, clip_sample=False, **BETAS)
+    return DDPMScheduler(**_schedule(prediction_type, zero_terminal_snr))
 
 
-def inference_scheduler() -> Any:
+def inference_scheduler(prediction_type: str = "epsilon", zero_terminal_snr: bool = False) -> Any:
     """DDIM over the same betas: what the samples and the saved pipeline draw with."""
     from diffusers import DDIMScheduler
 
-    return DDIMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, clip_sample=False, set_alpha_to_one=False,
-                         steps_offset=1, **BETAS)  # fmt: skip
+    # steps_offset 1 as SD 1.x ships it (the pipeline rewrites any other value); "trailing" ignores it
+    return DDIMScheduler(set_alpha_to_one=False, steps_offset=1, **_schedule(prediction_type, zero_terminal_snr))
 
 
 def tokenize(tokenizer: Any, captions: list[str]) -> Any:
@@ -129,12 +141,13 @@ def tokenize(tokenizer: Any, captions: list[str]) -> Any:
     ).input_ids
 
 
-def pipeline(vae: Any, text_encoder: Any, tokenizer: Any, unet: Any) -> Any:
+def pipeline(vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: Any | None = None) -> Any:
     """A StableDiffusionPipeline around the components being trained (no safety checker)."""
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=inference_scheduler(),
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=scheduler or inference_scheduler(),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )  # fmt: skip
     pipe.set_progress_bar_config(disable=True)

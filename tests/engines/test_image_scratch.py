@@ -154,6 +154,37 @@ def test_the_vae_learns_with_l1_unless_asked_for_mse(tmp_path, dataset, trained)
     assert 0 < mse < l1 <= mse**0.5 + 1e-6  # mean |e| lies between mean e² and its square root
 
 
+def test_by_default_the_unet_predicts_v_and_draws_from_pure_noise(trained):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(trained[1]["artifact"]["path"])
+    scheduler = pipe.scheduler.config
+    assert (scheduler.prediction_type, scheduler.rescale_betas_zero_snr, scheduler.timestep_spacing) == (
+        "v_prediction", True, "trailing")
+    assert float(pipe.scheduler.alphas_cumprod[-1]) < 1e-6  # the last timestep keeps nothing of the image
+    pipe.scheduler.set_timesteps(4)
+    assert int(pipe.scheduler.timesteps[0]) == 999  # drawing starts from that timestep
+
+
+def test_sd_1x_noise_prediction_when_asked(tmp_path, dataset, trained):
+    from diffusers import StableDiffusionPipeline
+
+    source = trained[1]["artifact"]["path"]  # its VAE, so that only the 4 UNet steps run
+    params = {**TINY, "prediction_type": "epsilon", "zero_terminal_snr": False}
+    run_dir, config = make_run(tmp_path, dataset, base=("ad_0123456789abcdef", source), **params)
+    result = run(config, run_dir)
+    losses = [e["loss"] for e in run_dir.events()]
+    assert len(losses) == 4 and losses != [e["loss"] for e in trained[0].events()[3:]]  # the noise, not v
+    pipe = StableDiffusionPipeline.from_pretrained(result["artifact"]["path"])
+    scheduler = pipe.scheduler.config
+    assert (scheduler.prediction_type, scheduler.rescale_betas_zero_snr, scheduler.timestep_spacing) == (
+        "epsilon", False, "leading")
+    assert float(pipe.scheduler.alphas_cumprod[-1]) ** 0.5 == pytest.approx(0.068, abs=0.001)  # SD 1.x's leak
+    image = pipe("a red circle on a dark blue background", num_inference_steps=2, width=32, height=32,
+                 generator=torch.Generator().manual_seed(0)).images[0]  # fmt: skip
+    assert image.size == (32, 32)
+
+
 def test_params_are_checked():
     with pytest.raises(ValueError, match="'resolution' must be 32 or 64"):
         resolve_params(ImageScratchConfig, {"resolution": 48})
@@ -170,6 +201,10 @@ def test_params_are_checked():
     for share in (0, 1.5):
         with pytest.raises(ValueError, match="'vae_whole_share' must be above 0 and at most 1"):
             resolve_params(ImageScratchConfig, {"vae_whole_share": share})
+    with pytest.raises(ValueError, match="prediction_type"):
+        resolve_params(ImageScratchConfig, {"prediction_type": "sample"})
+    with pytest.raises(ValueError, match="'zero_terminal_snr' needs 'prediction_type' 'v_prediction'"):
+        resolve_params(ImageScratchConfig, {"prediction_type": "epsilon", "zero_terminal_snr": True})
 
 
 def test_datasets_it_cannot_learn_from_are_refused_with_the_fix(tmp_path, dataset):
