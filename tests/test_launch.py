@@ -1,11 +1,13 @@
 """launch.py as a user runs it: flags, refusals, offline serving, and where files go."""
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,8 +112,9 @@ def test_live_studio_refuses_cross_site_writes(live_studio):
 
 
 def test_offline_defaults_are_the_trained_starters_and_make_real_things(live_studio, tmp_path):
-    """A fresh studio offline (no test fixtures): the shipped text starter is the default, nothing is built
-    or trained for it at start, and the first answer is English."""
+    """A fresh studio offline (no test fixtures): the shipped text and image starters are the defaults,
+    nothing is built or trained for them at start, the first answer is English and the first pictures
+    are of what was asked."""
     import time
 
     from engines.text.quality import default_vocabulary, english_share
@@ -135,6 +138,28 @@ def test_offline_defaults_are_the_trained_starters_and_make_real_things(live_stu
     assert n >= 15 and share >= 0.8, r.json()["outputs"][0]["text"]
     assert not (live.data_dir / "models" / "starter" / "gpt2-tiny").exists()  # nothing built for text
     print(f"first text answer {text_s:.2f} s")
+    # The image starter: loaded at start too, and its first pictures have the asked colours
+    from engines.shapes import parse_caption
+    from engines.shapes.detect import detect
+
+    image = next(m for m in models["image"] if m["default"])
+    assert image["id"] == "starter/sd-shapes" and image["source"] == "starter" and image["card"]["measures"]
+    assert [m["id"] for m in models["image"]] == ["starter/sd-shapes"]
+    while not image["loaded"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        image = next(m for m in httpx.get(live.url + "/api/v1/models").json()["image"] if m["default"])
+    assert image["loaded"], "the shipped image starter is warmed up at start"
+    combo = parse_caption("a red circle on a blue background")
+    t0 = time.perf_counter()
+    r = httpx.post(live.url + "/api/v1/image/generate", timeout=60,
+                   json={"prompt": combo.caption, "num_outputs": 4, "seed": 1})
+    image_s = time.perf_counter() - t0
+    assert r.status_code == 200, r.text
+    read = [detect(Image.open(io.BytesIO(httpx.get(live.url + o["url"]).content)).convert("RGB"))
+            for o in r.json()["outputs"]]  # fmt: skip
+    assert sum(d.background == combo.background and d.colour == combo.colour for d in read) >= 3, (combo, read)
+    assert not (live.data_dir / "models" / "starter" / "sd-tiny").exists()  # nothing built for images
+    print(f"first 4 images {image_s:.2f} s")
     # The offline voice people can understand is the default speech model
     speech = next(m for m in models["speech"] if m["default"])
     assert speech["id"] == "starter/espeak-ng"

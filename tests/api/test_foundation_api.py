@@ -16,11 +16,12 @@ def test_models_lists_the_three_starter_models_offline(api_client):
     assert set(body) >= {"text", "image", "gan", "speech", "text_adapters", "image_loras"}
     ids = {kind: [m["id"] for m in body[kind]] for kind in ("text", "image", "speech")}
     # the test fixtures first (conftest), then the shipped trained starter with its card
-    assert ids == {"text": ["starter/gpt2-tiny", "starter/gpt2-stories"], "image": ["starter/sd-tiny"],
+    assert ids == {"text": ["starter/gpt2-tiny", "starter/gpt2-stories"], "image": ["starter/sd-tiny", "starter/sd-shapes"],
                    "speech": ["starter/vits-tiny", "starter/speecht5-espeak", "starter/espeak-ng"]}
     for m in body["text"]:
         assert m["source"] == "starter" and m["loaded"] is False
     assert "card" not in body["text"][0] and body["text"][1]["card"]["measures"]["english_word_share"] >= 0.9
+    assert body["image"][1]["source"] == "starter" and body["image"][1]["card"]["measures"]["background"] >= 0.5
 
 
 def test_unknown_route_is_a_json_404(api_client):

@@ -68,7 +68,7 @@ def test_unreachable_hub_falls_back_to_starter_models(tmp_path, monkeypatch):
         assert service.offline is True
         assert "cannot be reached" in service.offline_banner()
         listing = service.list_models()
-        assert [m["id"] for m in listing["image"]] == ["starter/sd-tiny"]
+        assert [m["id"] for m in listing["image"]] == ["starter/sd-tiny", "starter/sd-shapes"]
     finally:
         stop.set()
         srv.close()

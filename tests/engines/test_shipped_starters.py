@@ -58,3 +58,15 @@ def test_tiny_fixtures_first_when_asked(assets, tmp_path, monkeypatch):
     registry = ModelRegistry(tmp_path / "models", offline=True)
     assert [s.id for s in registry.list("text")] == [STARTER_TEXT, shipped.TRAINED_TEXT]
     assert registry.default_id("text") == STARTER_TEXT
+
+
+def test_every_shipped_starter_is_complete_and_all_of_them_fit_in_40_mb():
+    """The real assets/starter/: each trained starter a complete folder with its card, weights as
+    safetensors only, and the whole lot within the 40 MB the repository may carry."""
+    for model_id in shipped.TRAINED_IDS.values():
+        assert shipped.is_shipped(model_id), model_id
+        assert shipped.read_card(model_id)["measures"], model_id
+    files = [f for f in shipped.ASSETS.rglob("*") if f.is_file()]
+    weights = {f.suffix for f in files if f.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".safetensors")}
+    assert weights == {".safetensors"}
+    assert sum(f.stat().st_size for f in files) <= 40 * 1024 * 1024
