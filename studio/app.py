@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -46,10 +48,10 @@ class SameOriginWrites:
         await response(scope, receive, send)
 
 
-def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
+def build_app(config: StudioConfig, *, ui: bool = True, on_ready: Callable[[], None] | None = None) -> FastAPI:
     """The ASGI app. Nothing heavy happens here: models load on first use (the shipped trained
-    starters that are the defaults: in the background once the server is up, `Studio.warm_up`). The
-    process is left as it
+    starters that are the defaults: at startup, before the server takes its first request,
+    `Studio.start`; `on_ready` runs then). The process is left as it
     was — no environment variable, no `tempfile` folder: the studio's own temporary files go through
     `studio.scratch`, and Gradio's cache folder is the one setting Gradio reads from the environment
     only, which `studio.cli` sets (`gradio_cache_dir`)."""
@@ -60,6 +62,9 @@ def build_app(config: StudioConfig, *, ui: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         studio.start()
+        await asyncio.to_thread(studio.wait_warm)  # uvicorn opens its socket after this
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:

@@ -180,9 +180,13 @@ def serve(config) -> None:
 
     from studio.app import build_app
 
-    app = build_app(config)
     url = f"http://{'localhost' if is_loopback(config.host) else config.host}:{config.port}"
-    print(f"AIGC Studio {__version__}: UI {url}/ · API {url}/api/v1/docs · data {config.data_dir}", flush=True)
+    print(f"AIGC Studio {__version__}: starting on {url} …", flush=True)
+
+    def ready() -> None:  # the default models are loaded: the port opens next
+        print(f"AIGC Studio {__version__}: UI {url}/ · API {url}/api/v1/docs · data {config.data_dir}", flush=True)
+
+    app = build_app(config, on_ready=ready)
     if config.share:
         from studio.share import start_share_link
 

@@ -167,7 +167,12 @@ class ImageService:
         try:
             spec, lora = self.resolve(None)
             if spec.is_starter and not spec.is_random_starter and lora is None:
-                self.engine(spec)
+                from engines.image import ImageGenerationRequest
+
+                # one 2-step image: the first run of each layer sets up its kernels (~0.2 s), not the user's
+                d = defaults_for(spec)
+                self.engine(spec).generate(ImageGenerationRequest(prompt="warm-up", steps=2, width=d.width,
+                                                                  height=d.height, seed=0))  # fmt: skip
         except Exception:  # a warm-up never breaks the studio: the first request loads and reports
             log.debug("image warm-up skipped", exc_info=True)
 

@@ -19,6 +19,7 @@ from studio.store import adapters as adapter_rows
 from studio.store import open_store
 
 log = logging.getLogger("studio")
+WARM_UP_WAIT_S = 120.0  # the longest the server's start waits for the default models to load
 
 
 class Studio:
@@ -172,7 +173,8 @@ class Studio:
         return AdapterService(self.config, self.store, self.models, self.datasets, changes=self.changes)
 
     def start(self) -> None:
-        """Work done once the server is up: nothing here loads a model (the warm-up runs in a thread)."""
+        """Work done at startup, before the server takes requests; the warm-up runs in a thread that
+        `wait_warm` waits for."""
         self.models.start_hub_probe()
         self.scratch.keep_alive()  # with replicas: this one's scratch folder stays recognisably in use
         self.jobs.recover()  # first: a job that finished while we were down registers its artifact
@@ -180,8 +182,10 @@ class Studio:
         self.warm_up()
 
     def warm_up(self) -> None:
-        """Once, in the background: the default text and image models when they are shipped trained
-        starters (small, on disk), so that the first text answer and the first image pay no import or
+        """Once, in a thread: the default text and image models when they are shipped trained starters
+        (small, on disk), so that the first text answer and the first image pay no import or load. The
+        server opens its port when this is done (`wait_warm`), as A1111 loads its checkpoint before it
+        serves: a request sent the moment the port answers (a script's) would otherwise wait for the
         load. Not earlier than this: the load is mostly imports (transformers' GPT-2 modules: about 4 of
         its 5.5 s here), which hold the GIL, so overlapping it with building the page only made both
         later (measured: the page's build 6.4 s alone, 10.5 s beside the warm-up)."""
@@ -195,6 +199,11 @@ class Studio:
 
         self._warming = threading.Thread(target=warm, name="warm-up", daemon=True)
         self._warming.start()
+
+    def wait_warm(self, timeout_s: float = WARM_UP_WAIT_S) -> None:
+        """Block until the warm-up is done (at most `timeout_s`: a slow disk delays the start, never stops it)."""
+        if self._warming is not None:
+            self._warming.join(timeout_s)
 
     def _sweep_tmp(self) -> None:
         """Uploads, exports and builds in flight when an earlier studio died leave scratch folders

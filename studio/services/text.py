@@ -110,7 +110,10 @@ class TextService:
         try:
             spec, adapter = self.resolve(None, None)
             if spec.is_starter and not spec.is_random_starter and adapter is None:
-                self.engine(spec)
+                from engines.text import TextGenerationRequest
+
+                # two tokens: the first run of each layer sets up its kernels, not the user's
+                self.engine(spec).generate(TextGenerationRequest(prompt="Once", max_new_tokens=2, seed=0))
         except Exception:  # a warm-up never breaks the studio: the first request loads and reports
             log.debug("text warm-up skipped", exc_info=True)
 
