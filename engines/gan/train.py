@@ -6,8 +6,8 @@ The dataset (a studio image folder: `metadata.jsonl` + PNGs) is resized and cent
 `resolution` once and kept in memory as uint8; "flip" is applied per batch, the other
 augmentations ("crop", "rotate", "color") are baked into a few augmented copies of each image.
 Every step's batch, flips and noise depend only on (seed, step), and the checkpoints hold both
-networks (batch-norm statistics included) and both Adam states, so a resumed run repeats the
-uninterrupted one.
+networks (batch-norm statistics included), the generator's EMA and both Adam states, so a resumed
+run repeats the uninterrupted one. Samples, scores and the artifact are the EMA generator's.
 
 Each logged step is an event with `loss_g`, `loss_d`, `d_x` (D's mean belief that real images
 are real), `d_g_z` (… that generated ones are) and `loss` (= loss_g, for the generic plot).
@@ -17,23 +17,16 @@ random-feature space; lower is better; comparable within one dataset only) and `
 on shapes-world data (the demo dataset) `clean_share`: the share of samples the shapes detector
 reads as a plain background with one sharp object — the number that says the GAN paints shapes
 rather than blobs on noise (the feature score improves long before that).
-The artifact is `generator.safetensors` + `config.json` in the job's output folder.
-
-Measured on the demo shapes (3200 images, 32 px, batch 64, lr 2e-4, β1 0.5, widths 32; one CPU
-thread, seed 0; quality = KID above, clean = clean_share of 256 samples):
-
-    step                          250    500    1000   1500   2000   2500   3000
-    transpose (the paper's) KID   9.4    6.1    4.2    3.0    3.1     —      —    clean 0 throughout
-    resize, zero padding    KID   1.06   0.40   0.25   0.14   0.38   0.54   0.28  clean 0 throughout
-    resize, replicate pad   KID    —     0.22    —      —      —      —      —    clean 0
-
-With transposed convolutions the samples are a checkerboard of noise; with resize-convolutions
-they are saturated blobs in the data's colours whose backgrounds become plain slowly (at step 3000
-a quarter of the samples have a plain border, border RMS ≤ 12.6, but only 2 of 128 are clean:
-stray pixels, blob outlines). No setting measured reaches clean shapes within 3000 steps, so
-`upsample="resize"` is the default for its 10× better score and its plain areas, and `max_steps`
-stays 1200 (the replicate padding it uses was measured to step 500 only). At 320 images with the paper's network it was the same: clean 0 up to step 1250,
-D winning (d_x ≈ 0.99). A step takes ≈ 0.1–0.2 s on one thread; after ESTIMATE_AFTER steps
+The artifact is `generator.safetensors` + `config.json` in the job's output folder. Measured on the demo shapes (3200 images, 32 px, batch 64, lr 2e-4, β1 0.5, widths 32, one thread;
+clean = clean_share of 256 samples): transposed convolutions (the paper's) paint a checkerboard of
+noise (KID 4.2 at step 1000), so `upsample="resize"` (replicate-padded) is the default (KID 0.25).
+Without R1 its samples were saturated blobs on textured backgrounds, clean 0 up to step 3000 (border
+RMS 38; D winning, d_x ≈ 0.99; EMA alone, or a spectral-norm hinge-loss D: clean ≤ 2 % at 4000).
+With R1 γ = 1 and the EMA generator (stabilize.py; the defaults) backgrounds are flat and colours
+saturated from step 1000; clean 4 % at step 1000, 5 % at 2000, 6 % at 3000, 7 % at 6000, when 52 %
+have a plain border (median border RMS 6.2) and the rest fail on borders not quite plain and on stray
+pixels (halos, blob outlines). The defaults (320 demo images, 1200 steps): 160 s, KID 0.19, 2 % clean.
+A step takes ≈ 0.15–0.2 s on one thread (R1 adds about a quarter); after ESTIMATE_AFTER steps
 train.log says how long the rest will take.
 """
 
@@ -83,6 +76,8 @@ class GanTrainConfig:
     ndf: int | None = None  # discriminator width; empty: 64 as in the paper, 32 at 32 px
     upsample: str = "resize"  # generator ↑2: "resize" (nearest + conv: flat areas come out flat) or "transpose" (the paper's)
     augment: list[str] = field(default_factory=lambda: ["flip"])  # any of flip, rotate, crop, color
+    r1_gamma: float = 1.0  # weight of the R1 penalty on D's gradient at real images (0: off); see stabilize.py
+    ema_decay: float = 0.999  # the generator shown and saved: an EMA of its weights with this decay (0: off)
     seed: int = 0  # seeds the weights, every batch and the noise: the same seed gives the same GAN
     save_every: int = 200  # steps between checkpoints and sample grids; a final one is always saved
     eval_every: int = 200  # steps between quality scores (always at step 0, checkpoints and the end)
@@ -103,8 +98,10 @@ class GanTrainConfig:
             value = getattr(self, name)
             if value is not None and not 4 <= value <= 512:
                 raise ValueError(f"'{name}' must be between 4 and 512 (or empty for the default).")
-        if self.epochs < 0 or self.save_every < 0 or self.eval_every < 0:
-            raise ValueError("'epochs', 'save_every' and 'eval_every' must not be negative.")
+        if self.epochs < 0 or self.save_every < 0 or self.eval_every < 0 or self.r1_gamma < 0:
+            raise ValueError("'epochs', 'save_every', 'eval_every' and 'r1_gamma' must not be negative.")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError("'ema_decay' must be in [0, 1): 0 turns the average off, 0.999 is usual.")
         if not 0 < self.learning_rate < 1:
             raise ValueError("'learning_rate' must be between 0 and 1.")
         if not 0 <= self.beta1 < 1:
@@ -174,6 +171,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     from engines.gan.generate import image_grid
     from engines.gan.model import build_models
     from engines.gan.quality import QualityScorer
+    from engines.gan.stabilize import discriminator_loss, ema_generator
 
     main = is_main_process()
     model_cfg = config.model_config()
@@ -201,6 +199,8 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     layout = torch.channels_last if device == "cpu" else torch.contiguous_format
     generator.to(memory_format=layout)
     discriminator.to(memory_format=layout)
+    ema = ema_generator(generator, config.ema_decay)  # what users get: the average (None: the generator)
+    shown = ema.module.eval() if ema is not None else generator
     betas = (config.beta1, 0.999)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=betas)
@@ -219,15 +219,18 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
         discriminator.load_state_dict(_strip(ckpt.tensors, "discriminator."))
         opt_g.load_state_dict(ckpt.extra_state["opt_g"])
         opt_d.load_state_dict(ckpt.extra_state["opt_d"])
+        if ema is not None and "n_averaged" in ckpt.extra_state:
+            shown.load_state_dict(_strip(ckpt.tensors, "generator_ema."))
+            ema.n_averaged.fill_(ckpt.extra_state["n_averaged"])
         quality_start = ckpt.meta.get("quality_start")
         elapsed_before = float(ckpt.meta.get("train_time_s") or 0.0)
         print(f"gan: resumed from step {ckpt.step} ({ckpt.path.name})", flush=True)
 
     @torch.no_grad()
     def generate_eval(z: Any) -> Any:
-        generator.eval()  # what users get: batch norm on its running statistics
+        shown.eval()  # what users get: batch norm on its running statistics
         try:
-            return torch.cat([generator(z[i : i + 128]) for i in range(0, len(z), 128)]).cpu()
+            return torch.cat([shown(z[i : i + 128]) for i in range(0, len(z), 128)]).cpu()
         finally:
             generator.train()
 
@@ -257,8 +260,11 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
         tensors = {
             **_prefix(generator.state_dict(), "generator."),
             **_prefix(discriminator.state_dict(), "discriminator."),
+            **(_prefix(shown.state_dict(), "generator_ema.") if ema is not None else {}),
         }
         state = {"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step}
+        if ema is not None:
+            state["n_averaged"] = int(ema.n_averaged)
         meta = {
             "kind": "gan",
             "model": model_cfg.to_dict(),
@@ -307,11 +313,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
             z = z.to(device)
 
             fake = generator(z)  # (B, 3, R, R)
-            logits_real = discriminator(real)  # (B,)
-            logits_fake = discriminator(fake.detach())
-            loss_d = F.binary_cross_entropy_with_logits(
-                logits_real, torch.ones_like(logits_real)
-            ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+            loss_d, logits_real, logits_fake = discriminator_loss(discriminator, real, fake, config.r1_gamma)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -321,6 +323,8 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+            if ema is not None:
+                ema.update_parameters(generator)
 
             sums["loss_g"] += loss_g.item()
             sums["loss_d"] += loss_d.item()
@@ -393,7 +397,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
         info = {"name": name, "dataset": dataset_name, "dataset_id": job.dataset_id, "job_id": job.job_id,
                 "steps": step, "metrics": metrics, "training": asdict(config)}  # fmt: skip
         with atomic_folder(out_dir) as tmp:
-            write_artifact(tmp, generator, model_cfg, info)
+            write_artifact(tmp, shown, model_cfg, info)
     print(
         f"gan: done in {train_time:.1f} s; quality {quality_start:.4g} → {metrics.get('quality')}", flush=True
     )
@@ -414,12 +418,14 @@ def write_artifact(out_dir: Path, generator: Any, model_cfg: Any, info: dict[str
 
 
 def load_generator_from_checkpoint(path: Path, device: str = "cpu") -> Any:
-    """A checkpoint folder → its generator in eval mode (rebuilt from the saved GanConfig alone)."""
+    """A checkpoint folder → the generator users get (its EMA when the run keeps one), in eval mode,
+    rebuilt from the saved GanConfig alone."""
     from engines.gan.model import GanConfig, Generator
 
     ckpt = load_checkpoint(Path(path), device=device)
     generator = Generator(GanConfig.from_dict(ckpt.meta["model"]))
-    generator.load_state_dict(_strip(ckpt.tensors, "generator."))
+    ema = _strip(ckpt.tensors, "generator_ema.")
+    generator.load_state_dict(ema or _strip(ckpt.tensors, "generator."))
     return generator.to(device).eval()
 
 

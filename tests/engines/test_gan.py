@@ -108,6 +108,32 @@ def test_config_checks_and_the_small_cpu_default_at_32px():
     assert (paper.ngf, paper.ndf, paper.nz) == (64, 64, 100)
     defaults = GanTrainConfig()
     assert (defaults.learning_rate, defaults.beta1, defaults.augment) == (2e-4, 0.5, ["flip"])
+    assert defaults.r1_gamma > 0 and 0.99 <= defaults.ema_decay < 1  # stabilize.py: on by default
+    with pytest.raises(ValueError, match="'ema_decay' must be in"):
+        resolve_params(GanTrainConfig, {"ema_decay": 1.0})
+    with pytest.raises(ValueError, match="must not be negative"):
+        resolve_params(GanTrainConfig, {"r1_gamma": -1})
+
+
+def test_r1_penalises_the_discriminators_slope_at_real_images_and_the_ema_follows_the_generator():
+    from engines.gan.stabilize import discriminator_loss, ema_generator
+
+    g, d = build_models(GanConfig(resolution=32, nz=8, ngf=8, ndf=8), seed=0)
+    real, fake = demo_tensor(8, seed=0).float() / 127.5 - 1, torch.randn(8, 3, 32, 32).tanh()
+    plain, *_ = discriminator_loss(d, real, fake, 0.0)
+    with_r1, logits_real, _ = discriminator_loss(d, real, fake, 10.0)
+    assert with_r1 > plain and not logits_real.requires_grad
+    with_r1.backward()  # the penalty's own gradient reaches D's weights
+    assert all(p.grad is not None for p in d.parameters())
+    assert ema_generator(g, 0.0) is None
+    ema = ema_generator(g, 0.999)
+    ema.update_parameters(g)  # the first update copies
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(1.0)
+    ema.update_parameters(g)  # the decay ramps up: step 2 moves the average by 1 − 2/11 of the change
+    delta = next(ema.module.parameters()) - (next(g.parameters()) - 1.0)
+    assert torch.allclose(delta, torch.full_like(delta, 9 / 11), atol=1e-5)
 
 
 def test_the_generator_is_rebuilt_from_its_saved_config_alone(tmp_path):
