@@ -16,7 +16,9 @@ The same components as a real SD 1.x — `AutoencoderKL`, `UNet2DConditionModel`
      crop steps; 100 whole-image steps brought it to 0.003). Measured on the shapes world, 64 px,
      2 threads, reconstruction MSE on images of held-out combinations: 1200 whole-image steps at a
      constant 1e-3 (20 min) 0.012; 2400 steps at 2e-3, the first 1800 on crops (19 min) 0.0026.
-     Skipped when `base_model` names an image model whose VAE is reused.
+     Skipped when `base_model` names an image model whose VAE is reused; with `base_reuse` "all" its
+     UNet, text encoder and tokenizer are reused too (and its latent scaling factor kept), so the run
+     trains that model further (the image starter's second stage) instead of a new UNet.
   2. the UNet together with a text encoder trained from scratch (`unet_steps`), on the latents of
      the training images encoded once by the VAE. The latent scaling factor (SD's 0.18215) is
      measured from those latents — 1 / their std — and stored in the VAE config. `cfg_dropout` of
@@ -91,6 +93,7 @@ class ImageScratchConfig:
     resolution: int = 64  # image size in pixels: 32 or 64
     latent_factor: Literal[4, 8] = 4  # pixels per latent pixel: 4 (16×16 latents at 64 px) or 8 (faster)
     vae_steps: int = 1000  # phase 1: VAE optimizer steps (skipped when base_model names a VAE to reuse)
+    base_reuse: Literal["vae", "all"] = "vae"  # with a base model: reuse its VAE (a new UNet) or all of it (train it further)
     unet_steps: int = 4000  # phase 2: UNet + text encoder optimizer steps
     batch_size: int = 32  # images per UNet step
     vae_batch_size: int = 16  # images per VAE step
@@ -189,18 +192,33 @@ def run(config: ImageScratchConfig, run_dir: RunDir) -> dict[str, Any]:
     return _train(config, run_dir, job, torch.device(device))
 
 
-def _reused_vae(job: Any) -> Any | None:
-    """The VAE of the job's base model (a trained, starter, local or cached hub image model), or None."""
+def _base_location(job: Any) -> str | None:
+    """The folder of the job's base model (a trained, starter, local or cached hub image model), or None."""
     if not job.base_model:
         return None
-    from diffusers import AutoencoderKL
+    if job.base_model_path:
+        return str(job.base_model_path)
+    from engines.image.train_model import resolve_base
 
-    location = job.base_model_path
-    if not location:
-        from engines.image.train_model import resolve_base
+    return str(resolve_base(job, job.models_dir())[1])
 
-        location = resolve_base(job, job.models_dir())[1]
-    return AutoencoderKL.from_pretrained(location, subfolder="vae", use_safetensors=True)
+
+def _reused(location: str, reuse: str, latent_size: int) -> dict[str, Any]:
+    """The base model's parts a job reuses, in float32: its VAE, and with `reuse` "all" also its UNet,
+    text encoder and tokenizer (so the job trains that model further instead of a new UNet)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    parts: dict[str, Any] = {"vae": AutoencoderKL.from_pretrained(location, subfolder="vae", use_safetensors=True).float()}
+    if reuse == "all":
+        unet = UNet2DConditionModel.from_pretrained(location, subfolder="unet", use_safetensors=True).float()
+        if unet.config.sample_size != latent_size:
+            raise ValueError(f"The base model draws {unet.config.sample_size}×{unet.config.sample_size} latents, "
+                             f"this job's resolution gives {latent_size}×{latent_size}: set 'resolution' to match it.")
+        parts.update(unet=unet, tokenizer=CLIPTokenizer.from_pretrained(location, subfolder="tokenizer"),
+                     text_encoder=CLIPTextModel.from_pretrained(location, subfolder="text_encoder",
+                                                                use_safetensors=True).float())  # fmt: skip
+    return parts
 
 
 def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -> dict[str, Any]:
@@ -215,16 +233,18 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
     # 1. Data and components: images in memory, tokenizer from the captions, three fresh networks.
     data = sd.load_images(Path(job.dataset_path), config.resolution)
     prompts = list(config.sample_prompts or sd.default_sample_prompts(data.captions))
-    tokenizer = sm.build_tokenizer(data.captions)
-    vae = _reused_vae(job)
+    location = _base_location(job)
+    reused = _reused(location, config.base_reuse, config.latent_size) if location else {}
+    tokenizer = reused.get("tokenizer") or sm.build_tokenizer(data.captions)
+    vae = reused.get("vae")
     vae_steps = 0 if vae is not None else config.vae_steps
     with torch.random.fork_rng(devices=[]):  # the initial weights, leaving the caller's RNG as it was
         torch.manual_seed(config.seed)
         if vae is None:
             vae = sm.build_vae(config.vae_size, config.latent_factor, config.resolution)
-        text_encoder = sm.build_text_encoder(config.text_encoder_size, tokenizer)
+        text_encoder = reused.get("text_encoder") or sm.build_text_encoder(config.text_encoder_size, tokenizer)
         latent_size = config.resolution // 2 ** (len(vae.config.block_out_channels) - 1)
-        unet = sm.build_unet(config.unet_size, latent_size, text_encoder.config.hidden_size)
+        unet = reused.get("unet") or sm.build_unet(config.unet_size, latent_size, text_encoder.config.hidden_size)
     for module in (vae, text_encoder, unet):
         module.to(device).train()
     caption_ids = sm.tokenize(tokenizer, [*data.captions, ""]).to(device)  # (C + 1, T); the last is ""
@@ -266,7 +286,8 @@ def _train(config: ImageScratchConfig, run_dir: RunDir, job: Any, device: Any) -
 
     def cache_latents() -> sd.LatentSet:
         """Phase 2 starts: every image encoded once, the scaling factor measured and stored."""
-        found = sd.encode_latents(vae, data, device)
+        keep = float(vae.config.scaling_factor) if "unet" in reused else None  # the reused UNet's latent scale
+        found = sd.encode_latents(vae, data, device, scaling=keep)
         vae.register_to_config(scaling_factor=found.scaling_factor)
         vae.requires_grad_(False)
         vae.eval()

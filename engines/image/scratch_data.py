@@ -160,9 +160,9 @@ class LatentSet:
     scaling_factor: float  # 1 / std of the unscaled latent means: makes the latents unit-variance
 
 
-def encode_latents(vae: Any, data: ImageSet, device: Any, batch: int = 64) -> LatentSet:
+def encode_latents(vae: Any, data: ImageSet, device: Any, batch: int = 64, scaling: float | None = None) -> LatentSet:
     """Latent means and stds of every image; the scaling factor measured from them (as SD's 0.18215
-    was measured on its data)."""
+    was measured on its data), or `scaling` when given (a reused UNet learnt its base model's)."""
     import torch
 
     was_training = vae.training
@@ -176,7 +176,8 @@ def encode_latents(vae: Any, data: ImageSet, device: Any, batch: int = 64) -> La
             stds.append(dist.std.float().cpu())
     vae.train(was_training)
     mean, std = torch.cat(means), torch.cat(stds)
-    scaling = float(1.0 / mean.std().clamp_min(1e-6))
+    if scaling is None:
+        scaling = float(1.0 / mean.std().clamp_min(1e-6))
     return LatentSet(mean * scaling, std * scaling, scaling)
 
 

@@ -144,6 +144,38 @@ def test_a_base_model_lends_its_vae_and_the_run_trains_only_the_unet(tmp_path, d
     assert result["metrics"]["scaling_factor"] == pytest.approx(trained[1]["metrics"]["scaling_factor"])
 
 
+def test_base_reuse_all_trains_the_base_model_further(tmp_path, dataset, trained):
+    """With base_reuse "all" the run starts from the base model's UNet, text encoder and tokenizer (its
+    first loss is the trained model's, not a fresh one's) and keeps its latent scale."""
+    from diffusers import StableDiffusionPipeline
+
+    source = trained[1]["artifact"]["path"]
+    run_dir, config = make_run(tmp_path, dataset, base=("ad_0123456789abcdef", source),
+                               **{**TINY, "base_reuse": "all", "learning_rate": 1e-9})  # fmt: skip
+    result = run(config, run_dir)
+    assert [e["phase"] for e in run_dir.events()] == ["unet"] * 4
+    fresh, _ = make_run(tmp_path, dataset, base=("ad_0123456789abcdef", source), **TINY)  # a new UNet
+    fresh.stop = StopAfter(fresh, 1)
+    run(resolve_params(ImageScratchConfig, TINY), fresh)
+    further = run_dir.events()[0]["loss"]
+    assert further != fresh.events()[0]["loss"]
+    a = StableDiffusionPipeline.from_pretrained(source)
+    b = StableDiffusionPipeline.from_pretrained(result["artifact"]["path"])
+    assert b.vae.config.scaling_factor == a.vae.config.scaling_factor
+    assert b.tokenizer.get_vocab() == a.tokenizer.get_vocab()
+    for name in ("unet", "text_encoder"):  # at a learning rate of 1e-9 the weights barely move
+        wa, wb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa), name
+
+
+def test_base_reuse_all_needs_the_base_models_latent_size(tmp_path, dataset, trained):
+    source = trained[1]["artifact"]["path"]  # drew 8×8 latents at 32 px
+    run_dir, config = make_run(tmp_path, dataset, base=("ad_0123456789abcdef", source),
+                               **{**TINY, "base_reuse": "all", "resolution": 64, "vae_crop": 32})  # fmt: skip
+    with pytest.raises(ValueError, match="set 'resolution' to match it"):
+        run(config, run_dir)
+
+
 def test_the_vae_learns_with_l1_unless_asked_for_mse(tmp_path, dataset, trained):
     run_dir, config = make_run(tmp_path, dataset, **{**TINY, "vae_reconstruction": "mse"})
     run_dir.stop = StopAfter(run_dir, 1)
@@ -203,6 +235,8 @@ def test_params_are_checked():
             resolve_params(ImageScratchConfig, {"vae_whole_share": share})
     with pytest.raises(ValueError, match="prediction_type"):
         resolve_params(ImageScratchConfig, {"prediction_type": "sample"})
+    with pytest.raises(ValueError, match="'base_reuse' must be one of 'vae', 'all'"):
+        resolve_params(ImageScratchConfig, {"base_reuse": "unet"})
     with pytest.raises(ValueError, match="'zero_terminal_snr' needs 'prediction_type' 'v_prediction'"):
         resolve_params(ImageScratchConfig, {"prediction_type": "epsilon", "zero_terminal_snr": True})
 
