@@ -70,3 +70,37 @@ def test_every_shipped_starter_is_complete_and_all_of_them_fit_in_40_mb():
     weights = {f.suffix for f in files if f.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".safetensors")}
     assert weights == {".safetensors"}
     assert sum(f.stat().st_size for f in files) <= 40 * 1024 * 1024
+
+
+def test_the_image_build_trains_a_chain_of_stages_and_measures_what_ships(tmp_path, monkeypatch):
+    """`python -m engines.starter build --kind image` at toy size: stage 1 from scratch, then a stage that
+    trains its model further; the card sums both stages' time and carries the detector's measures."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from engines.starter import build_image as bi
+
+    tiny = {**bi.IMAGE_RECIPE, "images": 8, "held_out_prompts": 2,
+            "inference": {**bi.IMAGE_RECIPE["inference"], "steps": 2},
+            "trainer": {**bi.IMAGE_RECIPE["trainer"], "resolution": 32, "vae_steps": 2, "unet_steps": 2,
+                        "batch_size": 4, "vae_batch_size": 4, "vae_crop": 16, "sample_seeds": 1, "sample_steps": 1},
+            "further": [{"unet_steps": 3, "learning_rate": 1e-4, "warmup_steps": 0, "base_reuse": "all"}]}  # fmt: skip
+    tiny["inference"].update(width=32, height=32)
+    monkeypatch.setattr(bi, "IMAGE_RECIPE", tiny)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    card = bi.build_image(tmp_path / "assets", work=tmp_path / "work", log=lambda _: None)
+    runs = tmp_path / "work" / "runs"
+    assert [e["phase"] for e in map(json.loads, (runs / "starter-image-2" / "events.jsonl").read_text().splitlines())
+            if "phase" in e] == ["unet"] * 3  # fmt: skip
+    assert json.loads((runs / "starter-image-2" / "config.json").read_text())["base_model_path"] == str(
+        tmp_path / "work" / "models" / "trained" / "starter-image")
+    assert set(card["phase_time_s"]) == {"stage1_vae", "stage1_unet", "stage2_unet"}
+    assert card["train_time_s"] == pytest.approx(sum(card["phase_time_s"].values()), abs=0.2)
+    assert card["measures"]["held_out_prompts"] == 2 and 0 <= card["measures"]["background"] <= 1
+    folder = tmp_path / "assets" / "sd-shapes"
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(folder / "unet" / "diffusion_pytorch_model.safetensors").values()} == {
+        torch.float16}  # stored in fp16, loaded as float32
+    assert StableDiffusionPipeline.from_pretrained(folder).unet.dtype == torch.float32
+    assert "then 3 more steps of that model" in (folder / "README.md").read_text()

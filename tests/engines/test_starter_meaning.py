@@ -80,9 +80,9 @@ def test_a_fine_tune_shifts_the_starter_toward_a_style(tmp_path):
 
 def test_the_image_starter_draws_unseen_combinations_as_asked():
     """Every held-out colour/shape/background combination (the starter never saw one), drawn with the
-    card's settings and fresh seeds, read back by the shapes detector. The floors are what the shipped
-    build reaches (its card: 65 % / 65 % / 41 % on 54 prompts), far above a random model's 0 %; the
-    target is 80 % / 80 % / 60 %."""
+    card's settings and fresh seeds, read back by the shapes detector. The card's measures (54 prompts)
+    must reach the targets, 80 % / 80 % / 60 % (the shipped build: 81 / 81 / 70 %); on these 27 prompts it
+    drew 89 / 89 / 81 % (85-93 / 78-85 % with other seeds), a random model 0 %."""
     from engines.image.generate import ImageEngine, ImageGenerationRequest
     from engines.shapes import held_out_combos
     from engines.shapes.detect import adherence
@@ -99,7 +99,8 @@ def test_the_image_starter_draws_unseen_combinations_as_asked():
         for i, c in enumerate(combos)
     ]
     scores = adherence(images, combos)
-    assert len(combos) >= 27 and scores["background"] >= 0.5 and scores["colour"] >= 0.5, scores
-    assert scores["shape"] >= 0.25, scores
+    assert len(combos) >= 27 and scores["background"] >= 0.75 and scores["colour"] >= 0.75, scores
+    assert scores["shape"] >= 0.6, scores
     measures = card["measures"]
-    assert measures["held_out_prompts"] >= 40 and measures["background"] >= 0.5 and measures["shape"] >= 0.25
+    assert measures["held_out_prompts"] >= 40, measures
+    assert measures["background"] >= 0.8 and measures["colour"] >= 0.8 and measures["shape"] >= 0.6, measures
