@@ -1,8 +1,10 @@
 """Generating with a trained DCGAN: images from seeds, latent walks between two seeds, GIFs.
 
 Reproducibility rules (the API promises them):
-- image i of a request with seed s uses seed s + i, and its latent depends on that seed alone
-  (`latent_for_seed`), so any image can be made again on its own;
+- image i of a request with seed s uses seed s + i, and its latent (and, for a conditional GAN, its
+  class unless one is asked for) depends on that seed alone (`model.sample_inputs`), so any image
+  can be made again on its own;
+- the latent is scaled by the truncation ψ (the GAN's own default, or the request's);
 - the generator runs in eval mode (batch norm uses its running statistics) on one latent at a
   time, so an image never depends on what else was in the batch;
 - a latent walk's first and last latents *are* the two seeds' latents, so its end frames are
@@ -22,13 +24,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engines.gan.model import GanConfig, Generator, load_generator
+from engines.gan.model import GanConfig, Generator, load_generator, sample_inputs
 
 
 @dataclass
 class GanImage:
     image: Image.Image  # RGB, resolution × resolution
     seed: int
+    label: str | None = None  # the class drawn (conditional GANs)
 
 
 @dataclass
@@ -152,31 +155,69 @@ class GanEngine:
     def size_bytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self._loaded().state_dict().values())
 
+    @property
+    def classes(self) -> list[str]:
+        return self.config.classes
+
+    def class_index(self, label: str) -> int:
+        """The index of a class name; ValueError naming the classes when it is not one."""
+        try:
+            return self.classes.index(label)
+        except ValueError:
+            if not self.classes:
+                raise ValueError("This GAN was trained without classes: leave the class empty.") from None
+            shown = ", ".join(repr(c) for c in self.classes[:12]) + (" …" if len(self.classes) > 12 else "")
+            raise ValueError(f"Unknown class {label!r}; this GAN knows {len(self.classes)}: {shown}.") from None
+
     @torch.inference_mode()
-    def render(self, z: torch.Tensor) -> Image.Image:
-        """One latent (nz,) → one image, alone in its batch, batch norm in eval mode."""
+    def render(
+        self, z: torch.Tensor, label: torch.Tensor | None = None, truncation: float | None = None
+    ) -> Image.Image:
+        """One latent (nz,) [+ a class index or (classes,) weights] → one image, alone in its batch,
+        batch norm in eval mode; truncation None: the GAN's default."""
         generator = self._loaded()
+        labels = None if label is None else label.reshape(1, *label.shape).to(self.device)
         with self._lock:  # eval() is a module flag: keep it set while any thread renders
             generator.eval()
-            out = generator(z.reshape(1, -1).to(self.device))  # (1, 3, R, R)
+            out = generator(z.reshape(1, -1).to(self.device), labels, truncation)  # (1, 3, R, R)
         return to_pil(out[0])
 
-    def generate(self, num_outputs: int = 1, seed: int = 0) -> GanGenerationResult:
-        """Images for seeds seed, seed + 1, …, seed + num_outputs - 1."""
+    def _inputs(self, seed: int, label: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z, drawn = sample_inputs(seed, self.config)
+        if label is not None:
+            drawn = torch.tensor(self.class_index(label))
+        return z, drawn
+
+    def generate(
+        self, num_outputs: int = 1, seed: int = 0, label: str | None = None, truncation: float | None = None
+    ) -> GanGenerationResult:
+        """Images for seeds seed, seed + 1, …, seed + num_outputs - 1 (all of class `label` if given)."""
         if not 1 <= num_outputs <= 256:
             raise ValueError(f"num_outputs must be between 1 and 256, not {num_outputs}.")
         t0 = time.perf_counter()
-        nz = self.config.nz
-        images = [GanImage(self.render(latent_for_seed(seed + i, nz)), seed + i) for i in range(num_outputs)]
+        images = []
+        for i in range(num_outputs):
+            z, drawn = self._inputs(seed + i, label)
+            name = None if drawn is None else self.classes[int(drawn)]
+            images.append(GanImage(self.render(z, drawn, truncation), seed + i, name))
         return GanGenerationResult(images, time.perf_counter() - t0)
 
-    def walk(self, seed_a: int, seed_b: int, frames: int = 8) -> LatentWalkResult:
-        """`frames` images along the great circle from seed_a's latent to seed_b's (both ends included)."""
+    def walk(
+        self, seed_a: int, seed_b: int, frames: int = 8, label: str | None = None, truncation: float | None = None
+    ) -> LatentWalkResult:
+        """`frames` images along the great circle from seed_a's latent to seed_b's (both ends included);
+        a conditional GAN also blends seed_a's class into seed_b's (or keeps `label` throughout)."""
         if not 2 <= frames <= 256:
             raise ValueError(f"frames must be between 2 and 256, not {frames}.")
         t0 = time.perf_counter()
-        nz = self.config.nz
-        za, zb = latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz)
+        (za, ca), (zb, cb) = self._inputs(seed_a, label), self._inputs(seed_b, label)
         positions = [i / (frames - 1) for i in range(frames)]
-        images = [self.render(slerp(t, za, zb)) for t in positions]
+        images = []
+        for t in positions:
+            blend = None
+            if ca is not None:
+                n = len(self.classes)
+                one_a, one_b = torch.nn.functional.one_hot(ca, n).float(), torch.nn.functional.one_hot(cb, n).float()
+                blend = one_a if t <= 0 else one_b if t >= 1 else (1 - t) * one_a + t * one_b
+            images.append(self.render(slerp(t, za, zb), blend, truncation))
         return LatentWalkResult(images, positions, seed_a, seed_b, time.perf_counter() - t0)

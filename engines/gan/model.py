@@ -8,6 +8,16 @@ With `upsample="resize"` each ↑2 ConvT 4×4 is a nearest-neighbour ↑2 then a
 with stride 2 paints overlapping 4×4 stamps, and flat areas come out with a checkerboard of noise
 unless the weights cancel exactly — the look that keeps a plain background from ever being plain.
 
+Conditional (Mirza & Osindero 2014; the projection discriminator of Miyato & Koyama 2018): with
+`classes` (a dataset's distinct captions) G reads z concatenated with the class's condition vector,
+and D adds ⟨W · condition, Σ features⟩ to its logit. The condition is the class one-hot
+(`conditioning="classes"`) or, by default, its words at their places ("words": "1:red", "2:circle",
+… — captions that share a word share that input, so what "triangle" looks like is learnt from every
+triangle caption at once, not once per caption). A class-conditional GAN does not have to stretch one
+Gaussian over every colour pair at once, and its in-between samples (two-tone backgrounds, mixed
+blobs) go away. `truncation` ψ scales z when sampling (BigGAN's truncation trick): ψ < 1 trades
+variety for cleaner images; training always uses ψ = 1.
+
 n = log2(R / 8): 2 blocks at 32 px, 3 at 64 px (the paper's network), 4 at 128 px. Widths double
 towards the 4×4 end (ngf·2ⁿ … ngf). The discriminator returns raw logits; the trainer uses
 `BCEWithLogitsLoss`, which is the paper's sigmoid + BCE, computed stably.
@@ -20,7 +30,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +40,7 @@ from torch import nn
 
 RESOLUTIONS = (32, 64, 128)
 UPSAMPLES = ("transpose", "resize")
+MAX_CLASSES = 1000
 
 
 @dataclass
@@ -41,8 +53,18 @@ class GanConfig:
     ndf: int = 64  # discriminator width: channels of its first layer (×2 per block)
     channels: int = 3  # image channels (RGB)
     upsample: str = "transpose"  # the generator's ↑2: "transpose" (the paper's ConvT 4×4) or "resize" (nearest + Conv 3×3)
+    classes: list[str] = field(default_factory=list)  # class names (captions) of a conditional GAN; empty: unconditional
+    truncation: float = 1.0  # ψ: sampling scales z by this unless told otherwise (1: plain N(0, 1))
+    conditioning: str = "words"  # a class's condition vector: "words" (its words at their places) or "classes" (one-hot)
 
     def __post_init__(self) -> None:
+        self.classes = [str(c) for c in self.classes]
+        if len(self.classes) > MAX_CLASSES or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be at most {MAX_CLASSES} distinct names.")
+        if not 0 <= self.truncation <= 1:
+            raise ValueError(f"truncation must be between 0 and 1, not {self.truncation}.")
+        if self.conditioning not in ("words", "classes"):
+            raise ValueError(f"conditioning must be 'words' or 'classes', not {self.conditioning!r}.")
         if self.resolution not in RESOLUTIONS:
             raise ValueError(
                 f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, not {self.resolution}."
@@ -53,6 +75,26 @@ class GanConfig:
             value = getattr(self, name)
             if not 1 <= value <= 1024:
                 raise ValueError(f"'{name}' must be between 1 and 1024, not {value}.")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def features(self) -> list[str]:
+        """The names of the condition vector's entries (empty: unconditional)."""
+        if self.conditioning == "classes":
+            return list(self.classes)
+        return sorted({f for c in self.classes for f in caption_words(c)})
+
+    def class_matrix(self) -> torch.Tensor:
+        """(classes, features): row i is class i's condition vector (0/1)."""
+        index = {f: j for j, f in enumerate(self.features)}
+        m = torch.zeros(self.num_classes, len(index))
+        for i, c in enumerate(self.classes):
+            for f in ([c] if self.conditioning == "classes" else caption_words(c)):
+                m[i, index[f]] = 1.0
+        return m
 
     @property
     def num_blocks(self) -> int:
@@ -68,14 +110,19 @@ class GanConfig:
         return cls(**{k: v for k, v in data.items() if k in names})  # saved before "upsample": the paper's
 
 
+def caption_words(caption: str) -> list[str]:
+    """A caption's words at their places: "a red circle" → ["0:a", "1:red", "2:circle"]."""
+    return [f"{i}:{w}" for i, w in enumerate(re.findall(r"\w+", caption.lower()))]
+
+
 class Generator(nn.Module):
     def __init__(self, config: GanConfig):
         super().__init__()
         self.config = config
         n, ngf = config.num_blocks, config.ngf
         width = ngf * 2**n
-        layers: list[nn.Module] = [  # (B, nz, 1, 1) → (B, width, 4, 4)
-            nn.ConvTranspose2d(config.nz, width, 4, 1, 0, bias=False),
+        layers: list[nn.Module] = [  # (B, nz [+ classes], 1, 1) → (B, width, 4, 4)
+            nn.ConvTranspose2d(config.nz + len(config.features), width, 4, 1, 0, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(True),
         ]
@@ -84,11 +131,19 @@ class Generator(nn.Module):
             width //= 2
         layers += [*_up(width, config.channels, config.upsample), nn.Tanh()]  # (B, 3, R, R)
         self.main = nn.Sequential(*layers)
+        self.register_buffer("class_matrix", config.class_matrix(), persistent=False)  # rebuilt from the config
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.dim() == 2:  # (B, nz) → (B, nz, 1, 1)
-            z = z[:, :, None, None]
-        return self.main(z)  # (B, 3, R, R) in [-1, 1]
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float | None = None
+    ) -> torch.Tensor:
+        """z (B, nz) or (B, nz, 1, 1); labels (B,) class indices or (B, classes) weights (a
+        conditional GAN needs them); truncation ψ (None: the config's)."""
+        z = z.flatten(1) * (self.config.truncation if truncation is None else truncation)
+        if self.config.num_classes:
+            if labels is None:
+                raise ValueError("this GAN is conditional: pass labels (class indices) with z.")
+            z = torch.cat([z, condition(self.class_matrix, labels).to(z.dtype)], dim=1)
+        return self.main(z[:, :, None, None])  # (B, 3, R, R) in [-1, 1]
 
 
 def _up(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
@@ -119,9 +174,26 @@ class Discriminator(nn.Module):
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # (B, width, 4, 4) → (B, 1, 1, 1)
         self.main = nn.Sequential(*layers)
+        # the projection: W · the class's condition vector · the 4 × 4 features summed over positions
+        self.embed = nn.Linear(len(config.features), width, bias=False) if config.num_classes else None
+        self.register_buffer("class_matrix", config.class_matrix(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x).flatten()  # (B,) logits: > 0 means "real"
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.main[:-1](x)  # (B, width, 4, 4)
+        logits = self.main[-1](features).flatten()  # (B,) logits: > 0 means "real"
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass labels with x.")
+            projected = self.embed(condition(self.class_matrix, labels).to(features.dtype))
+            logits = logits + (projected * features.sum(dim=(2, 3))).sum(dim=1)
+        return logits
+
+
+def condition(class_matrix: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B, features): labels (B,) class indices, or (B, classes) weights that blend classes."""
+    if labels.dim() == 1:
+        return class_matrix[labels.long()]
+    return labels.to(class_matrix.dtype) @ class_matrix
 
 
 def init_weights(module: nn.Module) -> None:
@@ -133,6 +205,8 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
 
 
 def build_models(config: GanConfig, seed: int | None = None) -> tuple[Generator, Discriminator]:
@@ -155,3 +229,12 @@ def load_generator(folder: str | Path, device: str = "cpu") -> Generator:
     generator = Generator(GanConfig.from_dict(data.get("model", data)))
     generator.load_state_dict(load_file(str(folder / "generator.safetensors"), device="cpu"))
     return generator.to(device).eval()
+
+
+def sample_inputs(seed: int, config: GanConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The studio's latent (nz,) for a seed — N(0, 1) from a CPU generator, the same on every device —
+    and, for a conditional GAN, its class (a 0-d index) drawn uniformly after it from the same generator."""
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    z = torch.randn(config.nz, generator=g)
+    label = torch.randint(config.num_classes, (), generator=g) if config.num_classes else None
+    return z, label

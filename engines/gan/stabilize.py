@@ -20,13 +20,21 @@ import torch
 import torch.nn.functional as F
 
 
-def discriminator_loss(discriminator: Any, real: torch.Tensor, fake: torch.Tensor, r1_gamma: float):
+def discriminator_loss(
+    discriminator: Any,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    r1_gamma: float,
+    labels_real: torch.Tensor | None = None,
+    labels_fake: torch.Tensor | None = None,
+):
     """(loss_d, logits_real, logits_fake): the DCGAN's binary cross-entropy on real and generated
-    images, plus the R1 penalty on the real ones when `r1_gamma` > 0."""
+    images (with their classes when D is conditional), plus the R1 penalty on the real ones when
+    `r1_gamma` > 0."""
     if r1_gamma:
         real = real.detach().requires_grad_(True)
-    logits_real = discriminator(real)  # (B,)
-    logits_fake = discriminator(fake.detach())
+    logits_real = discriminator(real, labels_real)  # (B,)
+    logits_fake = discriminator(fake.detach(), labels_fake)
     loss = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
     loss = loss + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
     if r1_gamma:

@@ -17,17 +17,12 @@ random-feature space; lower is better; comparable within one dataset only) and `
 on shapes-world data (the demo dataset) `clean_share`: the share of samples the shapes detector
 reads as a plain background with one sharp object — the number that says the GAN paints shapes
 rather than blobs on noise (the feature score improves long before that).
-The artifact is `generator.safetensors` + `config.json` in the job's output folder. Measured on the demo shapes (3200 images, 32 px, batch 64, lr 2e-4, β1 0.5, widths 32, one thread;
-clean = clean_share of 256 samples): transposed convolutions (the paper's) paint a checkerboard of
-noise (KID 4.2 at step 1000), so `upsample="resize"` (replicate-padded) is the default (KID 0.25).
-Without R1 its samples were saturated blobs on textured backgrounds, clean 0 up to step 3000 (border
-RMS 38; D winning, d_x ≈ 0.99; EMA alone, or a spectral-norm hinge-loss D: clean ≤ 2 % at 4000).
-With R1 γ = 1 and the EMA generator (stabilize.py; the defaults) backgrounds are flat and colours
-saturated from step 1000; clean 4 % at step 1000, 5 % at 2000, 6 % at 3000, 7 % at 6000, when 52 %
-have a plain border (median border RMS 6.2) and the rest fail on borders not quite plain and on stray
-pixels (halos, blob outlines). The defaults (320 demo images, 1200 steps): 160 s, KID 0.19, 2 % clean.
-A step takes ≈ 0.15–0.2 s on one thread (R1 adds about a quarter); after ESTIMATE_AFTER steps
-train.log says how long the rest will take.
+The artifact is `generator.safetensors` + `config.json` in the job's output folder.
+
+With captions that repeat (the demo's "a red circle on a blue background") the GAN is conditional
+on them (`conditional`, model.py), and it samples, scores and draws its grids at the truncation ψ
+it ships with (`truncation`). What each default buys on the demo shapes, measured: docs/gan.md.
+After ESTIMATE_AFTER steps train.log says how long the rest will take.
 """
 
 from __future__ import annotations
@@ -40,7 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from engines.augment import validate_augment
-from engines.gan.train_data import fixed_latents, load_dataset, step_batch
+from engines.gan.artifact import prefix, strip, write_artifact
+from engines.gan.train_data import (
+    CONDITIONAL,
+    dataset_classes,
+    fixed_labels,
+    fixed_latents,
+    load_dataset,
+    step_batch,
+    step_labels,
+)
 from engines.training import (
     RunDir,
     TrainingLoop,
@@ -48,11 +52,9 @@ from engines.training import (
     atomic_folder,
     is_main_process,
     keeps_torch_threads,
-    load_checkpoint,
     load_latest,
     save_checkpoint,
     trainer_main,
-    write_json_atomic,
 )
 
 RESOLUTIONS = (32, 64, 128)
@@ -66,10 +68,11 @@ class GanTrainConfig:
     """Train a DCGAN (Radford et al. 2015) from scratch on an image dataset; makes a GAN to generate with."""
 
     resolution: int = 32  # image size in pixels: 32, 64 or 128 (64+ is slow without a GPU)
-    max_steps: int = 1200  # optimizer steps (one D and one G update each)
+    max_steps: int = 3000  # optimizer steps (one D and one G update each): ≈ 9 min on one CPU thread at 32 px
     epochs: float = 0.0  # if > 0: train for this many passes over the dataset instead of max_steps
     batch_size: int = 64  # images per step
     learning_rate: float = 2e-4  # Adam learning rate of both networks (the paper's 0.0002)
+    lr_schedule: str = "linear"  # "linear": constant for the first half, then down to 0 (pix2pix's), or "constant"
     beta1: float = 0.5  # Adam β1 (the paper's 0.5; the usual 0.9 makes GAN training oscillate)
     nz: int = 100  # size of the latent vector z
     ngf: int | None = None  # generator width; empty: 64 as in the paper, 32 at 32 px (fast on a CPU)
@@ -78,6 +81,9 @@ class GanTrainConfig:
     augment: list[str] = field(default_factory=lambda: ["flip"])  # any of flip, rotate, crop, color
     r1_gamma: float = 1.0  # weight of the R1 penalty on D's gradient at real images (0: off); see stabilize.py
     ema_decay: float = 0.999  # the generator shown and saved: an EMA of its weights with this decay (0: off)
+    conditional: str = "auto"  # captions as classes: "auto" (when they repeat, as the demo's do), "on" or "off"
+    conditioning: str = "words"  # a class as its words at their places ("words", shared by captions) or one-hot ("classes")
+    truncation: float = 0.5  # ψ the trained GAN samples with by default (and is scored at): z × ψ; 1 = plain
     seed: int = 0  # seeds the weights, every batch and the noise: the same seed gives the same GAN
     save_every: int = 200  # steps between checkpoints and sample grids; a final one is always saved
     eval_every: int = 200  # steps between quality scores (always at step 0, checkpoints and the end)
@@ -104,17 +110,25 @@ class GanTrainConfig:
             raise ValueError("'ema_decay' must be in [0, 1): 0 turns the average off, 0.999 is usual.")
         if not 0 < self.learning_rate < 1:
             raise ValueError("'learning_rate' must be between 0 and 1.")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ValueError("'lr_schedule' must be 'constant' or 'linear'.")
         if not 0 <= self.beta1 < 1:
             raise ValueError("'beta1' must be in [0, 1).")
         if not 8 <= self.quality_samples <= 10_000:
             raise ValueError("'quality_samples' must be between 8 and 10000.")
+        if self.conditional not in CONDITIONAL:
+            raise ValueError("'conditional' must be 'auto', 'on' or 'off'.")
+        if not 0 <= self.truncation <= 1:
+            raise ValueError("'truncation' must be between 0 and 1 (1: no truncation).")
+        if self.conditioning not in ("words", "classes"):
+            raise ValueError("'conditioning' must be 'words' or 'classes'.")
         if self.upsample not in ("transpose", "resize"):
             raise ValueError("'upsample' must be 'transpose' or 'resize'.")
         if len(self.name) > 200:
             raise ValueError("'name' must be at most 200 characters.")
         self.augment = validate_augment(self.augment)
 
-    def model_config(self):
+    def model_config(self, classes: list[str] | None = None):
         from engines.gan.model import GanConfig
 
         small = self.resolution == 32
@@ -125,6 +139,9 @@ class GanTrainConfig:
             ngf=self.ngf or default,
             ndf=self.ndf or default,
             upsample=self.upsample,
+            classes=list(classes or []),
+            truncation=self.truncation,
+            conditioning=self.conditioning,
         )
 
 
@@ -148,6 +165,14 @@ def run(config: GanTrainConfig, run_dir: RunDir) -> dict[str, Any]:
     if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads())
     return _train(config, run_dir, job, device)
+
+
+def learning_rate_at(config: GanTrainConfig, step: int, total_steps: int) -> float:
+    """The rate of step `step` (1-based): constant, or with "linear" constant for the first half and
+    then falling linearly to 0 at the last step (a function of the step alone: resume is exact)."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    return config.learning_rate * min(1.0, 2.0 * (total_steps - step + 1) / total_steps)
 
 
 def cpu_threads() -> int:
@@ -174,19 +199,22 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     from engines.gan.stabilize import discriminator_loss, ema_generator
 
     main = is_main_process()
-    model_cfg = config.model_config()
     t_load = time.perf_counter()
     train_images, plain_images, dataset_name = load_dataset(
         Path(job.dataset_path), config.resolution, config.augment, config.seed
     )
+    classes, labels = dataset_classes(Path(job.dataset_path), config.conditional)
+    model_cfg = config.model_config(classes)
     num_images = train_images.shape[0]
+    train_labels = None if labels is None else labels.repeat_interleave(num_images // len(labels))
     total_steps = config.max_steps
     if config.epochs > 0:
         total_steps = max(1, math.ceil(config.epochs * num_images / config.batch_size))
     where = f"cpu, {torch.get_num_threads()} thread(s)" if device == "cpu" else device
     print(
         f"gan: {plain_images.shape[0]} images ({num_images} with augmentations) at {config.resolution} px "
-        f"loaded in {time.perf_counter() - t_load:.1f} s; {total_steps} steps on {where}",
+        f"loaded in {time.perf_counter() - t_load:.1f} s; {total_steps} steps on {where}; "
+        + (f"conditional on {len(classes)} classes (the captions)" if classes else "unconditional"),
         flush=True,
     )
     train_images = train_images.to(device)
@@ -206,6 +234,10 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=betas)
     grid_z = fixed_latents(config.seed, GRID_SAMPLES, config.nz, salt=1).to(device)
     eval_z = fixed_latents(config.seed, config.quality_samples, config.nz, salt=2).to(device)
+    grid_y = eval_y = None
+    if train_labels is not None:
+        grid_y = fixed_labels(config.seed, GRID_SAMPLES, train_labels, salt=1).to(device)
+        eval_y = fixed_labels(config.seed, config.quality_samples, train_labels, salt=2).to(device)
     real_ref = plain_images[
         torch.randperm(len(plain_images), generator=torch.Generator().manual_seed(config.seed))
     ]
@@ -215,27 +247,28 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     quality_start, elapsed_before = None, 0.0
     ckpt = load_latest(run_dir, device=str(device)) if job.resume else None
     if ckpt is not None:
-        generator.load_state_dict(_strip(ckpt.tensors, "generator."))
-        discriminator.load_state_dict(_strip(ckpt.tensors, "discriminator."))
+        generator.load_state_dict(strip(ckpt.tensors, "generator."))
+        discriminator.load_state_dict(strip(ckpt.tensors, "discriminator."))
         opt_g.load_state_dict(ckpt.extra_state["opt_g"])
         opt_d.load_state_dict(ckpt.extra_state["opt_d"])
         if ema is not None and "n_averaged" in ckpt.extra_state:
-            shown.load_state_dict(_strip(ckpt.tensors, "generator_ema."))
+            shown.load_state_dict(strip(ckpt.tensors, "generator_ema."))
             ema.n_averaged.fill_(ckpt.extra_state["n_averaged"])
         quality_start = ckpt.meta.get("quality_start")
         elapsed_before = float(ckpt.meta.get("train_time_s") or 0.0)
         print(f"gan: resumed from step {ckpt.step} ({ckpt.path.name})", flush=True)
 
     @torch.no_grad()
-    def generate_eval(z: Any) -> Any:
-        shown.eval()  # what users get: batch norm on its running statistics
+    def generate_eval(z: Any, y: Any) -> Any:
+        shown.eval()  # what users get: batch norm on its running statistics, z × the default ψ
         try:
-            return torch.cat([shown(z[i : i + 128]) for i in range(0, len(z), 128)]).cpu()
+            parts = [shown(z[i : i + 128], None if y is None else y[i : i + 128]) for i in range(0, len(z), 128)]
+            return torch.cat(parts).cpu()
         finally:
             generator.train()
 
     def evaluate() -> dict[str, Any]:
-        report = scorer.score(generate_eval(eval_z))
+        report = scorer.score(generate_eval(eval_z, eval_y))
         return {
             "quality": report.quality,
             "diversity": report.diversity,
@@ -248,7 +281,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
         run_dir.samples_dir.mkdir(parents=True, exist_ok=True)
         rel = f"samples/step-{step}.png"
         scale = 2 if config.resolution == 32 else 1
-        image_grid(generate_eval(grid_z), nrow=8, scale=scale).save(run_dir.path / rel)
+        image_grid(generate_eval(grid_z, grid_y), nrow=8, scale=scale).save(run_dir.path / rel)
         return rel
 
     latest: dict[str, Any] = {}
@@ -258,9 +291,9 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
         if not main:
             return
         tensors = {
-            **_prefix(generator.state_dict(), "generator."),
-            **_prefix(discriminator.state_dict(), "discriminator."),
-            **(_prefix(shown.state_dict(), "generator_ema.") if ema is not None else {}),
+            **prefix(generator.state_dict(), "generator."),
+            **prefix(discriminator.state_dict(), "discriminator."),
+            **(prefix(shown.state_dict(), "generator_ema.") if ema is not None else {}),
         }
         state = {"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step}
         if ema is not None:
@@ -305,20 +338,29 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     train_t0 = window_t0
     with loop:
         for step in loop.steps():
+            lr = learning_rate_at(config, step, total_steps)
+            for group in (*opt_g.param_groups, *opt_d.param_groups):
+                group["lr"] = lr
             idx, flips, z = step_batch(config.seed, step, num_images, config.batch_size, config.nz)
             real = train_images[idx.to(device)].float() / 127.5 - 1.0  # (B, 3, R, R), as to_tensor_normalised
             if "flip" in config.augment:
                 real = torch.where(flips.to(device)[:, None, None, None], real.flip(-1), real)
             real = real.contiguous(memory_format=layout)
             z = z.to(device)
+            y_real = y_fake = None
+            if train_labels is not None:
+                y_real = train_labels[idx].to(device)
+                y_fake = step_labels(config.seed, step, train_labels, config.batch_size).to(device)
 
-            fake = generator(z)  # (B, 3, R, R)
-            loss_d, logits_real, logits_fake = discriminator_loss(discriminator, real, fake, config.r1_gamma)
+            fake = generator(z, y_fake, truncation=1.0)  # (B, 3, R, R): training samples plain N(0, 1)
+            loss_d, logits_real, logits_fake = discriminator_loss(
+                discriminator, real, fake, config.r1_gamma, y_real, y_fake
+            )
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
 
-            logits_gen = discriminator(fake)  # non-saturating loss: G wants D to call its images real
+            logits_gen = discriminator(fake, y_fake)  # non-saturating loss: G wants D to call its images real
             loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -343,7 +385,7 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
                 fields = {
                     "loss": means["loss_g"],
                     **means,
-                    "lr": config.learning_rate,
+                    "lr": lr,
                     "throughput": round(counted * config.batch_size / max(now - window_t0, 1e-9), 1),
                     "total_steps": total_steps,
                 }
@@ -405,30 +447,6 @@ def _train(config: GanTrainConfig, run_dir: RunDir, job: Any, device: str) -> di
     return {"metrics": metrics, "artifact": artifact}
 
 
-def write_artifact(out_dir: Path, generator: Any, model_cfg: Any, info: dict[str, Any]) -> None:
-    """`generator.safetensors` + `config.json` ({"model": GanConfig, …}); each file replaced atomically."""
-    from safetensors.torch import save_file
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    tmp = out_dir / ".generator.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, out_dir / "generator.safetensors")
-    write_json_atomic(out_dir / "config.json", {"format": "dcgan", "model": model_cfg.to_dict(), **info})
-
-
-def load_generator_from_checkpoint(path: Path, device: str = "cpu") -> Any:
-    """A checkpoint folder → the generator users get (its EMA when the run keeps one), in eval mode,
-    rebuilt from the saved GanConfig alone."""
-    from engines.gan.model import GanConfig, Generator
-
-    ckpt = load_checkpoint(Path(path), device=device)
-    generator = Generator(GanConfig.from_dict(ckpt.meta["model"]))
-    ema = _strip(ckpt.tensors, "generator_ema.")
-    generator.load_state_dict(ema or _strip(ckpt.tensors, "generator."))
-    return generator.to(device).eval()
-
-
 def _metrics(latest: dict[str, Any], quality_start: float | None) -> dict[str, Any]:
     keys = ("loss_g", "loss_d", "d_x", "d_g_z", "quality", "diversity", "clean_share")
     out = {k: latest[k] for k in keys if latest.get(k) is not None}
@@ -439,14 +457,6 @@ def _metrics(latest: dict[str, Any], quality_start: float | None) -> dict[str, A
     if latest.get("message"):
         out["mode_collapse_message"] = latest["message"]
     return out
-
-
-def _prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {prefix + k: v for k, v in state.items()}
-
-
-def _strip(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 if __name__ == "__main__":

@@ -24,8 +24,11 @@ async def generate_gan(
 ) -> dict:
     """`num_outputs` images from a trained GAN with seeds `seed, seed+1, …` (same seed → same pixels).
 
-    → `{"outputs": [{"id", "url", "seed"}], "model", "elapsed_s"}`. An unknown `model` is a 404
-    whose message lists the trained GANs.
+    A conditional GAN draws each image's class from its seed, or uses `label` (one of its classes:
+    GET /gan/{model}); `truncation` ψ defaults to the GAN's own.
+    → `{"outputs": [{"id", "url", "seed", "label"}], "model", "elapsed_s", "resolution", "truncation"}`.
+    An unknown `model` is a 404 whose message lists the trained GANs; an unknown `label` a 422 naming
+    the classes.
     """
     return await run_in_threadpool(studio.gan.generate, body, user=user)
 
@@ -40,6 +43,13 @@ async def latent_walk(
     → `{"frames": [{"id", "url", "t", "seed"}], "gif": {"id", "url"}, "model", "elapsed_s"}`.
     """
     return await run_in_threadpool(studio.gan.walk, body, user=user)
+
+
+@router.get("/gan/{model}")
+async def describe_gan(model: str, studio: Studio = Depends(get_studio)) -> dict:
+    """One trained GAN: `{"id", "name", "resolution", "classes", "truncation", "metrics"}` — `classes`
+    are a conditional GAN's labels (its training captions; empty: unconditional)."""
+    return await run_in_threadpool(studio.gan.describe, model)
 
 
 @router.get("/gan/{model}/export", response_class=FileResponse)

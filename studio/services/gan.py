@@ -3,6 +3,8 @@ every image (and walk GIF) is stored as an output before it is returned, so it c
 
 Seeds: image i of a request with seed s uses seed s + i, so any image can be made again alone
 (`num_outputs=1, seed=s+i`). A walk's first and last frames are the two seeds' single images.
+A conditional GAN (trained on captions that repeat, as the demo shapes') draws each image's class
+from its seed unless `label` names one; `truncation` ψ (z × ψ) defaults to the GAN's own.
 Also here: exporting a trained GAN as a zip, and the procedural demo dataset.
 """
 
@@ -43,8 +45,14 @@ from dcgan import load_generator
 generator = load_generator(".")                      # eval mode
 g = torch.Generator().manual_seed(42)
 z = torch.randn(1, generator.config.nz, generator=g)  # the studio's latent for seed 42
-image = generator(z)                                  # (1, 3, {resolution}, {resolution}) in [-1, 1]
+label = None                                          # a conditional GAN's class, drawn next:
+if generator.config.classes:                          # generator.config.classes names them
+    label = torch.randint(len(generator.config.classes), (1,), generator=g)
+image = generator(z, label)                           # (1, 3, {resolution}, {resolution}) in [-1, 1]
 ```
+
+`generator(z, label)` scales z by the GAN's truncation ψ (`config.truncation`); pass
+`truncation=1.0` for plain N(0, 1) latents.
 """
 
 
@@ -57,6 +65,12 @@ class GanGenerateParams(BaseModel):
     )
     num_outputs: int = Field(1, ge=1, le=16)
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="image i uses seed + i; empty: random")
+    label: str | None = Field(
+        None, max_length=500, description="a conditional GAN's class (GET /gan/{model} lists them); empty: from the seed"
+    )
+    truncation: float | None = Field(
+        None, ge=0, le=1, description="ψ: the latent × ψ (lower: cleaner, less varied); empty: the GAN's default"
+    )
 
 
 class GanWalkParams(BaseModel):
@@ -68,6 +82,8 @@ class GanWalkParams(BaseModel):
     seed_b: int = Field(..., ge=0, le=MAX_SEED)
     frames: int = Field(8, ge=2, le=32)
     frame_ms: int = Field(100, ge=20, le=2000, description="GIF time per frame")
+    label: str | None = Field(None, max_length=500, description="keep this class throughout; empty: blend the seeds'")
+    truncation: float | None = Field(None, ge=0, le=1, description="ψ; empty: the GAN's default")
 
 
 class DemoDatasetParams(BaseModel):
@@ -104,6 +120,21 @@ class GanService:
             }
             for r in adapter_rows.of_types(self.store, "gan")
         ]
+
+    def describe(self, model: str) -> dict[str, Any]:
+        """{id, name, resolution, classes, truncation, metrics} of one GAN, read from its config.json
+        (nothing is loaded)."""
+        spec = self.resolve(model)
+        data = json.loads((self._folder(spec) / "config.json").read_text(encoding="utf-8"))
+        arch = data.get("model", {})
+        return {
+            "id": spec.id,
+            "name": spec.meta.get("name") or data.get("name"),
+            "resolution": arch.get("resolution"),
+            "classes": list(arch.get("classes") or []),
+            "truncation": float(arch.get("truncation", 1.0)),
+            "metrics": data.get("metrics", {}),
+        }
 
     def resolve(self, model: str) -> ModelSpec:
         try:
@@ -152,26 +183,35 @@ class GanService:
         self.admission.require()
         engine = self.engine(spec)
         seed = params.seed if params.seed is not None else secrets.randbelow(2**31)
-        result = engine.generate(num_outputs=params.num_outputs, seed=seed)
+        try:
+            result = engine.generate(params.num_outputs, seed, label=params.label, truncation=params.truncation)
+        except ValueError as exc:  # a class this GAN does not know
+            raise Invalid(str(exc)) from exc
         res = engine.config.resolution
+        psi = engine.config.truncation if params.truncation is None else params.truncation
         outputs = []
         for item in result.images:
-            text = f"DCGAN, Seed: {item.seed}, Size: {res}x{res}, Model: {spec.id}"
+            text = f"DCGAN, Seed: {item.seed}, Size: {res}x{res}, Truncation: {psi:g}, Model: {spec.id}"
+            if item.label is not None:
+                text += f", Class: {item.label}"
             row = self._store_png(
                 item.image,
                 text,
                 spec,
                 user=user.name,
                 seed=item.seed,
-                params={"num_outputs": params.num_outputs, "resolution": res},
+                params={"num_outputs": params.num_outputs, "resolution": res, "truncation": psi,
+                        **({"label": item.label} if item.label is not None else {})},  # fmt: skip
+                prompt=item.label or "",
             )
-            outputs.append({"id": row["id"], "url": row["url"], "seed": item.seed})
+            outputs.append({"id": row["id"], "url": row["url"], "seed": item.seed, "label": item.label})
         return {
             "outputs": outputs,
             "model": spec.id,
             "elapsed_s": round(result.elapsed_s, 4),
             "name": spec.meta.get("name"),
             "resolution": res,
+            "truncation": psi,
         }
 
     def walk(self, params: GanWalkParams, *, user: User) -> dict[str, Any]:
@@ -185,9 +225,14 @@ class GanService:
         spec = self.resolve(params.model)
         self.admission.require()
         engine = self.engine(spec)
-        result = engine.walk(params.seed_a, params.seed_b, frames=params.frames)
+        try:
+            result = engine.walk(params.seed_a, params.seed_b, params.frames, params.label, params.truncation)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
         res = engine.config.resolution
-        walk = {"seed_a": params.seed_a, "seed_b": params.seed_b, "frames": params.frames}
+        walk = {"seed_a": params.seed_a, "seed_b": params.seed_b, "frames": params.frames,
+                **({"label": params.label} if params.label is not None else {}),
+                **({"truncation": params.truncation} if params.truncation is not None else {})}  # fmt: skip
         frames = []
         for i, (image, t) in enumerate(zip(result.frames, result.positions, strict=True)):
             seed = params.seed_a if t == 0 else params.seed_b if t == 1 else None
@@ -226,7 +271,7 @@ class GanService:
         }
 
     def _store_png(
-        self, image, text: str, spec: ModelSpec, *, user: str, seed: int | None, params: dict
+        self, image, text: str, spec: ModelSpec, *, user: str, seed: int | None, params: dict, prompt: str = ""
     ) -> dict:
         from PIL.PngImagePlugin import PngInfo
 
@@ -237,7 +282,7 @@ class GanService:
         try:
             return self.outputs.record(
                 kind="gan",
-                prompt="",
+                prompt=prompt,
                 params=params,
                 model=spec.id,
                 adapter=None,

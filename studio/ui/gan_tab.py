@@ -24,9 +24,11 @@ from studio.ui.live import keep_or
 NO_GAN_HINT = (
     "**No GAN trained yet.** To get one: open *Create demo dataset* below (or upload images in the "
     "Datasets tab), then start a job of kind `gan` on that dataset in the Training tab. "
-    "At 32 px with the default settings it trains in a few minutes on a CPU; the finished GAN appears here."
+    "At 32 px with the default settings it trains in about 10 minutes on a CPU (train.log says how long); "
+    "the finished GAN appears here."
 )
 HINT = "Pick a trained GAN. Image *i* uses seed + *i*, so any image can be made again on its own."
+ANY_CLASS = "(any: drawn from the seed)"
 
 
 def model_choices(studio: Studio) -> list[tuple[str, str]]:
@@ -40,6 +42,10 @@ def model_choices(studio: Studio) -> list[tuple[str, str]]:
 
 def _seed(value) -> int | None:
     return None if value in (None, "") or int(value) < 0 else int(value)
+
+
+def _label(value) -> str | None:
+    return None if value in (None, "", ANY_CLASS) else str(value)
 
 
 def build(studio: Studio):
@@ -57,6 +63,11 @@ def build(studio: Studio):
                 seed = gr.Number(
                     label="Seed (-1 = random)", value=-1, precision=0, minimum=-1, elem_id="gan-seed"
                 )
+            with gr.Row():
+                label = gr.Dropdown(label="Class (a conditional GAN's captions)", choices=[ANY_CLASS],
+                                    value=ANY_CLASS, elem_id="gan-class", scale=2)  # fmt: skip
+                truncation = gr.Slider(0, 1, value=1, step=0.05, label="Truncation ψ (lower: cleaner, less varied)",
+                                       elem_id="gan-truncation")  # fmt: skip
             generate = gr.Button("Generate", variant="primary", elem_id="gan-generate")
             status = gr.Markdown(elem_id="gan-status")
         with gr.Column(scale=3):
@@ -108,7 +119,8 @@ def build(studio: Studio):
         gr.Markdown(
             "No images at hand? This draws a seeded set of coloured circles, squares and triangles "
             "(64×64 PNGs) and stores it as an image dataset. Then, in the **Training** tab, start a job "
-            "of kind `gan` on it (resolution 32 trains in a few minutes on a CPU)."
+            "of kind `gan` on it (resolution 32 trains in about 10 minutes on a CPU). The captions repeat, "
+            "so the GAN learns them as classes: pick one under *Class* to draw it."
         )
         with gr.Row():
             demo_n = gr.Slider(16, 2000, value=320, step=16, label="Images", elem_id="gan-demo-n")
@@ -125,18 +137,32 @@ def build(studio: Studio):
         return gr.update(choices=choices, **keep_or(current, values, values[0] if values else None)), \
             HINT if choices else NO_GAN_HINT
 
+    @shows_errors
+    def on_model(m):
+        """The picked GAN's classes and its own truncation ψ."""
+        if not m:
+            return gr.update(choices=[ANY_CLASS], value=ANY_CLASS), gr.update(value=1)
+        info = studio.gan.describe(m)
+        return gr.update(choices=[ANY_CLASS, *info["classes"]], value=ANY_CLASS), gr.update(value=info["truncation"])
+
+    model.change(on_model, inputs=[model], outputs=[label, truncation], api_visibility="private")
+
     # -- generating ------------------------------------------------------------------------------
-    def generated(model: str | None, num_outputs, seed, request: gr.Request) -> tuple[list[tuple[str, str]], dict]:
+    def generated(model: str | None, num_outputs, seed, request: gr.Request, label=None,
+                  truncation=None) -> tuple[list[tuple[str, str]], dict]:  # fmt: skip
         """(gallery items, the service's answer): what the page and API clients share."""
         user = user_for(studio, request)
         if not model:
             raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", "").replace("*", ""))
         try:
-            params = GanGenerateParams(model=model, num_outputs=int(num_outputs), seed=_seed(seed))
+            params = GanGenerateParams(model=model, num_outputs=int(num_outputs), seed=_seed(seed),
+                                       label=_label(label), truncation=truncation)  # fmt: skip
         except Exception as exc:  # pydantic: show the field, not a trace
             raise gr.Error(f"Check the form: {exc}") from exc
         value = studio.gan.generate(params, user=user)
-        return [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}") for o in value["outputs"]], value
+        items = [(str(studio.outputs.file(o["id"])[0]), f"seed {o['seed']}" + (f" · {o['label']}" if o["label"] else ""))
+                 for o in value["outputs"]]  # fmt: skip
+        return items, value
 
     @shows_errors
     def run(request: gr.Request, **form):
@@ -144,25 +170,27 @@ def build(studio: Studio):
         outs = value["outputs"]
         note = (
             f"{len(outs)} image(s) from `{value['model']}` · seeds {outs[0]['seed']}–{outs[-1]['seed']} "
-            f"· {value['resolution']} px · {value['elapsed_s']:.2f} s"
+            f"· {value['resolution']} px · ψ {value['truncation']:g} · {value['elapsed_s']:.2f} s"
         )
         return items, [o["id"] for o in outs], note, None, "Select an image to rate it.", ""
 
     generate.click(
         run,
-        inputs_kwargs={"model": model, "num_outputs": num_outputs, "seed": seed},
+        inputs_kwargs={"model": model, "num_outputs": num_outputs, "seed": seed, "label": label,
+                       "truncation": truncation},  # fmt: skip
         outputs=[gallery, result_ids, status, selected, selected_note, rated],
         concurrency_id="gan",
         api_visibility="private",
     )
 
     @shows_errors
-    def on_walk(model: str | None, seed_a, seed_b, frames, request: gr.Request):
+    def on_walk(model: str | None, seed_a, seed_b, frames, request: gr.Request, label=None, truncation=None):
         user = user_for(studio, request)
         if not model:
             raise gr.Error("No GAN picked. " + NO_GAN_HINT.replace("**", "").replace("*", ""))
         try:
-            params = GanWalkParams(model=model, seed_a=int(seed_a or 0), seed_b=int(seed_b or 0), frames=int(frames))
+            params = GanWalkParams(model=model, seed_a=int(seed_a or 0), seed_b=int(seed_b or 0), frames=int(frames),
+                                   label=_label(label), truncation=truncation)  # fmt: skip
         except Exception as exc:
             raise gr.Error(f"Check the form: {exc}") from exc
         value = studio.gan.walk(params, user=user)
@@ -172,7 +200,8 @@ def build(studio: Studio):
 
     walk.click(
         on_walk,
-        inputs_kwargs={"model": model, "seed_a": seed_a, "seed_b": seed_b, "frames": frames},
+        inputs_kwargs={"model": model, "seed_a": seed_a, "seed_b": seed_b, "frames": frames, "label": label,
+                       "truncation": truncation},  # fmt: skip
         outputs=[walk_gallery, walk_ids, gif, gif_id, gif_rated],
         concurrency_id="gan",
         api_visibility="private",

@@ -22,7 +22,8 @@ BASIC = ("method", "max_steps", "epochs", "vae_steps", "unet_steps", "learning_r
          "adapter", "instance_prompt", "unet_size")
 # Shares in [0, 1) shown as sliders: (minimum, maximum, step), within what the trainers accept.
 SLIDERS = {"lora_dropout": (0.0, 0.95, 0.01), "eval_fraction": (0.0, 0.85, 0.05),
-           "cfg_dropout": (0.0, 0.95, 0.01), "sparsity": (0.0, 0.95, 0.05), "beta1": (0.0, 0.99, 0.01)}
+           "cfg_dropout": (0.0, 0.95, 0.01), "sparsity": (0.0, 0.95, 0.05), "beta1": (0.0, 0.99, 0.01),
+           "truncation": (0.0, 1.0, 0.05)}
 # Text fields whose trainer accepts only a few words (checked in its __post_init__, typed `str`).
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("text-feedback", "method"): ("auto", "kto", "dpo"),
@@ -30,6 +31,9 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("export", "precision"): ("fp32", "bf16", "fp16"),
     ("image-export", "precision"): ("fp16", "bf16", "fp32"),
     ("gan", "upsample"): ("resize", "transpose"),
+    ("gan", "conditional"): ("auto", "on", "off"),
+    ("gan", "lr_schedule"): ("constant", "linear"),
+    ("gan", "conditioning"): ("words", "classes"),
     ("speech-finetune", "lr_scheduler"): ("constant", "linear", "cosine"),
 }
 PRESET_NAMES = ("quick", "balanced", "quality")

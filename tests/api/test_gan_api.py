@@ -55,10 +55,10 @@ def client(tmp_path_factory):
 def trained(client):
     """A `gan` job on the demo dataset, SIGKILLed after its first checkpoint, resumed, completed."""
     # 1. The demo dataset, registered like an upload
-    r = client.post("/api/v1/datasets/demo", json={"n": 64, "seed": 0})
+    r = client.post("/api/v1/datasets/demo", json={"n": 320, "seed": 0})  # captions repeat: a conditional GAN
     assert r.status_code == 201, r.text
     dataset = r.json()
-    assert dataset["kind"] == "image" and dataset["num_items"] == 64
+    assert dataset["kind"] == "image" and dataset["num_items"] == 320
     assert dataset["id"] in [d["id"] for d in client.get("/api/v1/datasets").json()["datasets"]]
 
     # 2. Start, wait for a checkpoint, kill the whole process group from outside
@@ -202,11 +202,39 @@ def test_an_exported_gan_rebuilds_the_same_images_outside_the_studio(client, tra
     finally:
         del sys.modules["exported_dcgan"]
     generator = dcgan.load_generator(tmp_path)
-    z = torch.randn(1, generator.config.nz, generator=torch.Generator().manual_seed(42))  # as README says
+    g = torch.Generator().manual_seed(42)  # as the README says
+    z = torch.randn(1, generator.config.nz, generator=g)
+    label = torch.randint(len(generator.config.classes), (1,), generator=g) if generator.config.classes else None
+    assert label is not None  # the demo GAN is conditional
     with torch.no_grad():
-        image = ((generator(z)[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        image = ((generator(z, label)[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
     studio_image = client.post("/api/v1/gan/generate", json={"model": model, "seed": 42}).json()["outputs"][0]
     assert np.array_equal(image, png(client, studio_image["url"]))
+
+
+def test_a_conditional_gan_lists_its_classes_and_draws_the_one_asked_for(client, trained):
+    model = trained["model"]
+    info = client.get(f"/api/v1/gan/{model}").json()
+    assert info["id"] == model and info["resolution"] == 32 and info["truncation"] == 0.5
+    assert len(info["classes"]) > 100 and "a red circle on a blue background" in info["classes"]
+    drawn = client.post("/api/v1/gan/generate", json={"model": model, "num_outputs": 4, "seed": 3}).json()
+    assert all(o["label"] in info["classes"] for o in drawn["outputs"]) and drawn["truncation"] == 0.5
+    label = info["classes"][5]
+    asked = client.post("/api/v1/gan/generate", json={"model": model, "num_outputs": 2, "seed": 3, "label": label,
+                                                      "truncation": 0.0}).json()  # fmt: skip
+    assert [o["label"] for o in asked["outputs"]] == [label, label] and asked["truncation"] == 0.0
+    a, b = (png(client, o["url"]) for o in asked["outputs"])
+    assert np.array_equal(a, b)  # ψ = 0: the class's mean image, whatever the seed
+    out = client.get(f"/api/v1/outputs/{asked['outputs'][0]['id']}").json()
+    assert out["prompt"] == label and out["params"]["label"] == label and out["params"]["truncation"] == 0.0
+
+    r = client.post("/api/v1/gan/generate", json={"model": model, "label": "a purple star on a green background"})
+    assert r.status_code == 422 and "Unknown class 'a purple star on a green background'" in r.json()["error"]["message"]
+    r = client.post("/api/v1/gan/walk", json={"model": model, "seed_a": 1, "seed_b": 2, "label": "nope"})
+    assert r.status_code == 422
+    r = client.post("/api/v1/gan/generate", json={"model": model, "truncation": 1.5})
+    assert r.status_code == 422
+    assert client.get("/api/v1/gan/nope").status_code == 404
 
 
 # -- errors ----------------------------------------------------------------------------------------

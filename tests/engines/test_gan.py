@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from engines.gan.artifact import load_generator_from_checkpoint
 from engines.gan.demo_data import SHAPES, demo_images, write_demo_folder
 from engines.gan.generate import GanEngine, latent_for_seed, slerp
 from engines.gan.model import GanConfig, build_models, load_generator
 from engines.gan.quality import QualityScorer
-from engines.gan.train import GanTrainConfig, load_generator_from_checkpoint, run, write_artifact
+from engines.gan.train import GanTrainConfig, run, write_artifact
 from engines.shapes import COLOURS, is_held_out, parse_caption
 from engines.training import JobConfig, RunDir, latest_checkpoint, resolve_params
 
@@ -97,7 +98,7 @@ def test_config_checks_and_the_small_cpu_default_at_32px():
     with pytest.raises(ValueError, match="Unknown parameter"):
         resolve_params(GanTrainConfig, {"lora_rank": 4})
     assert GanTrainConfig().model_config() == GanConfig(
-        resolution=32, nz=100, ngf=32, ndf=32, upsample="resize"
+        resolution=32, nz=100, ngf=32, ndf=32, upsample="resize", truncation=GanTrainConfig.truncation
     )
     with pytest.raises(ValueError, match="upsample"):
         GanConfig(upsample="bilinear")
@@ -290,9 +291,10 @@ def test_a_short_run_on_the_demo_data_clearly_improves_the_quality_score(tmp_pat
     assert info["metrics"]["quality"] == metrics["quality"] and info["model"]["resolution"] == 32
     step, path = latest_checkpoint(run_dir)
     assert step == 240
-    z = torch.randn(2, 100)
+    z, labels = torch.randn(2, 100), torch.tensor([0, 1])  # the demo's captions repeat: a conditional GAN
+    assert len(info["model"]["classes"]) > 100
     with torch.no_grad():  # the checkpoint and the artifact hold the same generator
-        assert torch.equal(load_generator_from_checkpoint(path)(z), load_generator(out)(z))
+        assert torch.equal(load_generator_from_checkpoint(path)(z, labels), load_generator(out)(z, labels))
 
 
 def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, one_thread):
@@ -305,6 +307,7 @@ def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, one_threa
         "save_every": 3,
         "eval_every": 0,
         "log_every": 1,
+        "lr_schedule": "constant",  # the 3-step half stands in for a kill; a linear rate would follow its own end
     }
     straight = make_run(tmp_path, {**tiny, "max_steps": 6}, n=24, name="straight")
     run(resolve_params(GanTrainConfig, {**tiny, "max_steps": 6}), straight)
