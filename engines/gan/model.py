@@ -11,7 +11,7 @@ unless the weights cancel exactly — the look that keeps a plain background fro
 Conditional (Mirza & Osindero 2014; the projection discriminator of Miyato & Koyama 2018): with
 `classes` (a dataset's distinct captions) G reads z concatenated with the class's condition vector,
 and D adds ⟨W · condition, Σ features⟩ to its logit. The condition is the class one-hot
-(`conditioning="classes"`) or, by default, its words at their places ("words": "1:red", "2:circle",
+(`conditioning="classes"`, the default) or its words at their places ("words": "1:red", "2:circle",
 … — captions that share a word share that input, so what "triangle" looks like is learnt from every
 triangle caption at once, not once per caption). A class-conditional GAN does not have to stretch one
 Gaussian over every colour pair at once, and its in-between samples (two-tone backgrounds, mixed
@@ -55,7 +55,7 @@ class GanConfig:
     upsample: str = "transpose"  # the generator's ↑2: "transpose" (the paper's ConvT 4×4) or "resize" (nearest + Conv 3×3)
     classes: list[str] = field(default_factory=list)  # class names (captions) of a conditional GAN; empty: unconditional
     truncation: float = 1.0  # ψ: sampling scales z by this unless told otherwise (1: plain N(0, 1))
-    conditioning: str = "words"  # a class's condition vector: "words" (its words at their places) or "classes" (one-hot)
+    conditioning: str = "classes"  # a class's condition vector: "classes" (one-hot) or "words" (its words at their places)
 
     def __post_init__(self) -> None:
         self.classes = [str(c) for c in self.classes]

@@ -72,7 +72,7 @@ class GanTrainConfig:
     epochs: float = 0.0  # if > 0: train for this many passes over the dataset instead of max_steps
     batch_size: int = 64  # images per step
     learning_rate: float = 2e-4  # Adam learning rate of both networks (the paper's 0.0002)
-    lr_schedule: str = "linear"  # "linear": constant for the first half, then down to 0 (pix2pix's), or "constant"
+    lr_schedule: str = "constant"  # "constant", or "linear": constant for the first half, then down to 0 (pix2pix's)
     beta1: float = 0.5  # Adam β1 (the paper's 0.5; the usual 0.9 makes GAN training oscillate)
     nz: int = 100  # size of the latent vector z
     ngf: int | None = None  # generator width; empty: 64 as in the paper, 32 at 32 px (fast on a CPU)
@@ -82,7 +82,7 @@ class GanTrainConfig:
     r1_gamma: float = 1.0  # weight of the R1 penalty on D's gradient at real images (0: off); see stabilize.py
     ema_decay: float = 0.999  # the generator shown and saved: an EMA of its weights with this decay (0: off)
     conditional: str = "auto"  # captions as classes: "auto" (when they repeat, as the demo's do), "on" or "off"
-    conditioning: str = "words"  # a class as its words at their places ("words", shared by captions) or one-hot ("classes")
+    conditioning: str = "classes"  # a class one-hot ("classes") or as its words at their places ("words", shared by captions)
     truncation: float = 0.5  # ψ the trained GAN samples with by default (and is scored at): z × ψ; 1 = plain
     seed: int = 0  # seeds the weights, every batch and the noise: the same seed gives the same GAN
     save_every: int = 200  # steps between checkpoints and sample grids; a final one is always saved

@@ -33,7 +33,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("gan", "upsample"): ("resize", "transpose"),
     ("gan", "conditional"): ("auto", "on", "off"),
     ("gan", "lr_schedule"): ("constant", "linear"),
-    ("gan", "conditioning"): ("words", "classes"),
+    ("gan", "conditioning"): ("classes", "words"),
     ("speech-finetune", "lr_scheduler"): ("constant", "linear", "cosine"),
 }
 PRESET_NAMES = ("quick", "balanced", "quality")

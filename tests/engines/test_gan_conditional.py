@@ -24,14 +24,14 @@ def pixels(img) -> np.ndarray:
 
 
 def test_a_class_is_its_words_at_their_places_or_a_one_hot():
-    words = GanConfig(classes=CLASSES)
+    words = GanConfig(classes=CLASSES, conditioning="words")
     assert caption_words("A red circle") == ["0:a", "1:red", "2:circle"]
     assert len(words.features) == 12 and "2:triangle" in words.features  # shared words counted once
     m = words.class_matrix()
     red, white = m[0], m[1]
     assert m.shape == (3, 12) and m.sum(1).tolist() == [7, 7, 3]
     assert (red * white).sum() == 4  # "a … on a … background" shared; colours, shapes, backgrounds not
-    one_hot = GanConfig(classes=CLASSES, conditioning="classes")
+    one_hot = GanConfig(classes=CLASSES)  # the default
     assert one_hot.features == CLASSES and torch.equal(one_hot.class_matrix(), torch.eye(3))
     with pytest.raises(ValueError, match="conditioning"):
         GanConfig(conditioning="bag")
@@ -187,12 +187,11 @@ def test_a_conditional_run_resumes_exactly_and_its_artifact_knows_its_classes(tm
 def test_the_linear_schedule_holds_the_rate_for_half_the_run_then_falls_to_zero():
     from engines.gan.train import learning_rate_at
 
-    linear = GanTrainConfig(learning_rate=1e-3)
-    assert linear.lr_schedule == "linear"
+    linear = GanTrainConfig(learning_rate=1e-3, lr_schedule="linear")
     rates = [learning_rate_at(linear, step, 100) for step in range(1, 101)]
     assert rates[:51] == [1e-3] * 51 and rates[75] == pytest.approx(0.5e-3, rel=0.05)
     assert rates[-1] == pytest.approx(2e-5) and all(a >= b for a, b in zip(rates[:-1], rates[1:], strict=True))
-    constant = GanTrainConfig(learning_rate=1e-3, lr_schedule="constant")
+    constant = GanTrainConfig(learning_rate=1e-3)  # the default
     assert {learning_rate_at(constant, step, 100) for step in range(1, 101)} == {1e-3}
     with pytest.raises(ValueError, match="'lr_schedule'"):
         resolve_params(GanTrainConfig, {"lr_schedule": "cosine"})
