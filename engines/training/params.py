@@ -115,6 +115,11 @@ def _explain(name: str, value: Any, exc: ValidationError, hint: Any) -> str:
 
 def field_docs(config_cls: type) -> dict[str, str]:
     """Each field's trailing `# comment` in the dataclass source (or metadata["doc"])."""
+    return dict(_field_docs(config_cls))
+
+
+@functools.cache  # the source is read once per class: every studio's forms and API ask again
+def _field_docs(config_cls: type) -> dict[str, str]:
     docs = {f.name: str(f.metadata.get("doc", "")) for f in dataclasses.fields(config_cls)}
     try:
         source = inspect.getsource(config_cls)
