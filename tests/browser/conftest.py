@@ -89,17 +89,37 @@ def page(browser, studio_server):
     context.close()
 
 
-@pytest.fixture
-def admin_page(browser, studio_server):
-    """An admin, signed in through the sign-in page."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(studio_server.url + "/signin")
+def _sign_in(page, url: str) -> None:
+    page.goto(url + "/signin")
     page.fill("#username", "admin")
     page.fill("#password", "admin-pass")
     page.click("#signin")
     page.locator("#studio-user").get_by_text("Signed in as").wait_for()
+
+
+@pytest.fixture(scope="session")
+def admin_cookies(browser, studio_server):
+    """The admin's session, signed in once through the sign-in page; each admin page starts with it."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    _sign_in(page, studio_server.url)
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def admin_page(browser, studio_server, admin_cookies):
+    """An admin, signed in (the session cookie of one sign-in through the sign-in page)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, storage_state=admin_cookies)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(studio_server.url)
+    user = page.locator("#studio-user")
+    user.get_by_text("Signed in as").or_(user.get_by_text("Visitor")).first.wait_for()
+    if not user.get_by_text("Signed in as").count():  # the session was ended: sign in again
+        _sign_in(page, studio_server.url)
     yield page
     context.close()
 
