@@ -70,6 +70,23 @@ class LiveStudio:
         self.proc, self.port, self.data_dir, self.log = proc, port, data_dir, log
         self.url = f"http://127.0.0.1:{port}"
 
+    def wait_ready(self, timeout: float = 60) -> LiveStudio:
+        """Wait until the studio answers its health check (started with `wait=False`: several start at once)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"studio exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/api/v1/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"studio did not start in {timeout}s:\n{self.log.read_text()}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -92,20 +109,7 @@ def start_studio(args: list[str], data_dir: Path, *, env: dict | None = None, cw
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd or REPO)
     live = LiveStudio(proc, port, data_dir, log)
     if wait:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"studio exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(live.url + "/api/v1/health", timeout=2).status_code == 200:
-                    return live
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        live.stop()
-        raise RuntimeError(f"studio did not start in {timeout}s:\n{log.read_text()}")
+        live.wait_ready(timeout)
     return live
 
 

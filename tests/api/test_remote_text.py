@@ -17,9 +17,11 @@ SERVED = "starter/gpt2-stories"  # what the second studio serves
 @pytest.fixture(scope="module")
 def studios(tmp_path_factory):
     root = tmp_path_factory.mktemp("remote")
-    peer = start_studio(["--offline"], root / "peer" / "data")
+    peer = start_studio(["--offline"], root / "peer" / "data", wait=False)  # both start at once
     main = start_studio(["--offline", "--remote-text", f"peer={peer.url}/v1@{SERVED}",
-                         "--remote-text", f"gone=http://127.0.0.1:{free_port()}/v1@x"], root / "main" / "data")
+                         "--remote-text", f"gone=http://127.0.0.1:{free_port()}/v1@x"], root / "main" / "data",
+                        wait=False).wait_ready()
+    peer.wait_ready()
     yield main, peer
     main.stop()
     peer.stop()

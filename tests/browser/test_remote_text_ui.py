@@ -12,9 +12,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_remote_model_writes_in_the_text_tab_and_is_rated(browser, tmp_path):
-    peer = start_studio(["--offline"], tmp_path / "peer" / "data")
+    peer = start_studio(["--offline"], tmp_path / "peer" / "data", wait=False)  # both start at once
     main = start_studio(["--offline", "--remote-text", f"peer={peer.url}/v1@starter/gpt2-stories"],
-                        tmp_path / "main" / "data")
+                        tmp_path / "main" / "data", wait=False).wait_ready()
+    peer.wait_ready()
     try:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
