@@ -39,3 +39,17 @@ def default_budget_bytes(device: str) -> int:
     """Most of a GPU; half of the machine's RAM on CPU (the rest is for the OS, the UI and datasets)."""
     share = 0.85 if device == "cuda" else 0.5
     return int(total_memory_bytes(device) * share)
+
+
+def idle_cpu_threads() -> int:
+    """Intra-op threads for CPU training: the cores not busy when the run starts (at least 1).
+
+    On a shared machine, more threads than idle cores make every step wait for the descheduled
+    ones (measured: 2 threads on 2 busy cores ran 5–10× slower than 1). OMP_NUM_THREADS overrides.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, cores - int(busy + 0.5)))

@@ -58,7 +58,7 @@ so the defaults (1000 VAE steps, three quarters on crops, + 4000 UNet steps) tak
 40–60 min on one such core. A run of
 150 VAE + 120 UNet steps on 256 demo shapes took 290 s (1.21 s and 0.76 s a step): the VAE's
 reconstructions had every shape and began to have their colours at step 150. CPU threads: the idle
-cores when the run starts (engines.gan.train.cpu_threads); OMP_NUM_THREADS overrides.
+cores when the run starts (engines.device.idle_cpu_threads); OMP_NUM_THREADS overrides.
 """
 
 from __future__ import annotations
@@ -180,15 +180,14 @@ def check_dataset(dataset_path: Path | None) -> None:
 def run(config: ImageScratchConfig, run_dir: RunDir) -> dict[str, Any]:
     import torch
 
-    from engines.device import resolve_device
-    from engines.gan.train import cpu_threads
+    from engines.device import idle_cpu_threads, resolve_device
 
     job = run_dir.read_job()
     if not job.dataset_path:
         raise ValueError("An image-scratch job needs a captioned image dataset: pick one.")
     device = resolve_device(job.device if job.device in ("cpu", "cuda", "mps") else "auto")
     if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(cpu_threads())
+        torch.set_num_threads(idle_cpu_threads())
     return _train(config, run_dir, job, torch.device(device))
 
 

@@ -121,8 +121,7 @@ def run(config: SpeechFinetuneConfig, run_dir: RunDir) -> dict[str, Any]:
     import torch
     from transformers import SpeechT5ForTextToSpeech, get_scheduler
 
-    from engines.device import resolve_device
-    from engines.gan.train import cpu_threads
+    from engines.device import idle_cpu_threads, resolve_device
     from engines.speech import train_data
     from engines.speech.voice import load_processor, speaker_vector
 
@@ -131,7 +130,7 @@ def run(config: SpeechFinetuneConfig, run_dir: RunDir) -> dict[str, Any]:
     main = is_main_process()
     device = resolve_device(job.device if job.device in ("cpu", "cuda", "mps") else "auto")
     if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(cpu_threads())
+        torch.set_num_threads(idle_cpu_threads())
     base_id, base_dir = resolve_base(job)
     dataset = Path(job.dataset_path) if job.dataset_path else None
     clips = train_data.check_dataset(dataset)
