@@ -167,10 +167,11 @@ def run_gan(ctx: Context, names: set[str]) -> list[Figure]:
 
     dataset = fixtures.image_dataset(ctx)
     steps = 24 if ctx.quick else 50
-    # the tutorial's algorithm on both sides: the trainer's R1 penalty, EMA generator, classes and lr decay off
+    # the tutorial's algorithm on both sides: the trainer's R1 penalty, EMA generator, classes, lr decay
+    # and D's translations off
     params = dict(resolution=32, max_steps=steps, batch_size=64, save_every=0, eval_every=0, log_every=1,
                   quality_samples=8, augment=["flip"], seed=0, r1_gamma=0.0, ema_decay=0.0,
-                  conditional="off", lr_schedule="constant")
+                  conditional="off", lr_schedule="constant", translate=0.0)
     config = resolve_params(GanTrainConfig, params)
 
     def studio() -> float:

@@ -10,6 +10,12 @@ exponential moving average (EMA) of the generator.
   torch's `AveragedModel` does the averaging, its batch-norm statistics included (`use_buffers`);
   the decay ramps up over the first steps (min(decay, (1+n)/(10+n))) so that early samples are not
   an average over the random start.
+- Translation of every image D sees (DiffAugment, Zhao et al. 2020, "Differentiable augmentation
+  for data-efficient GAN training"): real and generated images alike are shifted by up to
+  `shift` of their side, the edge pixels repeated into the gap, in both networks' steps. D cannot
+  memorise a few hundred images pixel for pixel, and since G's images are shifted the same way,
+  G is not taught to draw shifted images. Written here because the paper's code is not a package;
+  it is a few lines of indexing.
 """
 
 from __future__ import annotations
@@ -55,3 +61,21 @@ def ema_generator(generator: Any, decay: float) -> Any | None:
         return averaged * d + current * (1 - d)
 
     return AveragedModel(generator, avg_fn=avg, use_buffers=True)
+
+
+def translate(images: torch.Tensor, shift: float, generator: torch.Generator) -> torch.Tensor:
+    """(B, C, H, W) → the same, each image moved by its own random offset of up to `shift` × its
+    side in x and y, the edges repeated into the gap (a plain background stays plain). Offsets come
+    from `generator` (on the CPU), so a step's augmentation is a function of its seed; gradients
+    flow through to the images."""
+    b, c, h, w = images.shape
+    s = int(round(shift * h))
+    if s < 1:
+        return images
+    padded = F.pad(images, (s, s, s, s), mode="replicate")
+    oy, ox = (torch.randint(0, 2 * s + 1, (b,), generator=generator).to(images.device) for _ in range(2))
+    rows = (oy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (ox[:, None] + torch.arange(w, device=images.device))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(b, device=images.device)[:, None, None, None]
+    chans = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[batch, chans, rows, cols]

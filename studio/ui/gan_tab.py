@@ -24,7 +24,7 @@ from studio.ui.live import keep_or
 NO_GAN_HINT = (
     "**No GAN trained yet.** To get one: open *Create demo dataset* below (or upload images in the "
     "Datasets tab), then start a job of kind `gan` on that dataset in the Training tab. "
-    "At 32 px with the default settings it trains in about 10 minutes on a CPU (train.log says how long); "
+    "At 32 px with the default settings it trains in about 10–15 minutes on a CPU (train.log says how long); "
     "the finished GAN appears here."
 )
 HINT = "Pick a trained GAN. Image *i* uses seed + *i*, so any image can be made again on its own."
@@ -119,7 +119,7 @@ def build(studio: Studio):
         gr.Markdown(
             "No images at hand? This draws a seeded set of coloured circles, squares and triangles "
             "(64×64 PNGs) and stores it as an image dataset. Then, in the **Training** tab, start a job "
-            "of kind `gan` on it (resolution 32 trains in about 10 minutes on a CPU). The captions repeat, "
+            "of kind `gan` on it (resolution 32 trains in about 10–15 minutes on a CPU). The captions repeat, "
             "so the GAN learns them as classes: pick one under *Class* to draw it."
         )
         with gr.Row():

@@ -114,6 +114,39 @@ def test_config_checks_and_the_small_cpu_default_at_32px():
         resolve_params(GanTrainConfig, {"ema_decay": 1.0})
     with pytest.raises(ValueError, match="must not be negative"):
         resolve_params(GanTrainConfig, {"r1_gamma": -1})
+    assert 0 < defaults.translate <= 0.25
+    with pytest.raises(ValueError, match="'translate' must be between 0 and 0.5"):
+        resolve_params(GanTrainConfig, {"translate": 0.6})
+
+
+def test_translation_moves_each_image_repeats_its_edges_and_is_seeded():
+    from engines.gan.stabilize import translate
+
+    images = demo_tensor(16, seed=0).float() / 127.5 - 1  # (16, 3, 32, 32): one shape on a plain background
+    images.requires_grad_(True)
+
+    def shifted(seed: int, shift: float = 0.125) -> torch.Tensor:
+        return translate(images, shift, torch.Generator().manual_seed(seed))
+
+    out = shifted(0)
+    assert out.shape == images.shape and torch.equal(out, shifted(0)) and not torch.equal(out, shifted(1))
+    assert not torch.equal(out, images) and torch.equal(translate(images, 0.0, torch.Generator()), images)
+    moved = [i for i in range(16) if not torch.equal(out[i], images[i])]
+    assert len(moved) >= 12  # each image its own offset (up to ±4 px at 32 px): most move
+    # the background is repeated into the gap: a centred square's frame stays plain background
+    square = torch.tensor([0.2, -0.6, 0.9])[None, :, None, None].repeat(8, 1, 32, 32)
+    square[:, :, 12:20, 12:20] = -1.0
+    moved_square = translate(square, 0.125, torch.Generator().manual_seed(0))
+    frame = torch.cat([moved_square[:, :, :2].flatten(2), moved_square[:, :, -2:].flatten(2),
+                       moved_square[..., :2].flatten(2), moved_square[..., -2:].flatten(2)], dim=2)
+    assert torch.equal(frame, square[:, :, :1, :1].flatten(2).expand_as(frame))
+    assert (moved_square == -1).all(dim=1).sum(dim=(1, 2)).eq(64).all()  # the whole square, elsewhere
+    # a shift, not a blend: every pixel out is a pixel of the same image in
+    for i in moved:
+        pixels_in = set(map(tuple, images[i].detach().reshape(3, -1).T.tolist()))
+        assert set(map(tuple, out[i].detach().reshape(3, -1).T.tolist())) <= pixels_in
+    out.sum().backward()  # gradients reach the images (G learns through D's shifted view)
+    assert images.grad is not None and images.grad.abs().sum() > 0
 
 
 def test_r1_penalises_the_discriminators_slope_at_real_images_and_the_ema_follows_the_generator():
