@@ -1,5 +1,5 @@
-"""What keeps a DCGAN's pictures clean on a CPU budget: an R1 penalty on the discriminator and an
-exponential moving average (EMA) of the generator.
+"""What keeps a DCGAN's pictures clean on a CPU budget: an R1 penalty on the discriminator, an
+exponential moving average (EMA) of the generator, and shifted views for the discriminator.
 
 - R1 (Mescheder et al. 2018, "Which training methods for GANs do actually converge?"; StyleGAN's
   default): γ/2 · E‖∇ₓD(x)‖² over real images, added to D's loss. D cannot grow steep around the
