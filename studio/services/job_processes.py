@@ -73,14 +73,18 @@ def group_alive(pgid: int) -> bool:
 
 
 def group_is_job(pgid: int, run_dir: Path) -> bool:
-    """Guard against pid reuse after a restart: some member's command line names this run folder."""
+    """Guard against pid reuse after a restart: some member works in this run folder, or its command
+    line names it (a trainer the preloaded launcher forked has the launcher's command line)."""
     if not group_alive(pgid):
         return False
     members = group_members(pgid)
     if members is None:
         return True
+    folder = os.path.realpath(run_dir)
     for pid in members:
         try:
+            if os.path.realpath(f"/proc/{pid}/cwd") == folder:
+                return True
             if str(run_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return True
         except OSError:

@@ -52,6 +52,7 @@ from studio.config import StudioConfig
 from studio.services import job_replicas as replicas
 from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
+from studio.services.job_launcher import LAUNCHER, ForkedTrainer
 from studio.services.job_processes import (
     direct_launch,
     final_status,
@@ -82,7 +83,7 @@ class _Run:
 
     job_id: str
     run_dir: RunDir
-    proc: subprocess.Popen
+    proc: subprocess.Popen | ForkedTrainer
     metrics: dict[str, Any]
     total_steps: int
     events: EventTail
@@ -147,8 +148,11 @@ class JobRunner:
         ]  # fmt: skip
 
     # -- the service's requests --------------------------------------------------------------------
-    def kick(self) -> None:
-        """Look at the queue now (a job was queued or a slot may be free)."""
+    def kick(self, queued: bool = False) -> None:
+        """Look at the queue now (a job was `queued`, or a slot may be free). A queued job also
+        starts the preloaded launcher, for the jobs after it (job_launcher.py)."""
+        if queued and self.config.max_concurrent_jobs > 0:
+            LAUNCHER.warm()
         self._ensure_monitor()
         self._wake.set()
 
@@ -314,15 +318,18 @@ class JobRunner:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         if self.offline():  # the child's own environment; this process's is left alone
             env["HF_HUB_OFFLINE"] = "1"
-        cmd, env, said = direct_launch(cmd, env) or (cmd, env, "")  # one process: accelerate's launch, prepared here
+        direct = direct_launch(cmd, env)  # one process: accelerate's launch, prepared here
+        cmd, env, said = direct or (cmd, env, "")
         with open(run_dir.log_path, "ab") as logf:
             logf.write(f"--- {utcnow()} {'resume' if job.resume else 'start'}: {shlex.join(cmd)}\n".encode())
             if said:
                 logf.write(f"{said}\n".encode())
             logf.flush()
+            # one process: forked from the preloaded launcher when it is ready (the same command, sooner)
+            proc = LAUNCHER.start(cmd, run_dir.path, env, run_dir.log_path) if direct else None
             try:
                 # DO NOT use shell=True. A new session makes the child a process-group leader.
-                proc = subprocess.Popen(
+                proc = proc or subprocess.Popen(
                     cmd,
                     stdout=logf,
                     stderr=subprocess.STDOUT,

@@ -1,0 +1,154 @@
+"""Starting a one-process trainer through the preloaded launcher (engines/training/preloaded.py), so
+a job skips the seconds a fresh interpreter spends importing torch.
+
+One launcher per studio process, shared by its job runners, started in the background when the
+first job is queued; until it is ready (and wherever it cannot be used: no `fork`, several
+processes, a launcher that died) jobs start as plain child processes, as they always did. The
+handle it gives back answers like `subprocess.Popen` for what the runner asks: `pid`, `poll()`,
+`returncode`.
+
+`STUDIO_PRELOAD_TRAINERS=0` turns it off (every job a fresh interpreter).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from studio.services.job_processes import group_alive
+
+log = logging.getLogger("studio.jobs")
+
+LOST_RC = 1  # the exit code of a trainer whose launcher died before telling it (result.json still says)
+REPLY_TIMEOUT_S = 10.0
+
+
+class ForkedTrainer:
+    """A trainer forked by the launcher: the parts of `subprocess.Popen` the job runner uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._exited = threading.Event()
+        self._orphaned = False  # the launcher died: only /proc can tell whether it still runs
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._orphaned and not group_alive(self.pid):
+            self._set(LOST_RC)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._exited.wait(timeout)
+        return self.poll()
+
+    def _set(self, rc: int) -> None:
+        if self.returncode is None:
+            self.returncode = rc
+        self._exited.set()
+
+
+class PreloadedLauncher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._ready = threading.Event()
+        self._dead = False
+        self._replies: list[dict[str, Any]] = []
+        self._replied = threading.Condition(self._lock)
+        self._trainers: dict[int, ForkedTrainer] = {}
+        self._early: dict[int, int] = {}  # exit codes that arrived before their pid was handed out
+
+    def warm(self) -> None:
+        """Start the launcher in the background (it imports for a few seconds before it is ready)."""
+        with self._lock:
+            if self._proc is not None or self._dead or not enabled():
+                return
+            root = str(Path(__file__).resolve().parents[2])
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "engines.training.preloaded"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+                    start_new_session=True, env=env,
+                )  # fmt: skip
+            except OSError as exc:
+                log.warning("the preloaded trainer launcher did not start (%s): jobs start plainly", exc)
+                self._dead = True
+                return
+        threading.Thread(target=self._read, args=(self._proc,), name="trainer-launcher", daemon=True).start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the launcher is ready to fork jobs, waiting up to `timeout` seconds."""
+        return self._ready.wait(timeout)
+
+    def start(self, cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> ForkedTrainer | None:
+        """Fork `cmd` (`python -m <module> ARGS…`) from the launcher; None when it cannot be used now."""
+        if len(cmd) < 3 or cmd[0] != sys.executable or cmd[1] != "-m" or not self._ready.is_set():
+            return None
+        request = {"module": cmd[2], "args": cmd[3:], "cwd": str(cwd), "env": env, "log": str(log_path)}
+        with self._lock:
+            if self._dead or self._proc is None or self._proc.stdin is None:
+                return None
+            self._replies.clear()
+            try:
+                self._proc.stdin.write((json.dumps(request) + "\n").encode())
+                self._proc.stdin.flush()
+            except OSError:
+                self._dead = True
+                return None
+            if not self._replied.wait_for(lambda: self._replies or self._dead, REPLY_TIMEOUT_S):
+                log.warning("the preloaded trainer launcher did not answer: jobs start plainly from now on")
+                self._dead = True
+                return None
+            if self._dead or "pid" not in self._replies[0]:
+                log.warning("the preloaded trainer launcher could not start a job: %s",
+                            self._replies[0].get("error") if self._replies else "it stopped")
+                return None
+            trainer = ForkedTrainer(int(self._replies[0]["pid"]))
+            if trainer.pid in self._early:
+                trainer._set(self._early.pop(trainer.pid))
+            else:
+                self._trainers[trainer.pid] = trainer
+            return trainer
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            with self._lock:
+                if message.get("ready"):
+                    self._ready.set()
+                elif "exited" in message:
+                    trainer = self._trainers.pop(int(message["exited"]), None)
+                    if trainer is not None:
+                        trainer._set(int(message["rc"]))
+                    else:
+                        self._early[int(message["exited"])] = int(message["rc"])
+                else:
+                    self._replies.append(message)
+                    self._replied.notify_all()
+        with self._lock:  # the launcher ended: what it started is left to /proc
+            self._dead = True
+            self._ready.clear()
+            for trainer in self._trainers.values():
+                trainer._orphaned = True
+            self._trainers.clear()
+            self._replied.notify_all()
+        proc.wait()
+        log.warning("the preloaded trainer launcher stopped (exit code %s): jobs start plainly", proc.returncode)
+
+
+def enabled() -> bool:
+    return hasattr(os, "fork") and os.environ.get("STUDIO_PRELOAD_TRAINERS", "1") != "0"
+
+
+LAUNCHER = PreloadedLauncher()  # one per process: every runner in it shares what it preloaded
