@@ -83,7 +83,7 @@ class LiveStudio:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.3)
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"studio did not start in {timeout}s:\n{self.log.read_text()}")
 

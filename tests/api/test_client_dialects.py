@@ -158,9 +158,17 @@ def test_a1111_needs_credentials_and_holds_visitors_to_the_limits(studio):
     assert ok.status_code == 200 and ok.json()["sd_model_checkpoint"] == "starter/sd-tiny"
 
 
-def test_without_guest_access_both_dialects_need_credentials(live_studio):
-    live = live_studio("--offline", "--auth", ":".join(ADMIN))
-    for path in ("/v1/models", "/sdapi/v1/sd-models"):
-        assert httpx.get(live.url + path).status_code == 401
-    assert httpx.post(live.url + "/v1/chat/completions", json={"model": "x", "messages": []}).status_code == 401
-    assert httpx.post(live.url + "/sdapi/v1/txt2img", json={"prompt": "x"}).status_code == 401
+def test_without_guest_access_both_dialects_need_credentials(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from studio.app import build_app
+    from studio.config import StudioConfig
+
+    config = StudioConfig(data_dir=tmp_path / "data", offline=True, device="cpu", accounts=[ADMIN])
+    with TestClient(build_app(config, ui=False)) as client:
+        for path in ("/v1/models", "/sdapi/v1/sd-models"):
+            assert client.get(path).status_code == 401
+        assert client.post("/v1/chat/completions", json={"model": "x", "messages": []}).status_code == 401
+        assert client.post("/sdapi/v1/txt2img", json={"prompt": "x"}).status_code == 401
+        assert client.get("/v1/models", auth=ADMIN).status_code == 200  # an account's credentials open both
+        assert client.get("/sdapi/v1/sd-models", auth=ADMIN).status_code == 200

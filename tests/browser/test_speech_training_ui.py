@@ -44,7 +44,7 @@ def test_fine_tune_a_voice_in_the_page_and_play_its_samples(admin_page, studio_s
     open_tab(page, "Training")
     pick(page, "train-kind", "speech-finetune")
     pick(page, "train-dataset", "new speaker (audio, 10)")
-    for field, value in (("max_steps", "4"), ("batch_size", "4"), ("save_every", "2")):
+    for field, value in (("max_steps", "4"), ("batch_size", "4"), ("save_every", "4")):
         page.fill(f"#train-f-speech-finetune-{field} input", value)
         page.keyboard.press("Tab")  # commit the number before the click reads it
     page.locator("#train-check").get_by_text("Optimizer steps: 4").wait_for(timeout=30_000)
