@@ -1,6 +1,6 @@
-"""The preloaded trainer launcher: one process that imports torch, and the parts of torch and SciPy
-every trainer imports next, once; then forks a trainer for each job. On a 2-core CPU a trainer
-spends 3–5 s importing before its first step, about 3 of them in what is preloaded here.
+"""The preloaded trainer launcher: one process that imports torch, transformers, peft, accelerate
+and diffusers once, then forks a trainer for each job. On a 2-core CPU a trainer spends 3–5 s
+importing these before its first step.
 
     python -m engines.training.preloaded      (the studio starts it; requests on stdin)
 
@@ -9,19 +9,20 @@ session and process group, the job's working folder and environment, train.log a
 stderr, the module run as `__main__`, the exit code and traceback of a plain interpreter. Only its
 command line (in `ps`) is this launcher's: the studio tells its jobs by their working folder.
 
+What these libraries read from the environment when imported (HF_HUB_OFFLINE, HF_HOME, OMP_…)
+is the job's: the studio starts a launcher per such environment, in that environment
+(studio/services/job_launcher.py), and OMP_NUM_THREADS is applied again in each trainer.
+
 Written here rather than taken from `multiprocessing`'s forkserver: that one re-imports the
 parent's `__main__` in every child (the studio's launch.py, and gradio with it), keeps the child in
 its own session, and reports an exit code only to the process that asked for it.
 
-Not preloaded: transformers, diffusers, peft and huggingface_hub. They read the environment
-(HF_HUB_OFFLINE, HF_HOME, …) when imported, and each job has its own.
-
 Protocol, one JSON object per line. On stdin, a request:
     {"module": "engines.text.train", "args": ["--run-dir", DIR], "cwd": DIR, "env": {...}, "log": PATH}
-On stdout, for each request in order {"pid": N} (or {"error": "..."}), and {"exited": N, "rc": RC}
-when that trainer ends (RC: its exit code, or -S when signal S killed it). When stdin closes (the
-studio stopped or died) the launcher exits and the trainers go on, as they would have had the
-studio started them itself.
+On stdout, {"ready": true} once the imports are done; for each request in order {"pid": N} (or
+{"error": "..."}); and {"exited": N, "rc": RC} when that trainer ends (RC: its exit code, or -S when
+signal S killed it). When stdin closes (the studio stopped or died) the launcher exits and the
+trainers go on, as they would have had the studio started them itself.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import select
 import sys
 from typing import Any
 
-PRELOAD = ("numpy", "torch", "torch._dynamo", "torch.distributed.tensor", "scipy.optimize",
-           "safetensors.torch", "PIL.Image")
+PRELOAD = ("numpy", "torch", "torch._dynamo", "torch.distributed.tensor", "scipy.optimize", "safetensors.torch",
+           "PIL.Image", "transformers", "transformers.modeling_utils", "peft", "accelerate", "diffusers.models")
 REAP_EVERY_S = 0.2
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     for name in PRELOAD:
         try:
             __import__(name)
-        except ImportError:
+        except Exception:  # not installed, or broken: the trainer that needs it will say so itself
             pass
     out = os.fdopen(os.dup(1), "w", buffering=1)  # replies; fd 1 itself is not kept open in trainers
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)

@@ -1,11 +1,13 @@
 """Starting a one-process trainer through the preloaded launcher (engines/training/preloaded.py), so
-a job skips the seconds a fresh interpreter spends importing torch.
+a job skips the seconds a fresh interpreter spends importing torch, transformers and diffusers.
 
-One launcher per studio process, shared by its job runners, started in the background when the
-first job is queued; until it is ready (and wherever it cannot be used: no `fork`, several
-processes, a launcher that died) jobs start as plain child processes, as they always did. The
-handle it gives back answers like `subprocess.Popen` for what the runner asks: `pid`, `poll()`,
-`returncode`.
+One launcher per import environment (the variables those libraries read when imported: HF_*,
+TRANSFORMERS_*, OMP_*, …; the studio's jobs normally share one), shared by every job runner in the
+process, started by the first job in that environment, which waits for its imports and is the
+first it forks. A job whose launcher is not ready within READY_WAIT_S, or where one cannot be used
+(no `fork`, several processes, a launcher that died, more environments than MAX_LAUNCHERS), starts
+as a plain child process, as jobs always did. The handle a launcher
+gives back answers like `subprocess.Popen` for what the runner asks: `pid`, `poll()`, `returncode`.
 
 `STUDIO_PRELOAD_TRAINERS=0` turns it off (every job a fresh interpreter).
 """
@@ -25,6 +27,11 @@ from studio.services.job_processes import group_alive
 
 log = logging.getLogger("studio.jobs")
 
+IMPORT_ENVIRONMENT = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "DIFFUSERS_", "PEFT_", "ACCELERATE_", "TORCH",
+                      "PYTORCH_", "CUDA_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TOKENIZERS_", "XDG_", "HOME",
+                      "PYTHON")  # fmt: skip
+READY_WAIT_S = 30.0  # how long a job waits for its launcher's imports before starting plainly
+MAX_LAUNCHERS = 6  # environments with a launcher of their own (~400 MB each); jobs in any other start plainly
 LOST_RC = 1  # the exit code of a trainer whose launcher died before telling it (result.json still says)
 REPLY_TIMEOUT_S = 10.0
 
@@ -54,10 +61,14 @@ class ForkedTrainer:
 
 
 class PreloadedLauncher:
-    def __init__(self) -> None:
+    """One launcher process, started in `env` (the environment of the jobs it will fork)."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._ready = threading.Event()
+        self._settled = threading.Event()  # ready, or it never will be
         self._dead = False
         self._replies: list[dict[str, Any]] = []
         self._replied = threading.Condition(self._lock)
@@ -69,8 +80,10 @@ class PreloadedLauncher:
         with self._lock:
             if self._proc is not None or self._dead or not enabled():
                 return
-            root = str(Path(__file__).resolve().parents[2])
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+            env = dict(self.env if self.env is not None else os.environ)
+            root = str(Path(__file__).resolve().parents[2])  # so `-m engines…` imports from any folder
+            paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+            env["PYTHONPATH"] = os.pathsep.join(paths if root in paths else [root, *paths])
             try:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-m", "engines.training.preloaded"],
@@ -80,12 +93,14 @@ class PreloadedLauncher:
             except OSError as exc:
                 log.warning("the preloaded trainer launcher did not start (%s): jobs start plainly", exc)
                 self._dead = True
+                self._settled.set()
                 return
         threading.Thread(target=self._read, args=(self._proc,), name="trainer-launcher", daemon=True).start()
 
     def wait_ready(self, timeout: float) -> bool:
-        """Whether the launcher is ready to fork jobs, waiting up to `timeout` seconds."""
-        return self._ready.wait(timeout)
+        """Whether the launcher is ready to fork jobs, waiting up to `timeout` seconds for its imports."""
+        self._settled.wait(timeout)
+        return self._ready.is_set()
 
     def start(self, cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> ForkedTrainer | None:
         """Fork `cmd` (`python -m <module> ARGS…`) from the launcher; None when it cannot be used now."""
@@ -127,6 +142,7 @@ class PreloadedLauncher:
             with self._lock:
                 if message.get("ready"):
                     self._ready.set()
+                    self._settled.set()
                 elif "exited" in message:
                     trainer = self._trainers.pop(int(message["exited"]), None)
                     if trainer is not None:
@@ -139,6 +155,7 @@ class PreloadedLauncher:
         with self._lock:  # the launcher ended: what it started is left to /proc
             self._dead = True
             self._ready.clear()
+            self._settled.set()
             for trainer in self._trainers.values():
                 trainer._orphaned = True
             self._trainers.clear()
@@ -147,8 +164,39 @@ class PreloadedLauncher:
         log.warning("the preloaded trainer launcher stopped (exit code %s): jobs start plainly", proc.returncode)
 
 
+def import_environment(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What of `env` the preloaded libraries may read when imported: jobs alike in it share a launcher."""
+    return tuple(sorted((k, v) for k, v in env.items() if k.startswith(IMPORT_ENVIRONMENT)))
+
+
+class Launchers:
+    """The process's launchers, one per import environment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_env: dict[tuple[tuple[str, str], ...], PreloadedLauncher] = {}
+
+    def start(self, cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> ForkedTrainer | None:
+        """Fork the job from its environment's launcher. The first job in an environment starts that
+        launcher and waits for it (its imports are what the job would spend anyway); None (start it
+        plainly) when there is none or it is not ready within READY_WAIT_S."""
+        if not enabled():
+            return None
+        key = import_environment(env)
+        with self._lock:
+            launcher = self._by_env.get(key)
+            if launcher is None:
+                if len(self._by_env) >= MAX_LAUNCHERS:
+                    return None
+                launcher = self._by_env[key] = PreloadedLauncher(env)
+        launcher.warm()
+        if not launcher.wait_ready(READY_WAIT_S):
+            return None
+        return launcher.start(cmd, cwd, env, log_path)
+
+
 def enabled() -> bool:
     return hasattr(os, "fork") and os.environ.get("STUDIO_PRELOAD_TRAINERS", "1") != "0"
 
 
-LAUNCHER = PreloadedLauncher()  # one per process: every runner in it shares what it preloaded
+LAUNCHERS = Launchers()  # one set per process: every job runner in it shares what they preloaded

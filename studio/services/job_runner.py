@@ -52,7 +52,7 @@ from studio.config import StudioConfig
 from studio.services import job_replicas as replicas
 from studio.services.changes import JOBS, MODELS, Changes
 from studio.services.errors import NotFound, StudioError
-from studio.services.job_launcher import LAUNCHER, ForkedTrainer
+from studio.services.job_launcher import LAUNCHERS, ForkedTrainer
 from studio.services.job_processes import (
     direct_launch,
     final_status,
@@ -148,11 +148,8 @@ class JobRunner:
         ]  # fmt: skip
 
     # -- the service's requests --------------------------------------------------------------------
-    def kick(self, queued: bool = False) -> None:
-        """Look at the queue now (a job was `queued`, or a slot may be free). A queued job also
-        starts the preloaded launcher, for the jobs after it (job_launcher.py)."""
-        if queued and self.config.max_concurrent_jobs > 0:
-            LAUNCHER.warm()
+    def kick(self) -> None:
+        """Look at the queue now (a job was queued or a slot may be free)."""
         self._ensure_monitor()
         self._wake.set()
 
@@ -255,6 +252,9 @@ class JobRunner:
 
     # -- the monitor -------------------------------------------------------------------------------
     def _ensure_monitor(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():  # the usual case, without waiting for a launch
+            return
         with self.lock:
             if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
                 return
@@ -325,8 +325,8 @@ class JobRunner:
             if said:
                 logf.write(f"{said}\n".encode())
             logf.flush()
-            # one process: forked from the preloaded launcher when it is ready (the same command, sooner)
-            proc = LAUNCHER.start(cmd, run_dir.path, env, run_dir.log_path) if direct else None
+            # one process: forked from a preloaded launcher when one is ready (the same command, sooner)
+            proc = LAUNCHERS.start(cmd, run_dir.path, env, run_dir.log_path) if direct else None
             try:
                 # DO NOT use shell=True. A new session makes the child a process-group leader.
                 proc = proc or subprocess.Popen(

@@ -175,7 +175,7 @@ class JobService:
             _remove_tree(run_dir.path)
             raise
         self.changes.bump(JOBS)
-        self.runner.kick(queued=True)
+        self.runner.kick()
         return self.get(job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
@@ -259,7 +259,7 @@ class JobService:
             run_dir.write_job(job)
             table.requeue(self.store, job_id)
             self.changes.bump(JOBS)
-        self.runner.kick(queued=True)
+        self.runner.kick()
         return self.get(job_id)
 
     # -- lifecycle (the runner's) ----------------------------------------------------------------

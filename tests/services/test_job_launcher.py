@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -83,28 +84,55 @@ def test_a_killed_trainer_reports_the_signal_and_is_told_apart_by_its_folder(lau
     assert proc.wait(30) == -signal.SIGKILL
 
 
-def test_a_job_is_forked_by_the_ready_launcher_and_ends_as_before(tmp_path):
+def test_jobs_are_forked_by_the_launcher_the_first_one_started(tmp_path):
     from studio.config import StudioConfig
     from studio.services.auth import User
-    from studio.services.job_launcher import LAUNCHER
+    from studio.services.job_launcher import LAUNCHERS
     from studio.services.jobs import JobService
     from studio.store import Store
 
     config = StudioConfig(data_dir=tmp_path, device="cpu", job_grace_s=5)
     jobs = JobService(config, Store(config.data_dir / "studio.db"))
     admin = User(name="admin", is_admin=True)
-    try:
-        LAUNCHER.warm()
-        assert LAUNCHER.wait_ready(60)
-        job = jobs.create("selftest", params={"max_steps": 6, "step_delay_s": 0.2}, user=admin)
+
+    def run(params: dict) -> tuple[dict, int]:
+        job = jobs.create("selftest", params=params, user=admin)
         wait_for(lambda: jobs.get(job["id"])["step"] >= 1, timeout=60)
         pid = jobs.store.query_one("SELECT pid FROM jobs WHERE id = ?", (job["id"],))["pid"]
         with open(f"/proc/{pid}/stat") as f:
             parent = int(f.read().rsplit(")", 1)[1].split()[1])
-        assert parent == LAUNCHER._proc.pid  # forked, not a fresh interpreter
         wait_for(lambda: jobs.get(job["id"])["status"] != "running", timeout=60)
-        done = jobs.get(job["id"])
+        return jobs.get(job["id"]), parent
+
+    try:
+        first, parent = run({"max_steps": 4, "step_delay_s": 0.2})  # waits for its environment's launcher
+        launchers = {launcher._proc.pid for launcher in LAUNCHERS._by_env.values() if launcher.wait_ready(0)}
+        assert parent in launchers  # forked, not a fresh interpreter
+        assert first["status"] == "completed" and first["step"] == 4
+        done, parent = run({"max_steps": 6, "step_delay_s": 0.2})
+        assert parent in launchers  # the same launcher again
         assert done["status"] == "completed" and done["step"] == 6
-        assert "--- " in (jobs.runs_dir / job["id"] / "train.log").read_text()  # the usual header, then its output
+        log = (jobs.runs_dir / done["id"] / "train.log").read_text()
+        assert log.startswith("--- ") and "selftest" in log  # the usual header, then the trainer's output
     finally:
         jobs.shutdown()
+
+
+def test_jobs_share_a_launcher_only_where_imports_would_read_the_same_environment():
+    from studio.services.job_launcher import import_environment
+
+    base = {"PATH": "/bin", "HF_HOME": "/h", "PYTHONPATH": "/repo"}
+    assert import_environment(base) == import_environment({**base, "PATH": "/usr/bin", "STUDIO_X": "1"})
+    for changed in ({"HF_HUB_OFFLINE": "1"}, {"OMP_NUM_THREADS": "2"}, {"HF_HOME": "/other"},
+                    {"TRANSFORMERS_VERBOSITY": "info"}, {"PYTHONPATH": "/elsewhere"}):
+        assert import_environment(base) != import_environment({**base, **changed}), changed
+
+
+def test_a_launcher_that_cannot_get_ready_leaves_jobs_to_start_plainly(tmp_path):
+    # an interpreter that cannot find its standard library exits at once
+    launcher = PreloadedLauncher({"PATH": os.environ.get("PATH", ""), "PYTHONHOME": str(tmp_path / "nowhere")})
+    launcher.warm()
+    t0 = time.monotonic()
+    assert not launcher.wait_ready(30)
+    assert time.monotonic() - t0 < 10  # told when it died, not after the whole wait
+    assert launcher.start([sys.executable, "-m", "x"], tmp_path, {}, tmp_path / "log") is None
