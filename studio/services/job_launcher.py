@@ -5,8 +5,8 @@ One launcher per import environment (the variables those libraries read when imp
 TRANSFORMERS_*, OMP_*, …; the studio's jobs normally share one), shared by every job runner in the
 process, started by the first job in that environment, which waits for its imports and is the
 first it forks. A job whose launcher is not ready within READY_WAIT_S, or where one cannot be used
-(no `fork`, several processes, a launcher that died, more environments than MAX_LAUNCHERS), starts
-as a plain child process, as jobs always did. The handle a launcher
+(not Linux, a GPU job, several processes, a launcher that died, more environments than
+MAX_LAUNCHERS), starts as a plain child process, as jobs always did. The handle a launcher
 gives back answers like `subprocess.Popen` for what the runner asks: `pid`, `poll()`, `returncode`.
 
 `STUDIO_PRELOAD_TRAINERS=0` turns it off (every job a fresh interpreter).
@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ class PreloadedLauncher:
     def warm(self) -> None:
         """Start the launcher in the background (it imports for a few seconds before it is ready)."""
         with self._lock:
-            if self._proc is not None or self._dead or not enabled():
+            if self._proc is not None or self._dead or not enabled(self.env or os.environ):
                 return
             env = dict(self.env if self.env is not None else os.environ)
             root = str(Path(__file__).resolve().parents[2])  # so `-m engines…` imports from any folder
@@ -180,7 +181,7 @@ class Launchers:
         """Fork the job from its environment's launcher. The first job in an environment starts that
         launcher and waits for it (its imports are what the job would spend anyway); None (start it
         plainly) when there is none or it is not ready within READY_WAIT_S."""
-        if not enabled():
+        if not enabled(env):
             return None
         key = import_environment(env)
         with self._lock:
@@ -195,8 +196,17 @@ class Launchers:
         return launcher.start(cmd, cwd, env, log_path)
 
 
-def enabled() -> bool:
-    return hasattr(os, "fork") and os.environ.get("STUDIO_PRELOAD_TRAINERS", "1") != "0"
+def enabled(env: Mapping[str, str]) -> bool:
+    """Whether jobs in `env` may be forked: on Linux (macOS and Windows start processes afresh), unless
+    turned off, and with no GPU runtime the forks could inherit half set up (a process that has
+    initialised CUDA cannot hand it on through fork): a CPU job, or a torch built without CUDA/ROCm."""
+    if not sys.platform.startswith("linux") or os.environ.get("STUDIO_PRELOAD_TRAINERS", "1") == "0":
+        return False
+    if str(env.get("ACCELERATE_USE_CPU", "")).lower() == "true":
+        return True
+    import torch
+
+    return torch.version.cuda is None and getattr(torch.version, "hip", None) is None
 
 
 LAUNCHERS = Launchers()  # one set per process: every job runner in it shares what they preloaded

@@ -136,3 +136,15 @@ def test_a_launcher_that_cannot_get_ready_leaves_jobs_to_start_plainly(tmp_path)
     assert not launcher.wait_ready(30)
     assert time.monotonic() - t0 < 10  # told when it died, not after the whole wait
     assert launcher.start([sys.executable, "-m", "x"], tmp_path, {}, tmp_path / "log") is None
+
+
+def test_only_jobs_without_a_gpu_runtime_to_inherit_are_forked(monkeypatch):
+    import torch
+
+    from studio.services.job_launcher import enabled
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")  # a CUDA build: a GPU job starts afresh
+    assert not enabled({})
+    assert enabled({"ACCELERATE_USE_CPU": "True"})  # a CPU job is forked all the same
+    monkeypatch.setenv("STUDIO_PRELOAD_TRAINERS", "0")
+    assert not enabled({"ACCELERATE_USE_CPU": "True"})
