@@ -79,7 +79,11 @@ class PreloadedLauncher:
     def warm(self) -> None:
         """Start the launcher in the background (it imports for a few seconds before it is ready)."""
         with self._lock:
-            if self._proc is not None or self._dead or not enabled(self.env or os.environ):
+            if self._proc is not None or self._dead:
+                return
+            if not enabled(self.env or os.environ):  # never will be ready: nobody waits for it
+                self._dead = True
+                self._settled.set()
                 return
             env = dict(self.env if self.env is not None else os.environ)
             root = str(Path(__file__).resolve().parents[2])  # so `-m engines…` imports from any folder
