@@ -12,6 +12,9 @@ TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.4,torch==2.13.0)
 TORCH_INDEX ?=
 ARGS ?=
 PYTEST_ARGS ?=
+# The suite runs in parallel workers (pytest-xdist), one per core up to 4, each test file in one
+# worker; `make test PYTEST_PARALLEL=` runs it in one process.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: studio test test-postgres lint bench setup setup-dev browser postgres
 
@@ -20,11 +23,11 @@ studio: $(VENV)/.stamp-base
 
 test: $(VENV)/.stamp-dev browser postgres
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The API and service tests again, each studio on its own PostgreSQL database instead of SQLite.
 test-postgres: $(VENV)/.stamp-dev postgres
-	STUDIO_TEST_DATABASE=postgres $(PY) -m pytest tests/services tests/api -m "not slow" $(PYTEST_ARGS)
+	STUDIO_TEST_DATABASE=postgres $(PY) -m pytest tests/services tests/api -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .

@@ -21,6 +21,21 @@ os.environ.setdefault("AIGC_STUDIO_TINY_STARTERS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def cpu_share() -> int:
+    """The cores this test process may use: all of them, or its share when pytest-xdist runs the
+    suite in several workers (`make test` does). Torch in every worker, and every trainer and studio
+    a worker starts, keeps to that many threads: two processes each spinning two OpenMP threads on
+    two cores run many times slower than each with one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = str(cpu_share())
+    if "torch" in sys.modules:  # read at import: set it again if a plugin imported torch first
+        sys.modules["torch"].set_num_threads(cpu_share())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

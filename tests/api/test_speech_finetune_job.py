@@ -23,6 +23,7 @@ from engines.starter.shipped import TRAINED_SPEECH_VOICE, is_shipped
 from engines.training import latest_checkpoint
 from studio.app import build_app
 from studio.config import StudioConfig
+from tests.conftest import cpu_share
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ SPEAKER = {"voice": "en-us+f4", "pitch": 75, "speed": 0.85}
 def client(tmp_path_factory):
     assert is_shipped(TRAINED_SPEECH_VOICE), "the starter voice ships in assets/starter/speecht5-espeak"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "2")  # the trainer has both cores: the test process only polls it
+        mp.setenv("OMP_NUM_THREADS", str(cpu_share()))  # the trainer has this process's cores: the test only polls it
         config = StudioConfig(data_dir=tmp_path_factory.mktemp("voice") / "data", offline=True, device="cpu",
                               job_grace_s=5)  # fmt: skip
         app = build_app(config, ui=False)
