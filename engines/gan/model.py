@@ -18,6 +18,13 @@ Gaussian over every colour pair at once, and its in-between samples (two-tone ba
 blobs) go away. `truncation` ψ scales z when sampling (BigGAN's truncation trick): ψ < 1 trades
 variety for cleaner images; training always uses ψ = 1.
 
+Depth (`depth=2`, what the studio trains by default; 1 is the paper's network): one more 3×3 convolution
+(· BN · activation) at every resolution in both networks. G draws its full-size image with a width-ngf
+layer and then a 3×3 convolution to RGB, instead of going straight from the last ↑2 to colours; D
+starts with a 3×3 convolution at full size before its first ↓2. On the demo shapes this doubles
+the share of clean images (a plain background, one sharp object) at the same number of steps, for
+2.6× the step time (measured in docs/gan.md).
+
 n = log2(R / 8): 2 blocks at 32 px, 3 at 64 px (the paper's network), 4 at 128 px. Widths double
 towards the 4×4 end (ngf·2ⁿ … ngf). The discriminator returns raw logits; the trainer uses
 `BCEWithLogitsLoss`, which is the paper's sigmoid + BCE, computed stably.
@@ -41,6 +48,7 @@ from torch import nn
 RESOLUTIONS = (32, 64, 128)
 UPSAMPLES = ("transpose", "resize")
 MAX_CLASSES = 1000
+MAX_DEPTH = 4
 
 
 @dataclass
@@ -56,6 +64,7 @@ class GanConfig:
     classes: list[str] = field(default_factory=list)  # class names (captions) of a conditional GAN; empty: unconditional
     truncation: float = 1.0  # ψ: sampling scales z by this unless told otherwise (1: plain N(0, 1))
     conditioning: str = "classes"  # a class's condition vector: "classes" (one-hot) or "words" (its words at their places)
+    depth: int = 1  # convolutions per resolution in each network: 1 is the paper's DCGAN; 2 adds a 3×3 one at each (see above)
 
     def __post_init__(self) -> None:
         self.classes = [str(c) for c in self.classes]
@@ -65,6 +74,8 @@ class GanConfig:
             raise ValueError(f"truncation must be between 0 and 1, not {self.truncation}.")
         if self.conditioning not in ("words", "classes"):
             raise ValueError(f"conditioning must be 'words' or 'classes', not {self.conditioning!r}.")
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise ValueError(f"depth must be between 1 and {MAX_DEPTH}, not {self.depth}.")
         if self.resolution not in RESOLUTIONS:
             raise ValueError(
                 f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, not {self.resolution}."
@@ -129,7 +140,13 @@ class Generator(nn.Module):
         for _ in range(n):  # each block doubles the size and halves the width
             layers += [*_up(width, width // 2, config.upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
-        layers += [*_up(width, config.channels, config.upsample), nn.Tanh()]  # (B, 3, R, R)
+            layers += _more(width, config.depth - 1, nn.ReLU(True))
+        if config.depth > 1:  # at full size: width channels, then the colours
+            layers += [*_up(width, width, config.upsample), nn.BatchNorm2d(width), nn.ReLU(True)]
+            layers += _more(width, config.depth - 2, nn.ReLU(True))
+            layers += [nn.Conv2d(width, config.channels, 3, 1, 1, bias=False, padding_mode="replicate"), nn.Tanh()]
+        else:
+            layers += [*_up(width, config.channels, config.upsample), nn.Tanh()]  # (B, 3, R, R)
         self.main = nn.Sequential(*layers)
         self.register_buffer("class_matrix", config.class_matrix(), persistent=False)  # rebuilt from the config
 
@@ -144,6 +161,16 @@ class Generator(nn.Module):
                 raise ValueError("this GAN is conditional: pass labels (class indices) with z.")
             z = torch.cat([z, condition(self.class_matrix, labels).to(z.dtype)], dim=1)
         return self.main(z[:, :, None, None])  # (B, 3, R, R) in [-1, 1]
+
+
+def _more(width: int, count: int, act: nn.Module) -> list[nn.Module]:
+    """`count` more 3×3 convolutions at the same size and width, each · BN · `act` (replicate-padded,
+    as `_up`'s: a flat map stays flat up to the edge)."""
+    out: list[nn.Module] = []
+    for _ in range(max(0, count)):
+        conv = nn.Conv2d(width, width, 3, 1, 1, bias=False, padding_mode="replicate")
+        out += [conv, nn.BatchNorm2d(width), act]
+    return out
 
 
 def _up(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
@@ -161,11 +188,15 @@ class Discriminator(nn.Module):
         super().__init__()
         self.config = config
         n, width = config.num_blocks, config.ndf
-        layers: list[nn.Module] = [  # no batch norm on the input layer (as in the paper)
-            nn.Conv2d(config.channels, width, 4, 2, 1, bias=False),
+        layers: list[nn.Module] = []  # no batch norm on the input layers (as in the paper)
+        if config.depth > 1:  # a 3×3 convolution at full size first
+            layers += [nn.Conv2d(config.channels, width, 3, 1, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [
+            nn.Conv2d(config.channels if config.depth == 1 else width, width, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for _ in range(n):
+            layers += _more(width, config.depth - 1, nn.LeakyReLU(0.2, inplace=True))
             layers += [
                 nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(width * 2),

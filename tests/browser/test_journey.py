@@ -118,10 +118,10 @@ def test_the_whole_journey_without_a_reload(admin_page, tmp_path):
     page.locator("#gan-hint").get_by_text("Pick a trained GAN").wait_for(timeout=180_000)
     shown = page.locator("#gan-model input").input_value()
     assert re.match(r"^my shapes · gan · 30 steps · 20\d\d-\d\d-\d\d \d\d:\d\d$", shown), shown
-    expect(page.locator("#gan-truncation input[type=number]")).to_have_value("0.5")  # the GAN's own ψ
+    expect(page.locator("#gan-truncation input[type=number]")).to_have_value("0.3")  # the GAN's own ψ
     pick(page, "gan-class", "a red circle on a blue background")  # one of its classes (the captions)
     page.click("#gan-generate")
-    page.locator("#gan-status").get_by_text("ψ 0.5").wait_for()
+    page.locator("#gan-status").get_by_text("ψ 0.3").wait_for()
     assert "a red circle on a blue background" in page.locator("#gan-results").inner_text()
     assert page.locator("#gan-results img").count() >= 1
     assert reloads == [], f"the page navigated: {reloads}"

@@ -62,6 +62,28 @@ def test_networks_follow_the_paper_at_each_resolution(resolution, blocks):
     assert {m.stride for m in d_layers if isinstance(m, nn.Conv2d)} == {(2, 2), (1, 1)}
 
 
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_depth_2_adds_a_3x3_convolution_at_every_resolution(resolution):
+    one = build_models(GanConfig(resolution=resolution, nz=16, ngf=8, ndf=8, upsample="resize"), seed=0)
+    two = build_models(GanConfig(resolution=resolution, nz=16, ngf=8, ndf=8, upsample="resize", depth=2), seed=0)
+    sizes = {32: 3, 64: 4}[resolution]  # the sizes above 4 × 4 (8, 16, 32 and 64 px): one more at each
+
+    def convs(net):
+        return [m for m in net.main if isinstance(m, nn.Conv2d)]
+
+    assert len(convs(two[0])) == len(convs(one[0])) + sizes  # at full size: a width-ngf layer, then the colours
+    assert convs(two[0])[-1].kernel_size == (3, 3) and convs(two[0])[-1].out_channels == 3
+    assert convs(two[1])[0].kernel_size == (3, 3) and convs(two[1])[0].stride == (1, 1)  # D: full size first
+    assert len(convs(two[1])) == len(convs(one[1])) + sizes
+    z = torch.randn(2, 16)
+    images = two[0](z)
+    assert images.shape == (2, 3, resolution, resolution) and two[1](images).shape == (2,)
+    with pytest.raises(ValueError, match="depth"):
+        GanConfig(depth=5)
+    # a GAN saved before depth existed is rebuilt as it was trained: one convolution per resolution
+    assert GanConfig.from_dict({"resolution": 32, "ngf": 8}).depth == 1
+
+
 def test_weights_start_as_in_the_paper():
     generator, discriminator = build_models(GanConfig(resolution=64), seed=0)
     convs = [
@@ -98,8 +120,10 @@ def test_config_checks_and_the_small_cpu_default_at_32px():
     with pytest.raises(ValueError, match="Unknown parameter"):
         resolve_params(GanTrainConfig, {"lora_rank": 4})
     assert GanTrainConfig().model_config() == GanConfig(
-        resolution=32, nz=100, ngf=32, ndf=32, upsample="resize", truncation=GanTrainConfig.truncation
+        resolution=32, nz=100, ngf=32, ndf=32, upsample="resize", truncation=GanTrainConfig.truncation, depth=2
     )
+    with pytest.raises(ValueError, match="depth"):
+        resolve_params(GanTrainConfig, {"depth": 0})
     with pytest.raises(ValueError, match="upsample"):
         GanConfig(upsample="bilinear")
     resize = build_models(GanConfig(resolution=32, nz=8, ngf=8, ndf=8, upsample="resize"), seed=0)[0]

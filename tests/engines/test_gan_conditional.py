@@ -179,7 +179,7 @@ def test_a_conditional_run_resumes_exactly_and_its_artifact_knows_its_classes(tm
     b = load_file(str(tmp_path / "split-out" / "generator.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     model = json.loads((tmp_path / "straight-out" / "config.json").read_text())["model"]
-    assert model["classes"] == ["circle", "square", "triangle"] and model["truncation"] == 0.5
+    assert model["classes"] == ["circle", "square", "triangle"] and model["truncation"] == GanTrainConfig.truncation == 0.3
     engine = GanEngine(tmp_path / "straight-out").load()
     assert {i.label for i in engine.generate(num_outputs=8, seed=0).images} <= {"circle", "square", "triangle"}
 
@@ -187,11 +187,12 @@ def test_a_conditional_run_resumes_exactly_and_its_artifact_knows_its_classes(tm
 def test_the_linear_schedule_holds_the_rate_for_half_the_run_then_falls_to_zero():
     from engines.gan.train import learning_rate_at
 
-    linear = GanTrainConfig(learning_rate=1e-3, lr_schedule="linear")
+    linear = GanTrainConfig(learning_rate=1e-3)  # the default
+    assert linear.lr_schedule == "linear"
     rates = [learning_rate_at(linear, step, 100) for step in range(1, 101)]
     assert rates[:51] == [1e-3] * 51 and rates[75] == pytest.approx(0.5e-3, rel=0.05)
     assert rates[-1] == pytest.approx(2e-5) and all(a >= b for a, b in zip(rates[:-1], rates[1:], strict=True))
-    constant = GanTrainConfig(learning_rate=1e-3)  # the default
+    constant = GanTrainConfig(learning_rate=1e-3, lr_schedule="constant")
     assert {learning_rate_at(constant, step, 100) for step in range(1, 101)} == {1e-3}
     with pytest.raises(ValueError, match="'lr_schedule'"):
         resolve_params(GanTrainConfig, {"lr_schedule": "cosine"})
