@@ -34,6 +34,7 @@ def test_the_whole_journey_without_a_reload(admin_page, tmp_path):
     # 1. Upload a .txt
     open_tab(page, "Datasets")
     page.set_input_files("#datasets-files input[type=file]", str(corpus))
+    page.locator("#datasets-files").get_by_text(corpus.name).first.wait_for()  # uploaded to the page: Upload sees it
     page.fill("#datasets-name input, #datasets-name textarea", "fox stories")
     page.click("#datasets-upload")
     page.locator("#datasets-status").get_by_text("40").first.wait_for()

@@ -37,6 +37,7 @@ def test_fine_tune_a_voice_in_the_page_and_play_its_samples(admin_page, studio_s
     open_tab(page, "Datasets")
     page.locator("#datasets-kind").get_by_text("audio", exact=True).click()
     page.set_input_files("#datasets-files input[type=file]", str(archive))
+    page.locator("#datasets-files").get_by_text(archive.name).first.wait_for()  # uploaded to the page: Upload sees it
     page.fill("#datasets-name input, #datasets-name textarea", "new speaker")
     page.click("#datasets-upload")
     page.locator("#datasets-status").get_by_text("new speaker").first.wait_for(timeout=60_000)
