@@ -119,7 +119,7 @@ def test_the_whole_journey_without_a_reload(admin_page, tmp_path):
     page.locator("#gan-hint").get_by_text("Pick a trained GAN").wait_for(timeout=180_000)
     shown = page.locator("#gan-model input").input_value()
     assert re.match(r"^my shapes · gan · 30 steps · 20\d\d-\d\d-\d\d \d\d:\d\d$", shown), shown
-    expect(page.locator("#gan-truncation input[type=number]")).to_have_value("0.3")  # the GAN's own ψ
+    expect(page.locator("#gan-truncation input[type=number]")).to_have_value("0.3", timeout=30_000)  # the GAN's own ψ, set once it is picked
     pick(page, "gan-class", "a red circle on a blue background")  # one of its classes (the captions)
     page.click("#gan-generate")
     page.locator("#gan-status").get_by_text("ψ 0.3").wait_for()
