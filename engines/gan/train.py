@@ -68,7 +68,7 @@ class GanTrainConfig:
     """Train a DCGAN (Radford et al. 2015) from scratch on an image dataset; makes a GAN to generate with."""
 
     resolution: int = 32  # image size in pixels: 32, 64 or 128 (64+ is slow without a GPU)
-    max_steps: int = 2500  # optimizer steps (one D and one G update each): ≈ 20 min on one CPU thread at 32 px, 12 on two
+    max_steps: int = 2500  # optimizer steps (one D and one G update each): ≈ 16 min on one CPU thread at 32 px, 9–12 on two
     epochs: float = 0.0  # if > 0: train for this many passes over the dataset instead of max_steps
     batch_size: int = 64  # images per step
     learning_rate: float = 2e-4  # Adam learning rate of both networks (the paper's 0.0002)

@@ -61,33 +61,47 @@ def render(
     return img.reduce(supersample) if supersample > 1 else img
 
 
-def sample_combos(n: int, seed: int, held_out: bool = False) -> list[Combo]:
+def sample_combos(n: int, seed: int, held_out: bool = False, balanced: bool = False) -> list[Combo]:
     """`n` combinations drawn uniformly from the training ones (or the held-out ones); the first k do
-    not depend on n."""
+    not depend on n. `balanced`: dealt from shuffled decks of the whole pool instead, so every
+    combination has ⌊n / pool⌋ or one more images (with independent draws some have none)."""
     _check_count(n)
     pool = held_out_combos() if held_out else training_combos()
     rng = random.Random(seed)
-    return [rng.choice(pool) for _ in range(n)]
+    if not balanced:
+        return [rng.choice(pool) for _ in range(n)]
+    dealt: list[Combo] = []
+    while len(dealt) < n:
+        deck = list(pool)
+        rng.shuffle(deck)
+        dealt += deck
+    return dealt[:n]
 
 
 def images(
-    n: int, seed: int, held_out: bool = False, size: int = SIZE
+    n: int, seed: int, held_out: bool = False, size: int = SIZE, balanced: bool = False
 ) -> Iterator[tuple[Combo, Image.Image]]:
     """`n` (combination, image) pairs, the same for the same seed; the first k do not depend on n."""
     geometry = random.Random(f"{seed}:geometry")  # a stream of its own: combos stay sample_combos'
-    for combo in sample_combos(n, seed, held_out):
+    for combo in sample_combos(n, seed, held_out, balanced):
         yield combo, render(combo, geometry, size)
 
 
 def write_dataset(
-    folder: Path, n: int, seed: int, held_out: bool = False, size: int = SIZE, prefix: str = "shape"
+    folder: Path,
+    n: int,
+    seed: int,
+    held_out: bool = False,
+    size: int = SIZE,
+    prefix: str = "shape",
+    balanced: bool = False,
 ) -> list[Path]:
     """Write `<prefix>-000000.png` … and a `metadata.jsonl` of captions; return every file written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     rows = []
-    for i, (combo, image) in enumerate(images(n, seed, held_out, size)):
+    for i, (combo, image) in enumerate(images(n, seed, held_out, size, balanced)):
         path = folder / f"{prefix}-{i:06d}.png"
         image.save(path, format="PNG")
         written.append(path)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engines.gan.demo_data import DEFAULT_COUNT as DEMO_COUNT
 from engines.registry import ModelSpec, UnknownModel
 from studio.services.auth import User
 from studio.services.errors import Invalid, NotFound, only_admins
@@ -90,7 +91,7 @@ class DemoDatasetParams(BaseModel):
     """The form of POST /datasets/demo."""
 
     model_config = ConfigDict(extra="forbid")
-    n: int = Field(320, ge=16, le=2000, description="number of 64×64 images")
+    n: int = Field(DEMO_COUNT, ge=16, le=2000, description="number of 64×64 images (the default: every caption 3 times)")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     name: str | None = Field(None, max_length=100)
 
@@ -328,7 +329,7 @@ class GanService:
 
     # -- the demo dataset ------------------------------------------------------------------------
     def create_demo_dataset(
-        self, datasets: Any, n: int = 320, seed: int = 0, name: str | None = None, user: Any = None
+        self, datasets: Any, n: int = DEMO_COUNT, seed: int = 0, name: str | None = None, user: Any = None
     ) -> dict[str, Any]:
         """Draw the procedural shapes and register them as an ordinary image dataset (admins only)."""
         from engines.gan.demo_data import write_demo_folder

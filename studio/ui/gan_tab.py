@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from engines.gan.demo_data import DEFAULT_COUNT as DEMO_COUNT
 from studio.services import Studio
 from studio.services.gan import GanGenerateParams, GanWalkParams
 from studio.ui.common import (
@@ -123,7 +124,8 @@ def build(studio: Studio):
             "so the GAN learns them as classes: pick one under *Class* to draw it."
         )
         with gr.Row():
-            demo_n = gr.Slider(16, 2000, value=320, step=16, label="Images", elem_id="gan-demo-n")
+            demo_n = gr.Slider(16, 2000, value=DEMO_COUNT, step=1, label="Images", elem_id="gan-demo-n",
+                               info=f"{DEMO_COUNT}: every caption 3 times")
             demo_seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="gan-demo-seed")
             demo_create = gr.Button("Create demo dataset", elem_id="gan-demo-create")
         demo_note = gr.Markdown(elem_id="gan-demo-note")

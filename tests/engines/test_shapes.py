@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from engines.shapes import COLOURS, SHAPES, Combo, all_combos, is_held_out, parse_caption
+from engines.shapes import COLOURS, SHAPES, Combo, all_combos, is_held_out, parse_caption, training_combos
 from engines.shapes.detect import adherence, clean_share, detect
 from engines.shapes.render import images, render, sample_combos, write_dataset
 
@@ -43,6 +44,10 @@ def test_sample_combos_and_datasets_are_seeded_and_keep_held_out_combos_apart(tm
     assert not any(is_held_out(c) for c in train)
     assert {c.shape for c in train} == set(SHAPES) and {c.colour for c in train} == set(COLOURS)
     assert all(is_held_out(c) for c in sample_combos(50, seed=1, held_out=True))
+    # balanced: dealt from shuffled decks, every training combo 3 times in 3 decks, seeded, a prefix stays a prefix
+    dealt = sample_combos(3 * len(training_combos()), seed=1, balanced=True)
+    assert set(Counter(dealt).values()) == {3} and set(dealt) == set(training_combos())
+    assert dealt[:50] == sample_combos(50, seed=1, balanced=True) and dealt != sample_combos(len(dealt), seed=2, balanced=True)
 
     files = write_dataset(tmp_path, n=6, seed=3)
     assert [f.name for f in files] == [f"shape-{i:06d}.png" for i in range(6)] + ["metadata.jsonl"]
