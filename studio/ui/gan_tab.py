@@ -120,7 +120,7 @@ def build(studio: Studio):
         gr.Markdown(
             "No images at hand? This draws a seeded set of coloured circles, squares and triangles "
             "(64×64 PNGs) and stores it as an image dataset. Then, in the **Training** tab, start a job "
-            "of kind `gan` on it (resolution 32 trains in about 10–15 minutes on a CPU). The captions repeat, "
+            "of kind `gan` on it (resolution 32 trains in about 10–16 minutes on a CPU). The captions repeat, "
             "so the GAN learns them as classes: pick one under *Class* to draw it."
         )
         with gr.Row():
