@@ -42,7 +42,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "selftest": {"quick": {"max_steps": 20, "save_every": 0},
                  "quality": {"max_steps": 200, "hidden_size": 64}},
     "gan": {"quick": {"max_steps": 300, "save_every": 100, "eval_every": 100},
-            "quality": {"max_steps": 8000, "save_every": 500, "eval_every": 500}},
+            "quality": {"conditioning": "words", "max_steps": 8000, "save_every": 500, "eval_every": 500}},
     "text-lora": {"quick": {"max_steps": 60, "block_size": 128, "save_every": 20},
                   "quality": {"epochs": 5.0, "lora_rank": 16, "lora_alpha": 32.0, "lr_scheduler": "cosine",
                               "warmup_steps": 20}},
