@@ -59,6 +59,12 @@ def keep_or(current, values: list, fallback) -> dict:
     return {} if current in values else {"value": fallback}
 
 
+def unless_shown(shown, stored):
+    """A redrawn setting's update: nothing while the page already shows the stored value (a redraw
+    that started before a person's click would otherwise undo it), else the stored value."""
+    return gr.skip() if shown == stored else stored
+
+
 @dataclass
 class Loader:
     """A tab's list filler: `fn(*inputs)` → values for `outputs`, redrawn when `topics` change."""

@@ -9,6 +9,7 @@ from studio.services.exports import EXPORT_COLUMNS
 from studio.services.image_exports import IMAGE_EXPORT_COLUMNS
 from studio.services.settings import PRECISION_KINDS
 from studio.ui.common import admin_only, require_admin, shows_errors
+from studio.ui.live import unless_shown
 
 
 def _models_table(studio: Studio) -> list[list]:
@@ -128,12 +129,16 @@ def build(studio: Studio):
         radio.input(setter(kind), inputs=[radio], outputs=[precision_note], api_visibility="private")
 
     @shows_errors
-    def load():
+    def load(filter_shown: bool, *precisions_shown: str):
+        # a setting is redrawn only where it differs from what the page shows: a redraw racing a
+        # person's click never puts back the value from before it
         return (_status(studio), _models_table(studio), studio.exports.table(), studio.image_exports.table(),
-                studio.config.image_content_filter,
-                *(studio.models.precision_of(k) for k in PRECISION_KINDS), _precision_note(studio),
-                _starter_cards(studio))
+                unless_shown(filter_shown, studio.config.image_content_filter),
+                *(unless_shown(shown, studio.models.precision_of(k))
+                  for k, shown in zip(PRECISION_KINDS, precisions_shown, strict=True)),
+                _precision_note(studio), _starter_cards(studio))
 
+    inputs = [content_filter, *radios.values()]
     outputs = [status, table, exports, image_exports, content_filter, *radios.values(), precision_note, starter_cards]
-    refresh.click(load, outputs=outputs, api_visibility="private")
-    return load, [], outputs
+    refresh.click(load, inputs=inputs, outputs=outputs, api_visibility="private")
+    return load, inputs, outputs

@@ -79,8 +79,13 @@ def test_admin_signs_in_and_sees_training(browser, studio_server):
         expect(page.locator("#settings-precision-note")).to_contain_text("speech bf16")
         assert httpx.get(studio_server.url + "/api/v1/health", auth=("admin", "admin-pass")).json()[
             "precision"]["speech"] == "bf16"
+        # a second click right after the first: a live redraw of the tab (started by the first
+        # change) never puts the old value back, and the page settles on the last click
         page.locator("#settings-precision-speech").get_by_text("fp32").click()
-        expect(page.locator("#settings-precision-note")).to_contain_text("speech fp32")
+        expect(page.locator("#settings-precision-note")).to_contain_text("speech fp32", timeout=15_000)
+        expect(page.locator("#settings-precision-speech input[value=fp32]")).to_be_checked()
+        assert httpx.get(studio_server.url + "/api/v1/health", auth=("admin", "admin-pass")).json()[
+            "precision"]["speech"] == "fp32"
     finally:
         context.close()
 
