@@ -130,6 +130,13 @@ def pick(page, elem_id: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).first.click()
 
 
+def put_file(page, elem_id: str, path) -> None:
+    """Drop a file into a Gradio File component and wait until its upload finished: the row with the
+    file's download link (while it uploads, the name shows in a passing "Uploading…" line)."""
+    page.set_input_files(f"#{elem_id} input[type=file]", str(path))
+    page.locator(f'#{elem_id} a[download="{path.name}"]').first.wait_for()
+
+
 def open_tab(page, label: str) -> None:
     page.locator("button[role=tab]:visible", has_text=label).first.click()
 

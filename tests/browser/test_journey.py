@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_tab, pick, type_params_json
+from tests.browser.conftest import open_tab, pick, put_file, type_params_json
 from tests.browser.test_charts import assert_numeric_line, drawn_line
 
 pytestmark = pytest.mark.browser
@@ -33,8 +33,7 @@ def test_the_whole_journey_without_a_reload(admin_page, tmp_path):
     corpus.write_text(STORIES, encoding="utf-8")
     # 1. Upload a .txt
     open_tab(page, "Datasets")
-    page.set_input_files("#datasets-files input[type=file]", str(corpus))
-    page.locator("#datasets-files").get_by_text(corpus.name).first.wait_for()  # uploaded to the page: Upload sees it
+    put_file(page, "datasets-files", corpus)  # uploaded to the page: Upload sees it
     page.fill("#datasets-name input, #datasets-name textarea", "fox stories")
     page.click("#datasets-upload")
     page.locator("#datasets-status").get_by_text("40").first.wait_for()

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from engines.speech import espeak
 from engines.starter.build_speech import story_sentences
-from tests.browser.conftest import open_tab, pick
+from tests.browser.conftest import open_tab, pick, put_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,8 +36,7 @@ def test_fine_tune_a_voice_in_the_page_and_play_its_samples(admin_page, studio_s
     _speaker_zip(archive)
     open_tab(page, "Datasets")
     page.locator("#datasets-kind").get_by_text("audio", exact=True).click()
-    page.set_input_files("#datasets-files input[type=file]", str(archive))
-    page.locator("#datasets-files").get_by_text(archive.name).first.wait_for()  # uploaded to the page: Upload sees it
+    put_file(page, "datasets-files", archive)  # uploaded to the page: Upload sees it
     page.fill("#datasets-name input, #datasets-name textarea", "new speaker")
     page.click("#datasets-upload")
     page.locator("#datasets-status").get_by_text("new speaker").first.wait_for(timeout=60_000)

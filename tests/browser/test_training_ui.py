@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_tab, pick
+from tests.browser.conftest import open_tab, pick, put_file
 
 pytestmark = pytest.mark.browser
 
@@ -19,8 +19,7 @@ def test_upload_a_text_dataset_in_the_page(admin_page, studio_server, tmp_path):
     corpus = tmp_path / "foxes.txt"
     corpus.write_text(CORPUS, encoding="utf-8")
     open_tab(page, "Datasets")
-    page.set_input_files("#datasets-files input[type=file]", str(corpus))
-    page.locator("#datasets-files").get_by_text(corpus.name).first.wait_for()  # uploaded to the page: Upload sees it
+    put_file(page, "datasets-files", corpus)  # uploaded to the page: Upload sees it
     page.fill("#datasets-name input, #datasets-name textarea", "foxes")
     page.click("#datasets-upload")
     page.locator("#datasets-status").get_by_text("60").first.wait_for()
@@ -101,8 +100,7 @@ def test_upload_image_and_audio_datasets_in_the_page(admin_page, studio_server, 
     make(archive)
     open_tab(page, "Datasets")
     page.locator("#datasets-kind").get_by_text(kind, exact=True).click()
-    page.set_input_files("#datasets-files input[type=file]", str(archive))
-    page.locator("#datasets-files").get_by_text(archive.name).first.wait_for()  # uploaded to the page: Upload sees it
+    put_file(page, "datasets-files", archive)  # uploaded to the page: Upload sees it
     page.fill("#datasets-name input, #datasets-name textarea", f"my {kind}")
     page.click("#datasets-upload")
     page.locator("#datasets-status").get_by_text(f"my {kind}").first.wait_for()
